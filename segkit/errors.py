@@ -1,0 +1,35 @@
+"""The exceptions segkit raises for problems a user can fix.
+
+The CLI turns each into one paragraph on stderr and a non-zero exit code. Any
+other exception is a bug in segkit and keeps its traceback.
+"""
+
+
+class SegkitError(Exception):
+    """Base class: a problem with the user's input, config or environment."""
+
+    exit_code = 1
+
+
+class ConfigError(SegkitError):
+    """segkit.toml (or a flag) is invalid: unknown key, wrong type, missing file."""
+
+    exit_code = 2
+
+
+class InputError(SegkitError):
+    """The source data cannot be used: unreadable file, missing column, no usable rows."""
+
+    exit_code = 3
+
+
+class WarehouseBusyError(SegkitError):
+    """Another process holds the warehouse (or another build is running)."""
+
+    exit_code = 4
+
+
+class WarehouseError(SegkitError):
+    """The warehouse or reports folder cannot be read or written (disk, permissions)."""
+
+    exit_code = 5

@@ -1,0 +1,392 @@
+"""Staging, cleaning and features: the SQL half of a build, with row accounting.
+
+Runs the views under ``sql/`` in the build's work database, reads each source
+exactly once (the checked transactions are materialized as a table, as dbt's
+table materialization does), and hands one feature row per customer to Python
+as a Polars frame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from segkit import warehouse
+from segkit.config import Config, CustomersConfig, TransactionsConfig
+from segkit.errors import InputError
+from segkit.warehouse import quote_ident, quote_literal
+
+# Views that exist only when their source is configured.
+NEEDS = {
+    "staging.transactions": "transactions",
+    "cleaning.transactions_checked": "transactions",
+    "cleaning.transactions": "transactions",
+    "features.customer_rfm": "transactions",
+    "staging.customers": "customers",
+    "cleaning.customers_checked": "customers",
+    "cleaning.customers": "customers",
+}
+# Read once per build and kept as tables in the work database; the warehouse
+# keeps them as views over the source, so they stay live for ad-hoc queries.
+MATERIALIZED = ("staging.transactions", "staging.customers", "cleaning.transactions_checked")
+RFM_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days")
+HISTOGRAM_BINS = 30
+
+
+@dataclass
+class FeatureResult:
+    """What the SQL stage hands to modelling, tracking and the report."""
+
+    frame: pl.DataFrame  # customer_id + features, ordered by customer_id
+    numeric_features: list[str]
+    onehot_features: list[str]
+    as_of: dt.date
+    accounting: pl.DataFrame  # source, reason (null = used), n_rows
+    column_quality: pl.DataFrame
+    histograms: pl.DataFrame
+    quarantine: Any  # Arrow table of rejected rows
+    views: list[warehouse.View]
+    published_sql: dict[str, str]  # view -> SQL for the warehouse (live over the source)
+    customers_removed: int = 0
+    source: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        return int(self.accounting.filter(pl.col("source") == self.primary_source)["n_rows"].sum())
+
+    @property
+    def rows_used(self) -> int:
+        used = self.accounting.filter((pl.col("source") == self.primary_source)
+                                      & pl.col("reason").is_null())
+        return int(used["n_rows"].sum())
+
+    @property
+    def rows_quarantined(self) -> int:
+        return self.rows_in - self.rows_used
+
+    @property
+    def primary_source(self) -> str:
+        sources = set(self.accounting["source"].to_list())
+        return "transactions" if "transactions" in sources else "customers"
+
+
+def slug(name: str) -> str:
+    """A canonical snake_case column name for a source column or level."""
+    text = re.sub(r"[^0-9a-zA-Z]+", "_", str(name)).strip("_").lower()
+    if not text or text[0].isdigit():
+        text = "c_" + text
+    return text
+
+
+def _source_sql(section: TransactionsConfig | CustomersConfig, catalog: str | None) -> str:
+    """The FROM target of a source: a file reader, or a quoted table name."""
+    if section.table:
+        parts = [quote_ident(p) for p in section.table.split(".")]
+        if catalog:
+            parts.insert(0, quote_ident(catalog))
+        return ".".join(parts)
+    path = section.path
+    if re.search(r"\.(parquet|pq)$", path, re.IGNORECASE):
+        return f"read_parquet({quote_literal(path)}, union_by_name = true)"
+    options = ["header = true", "all_varchar = true", "union_by_name = true"]
+    if section.delimiter:
+        options.append(f"delim = {quote_literal(section.delimiter)}")
+    if section.encoding.lower() not in ("utf-8", "utf8"):
+        options.append(f"encoding = {quote_literal(section.encoding)}")
+    return f"read_csv({quote_literal(path)}, {', '.join(options)})"
+
+
+def _describe(con: duckdb.DuckDBPyConnection, source_sql: str, label: str,
+              section_name: str) -> list[str]:
+    """The source's column names; a clear error when the file cannot be read."""
+    try:
+        return [row[0] for row in con.execute(f"describe select * from {source_sql}").fetchall()]
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        hint = ""
+        lowered = str(exc).lower()
+        if "unicode" in lowered or "utf-8" in lowered or "encoding" in lowered:
+            hint = (f' The file is not UTF-8: set encoding = "latin-1" (or its real '
+                    f"encoding) in [{section_name}].")
+        elif "no files found" in lowered:
+            hint = " Check the path."
+        elif "empty" in lowered or "no data" in lowered or "0 columns" in lowered:
+            hint = " The file is empty."
+        raise InputError(f"cannot read {label} ([{section_name}]): {first}.{hint}") from None
+
+
+def _check_columns(columns: list[str], wanted: dict[str, str], label: str,
+                   section_name: str) -> None:
+    if len(set(columns)) != len(columns):
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        raise InputError(f"{label} has duplicate column names: {', '.join(dupes)}. Rename them "
+                         "so each column is unambiguous.")
+    for key, column in wanted.items():
+        if column not in columns:
+            close = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
+            if not close:
+                close = [c for c in columns if c.lower() == column.lower()]
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            raise InputError(
+                f'[{section_name}] {key}: column "{column}" is not in {label}{hint}. '
+                f"Its columns are: {', '.join(columns)}.")
+
+
+def _source_context(con, section, section_name: str, catalog: str | None) -> dict[str, Any]:
+    source = _source_sql(section, catalog)
+    label = section.path or section.table
+    columns = _describe(con, source, label, section_name)
+    mapped = {k: getattr(section, k) for k in
+              ("customer_id", "timestamp", "amount", "quantity", "unit_price", "order_id",
+               "birth_year", "birth_date", "age") if getattr(section, k, None)}
+    for key in ("numeric", "categorical"):
+        for i, column in enumerate(getattr(section, key, ())):
+            mapped[f"{key}[{i}]"] = column
+    _check_columns(columns, mapped, label, section_name)
+    context: dict[str, Any] = {"source": source, "label": label}
+    for key, column in mapped.items():
+        if "[" not in key:
+            context[key] = quote_ident(column)
+    return context
+
+
+def _transactions_context(con, cfg: TransactionsConfig, catalog) -> dict[str, Any]:
+    context = _source_context(con, cfg, "transactions", catalog)
+    for key in ("amount", "quantity", "unit_price", "order_id"):
+        context.setdefault(key, None)
+    context["timestamp_formats"] = [quote_literal(f) for f in cfg.timestamp_format]
+    context["cancellation_prefix"] = quote_literal(cfg.cancellation_prefix)
+    return context
+
+
+def _customers_context(con, cfg: CustomersConfig, catalog) -> dict[str, Any]:
+    context = _source_context(con, cfg, "customers", catalog)
+    for key in ("birth_year", "birth_date", "age"):
+        context.setdefault(key, None)
+    taken = set(RFM_FEATURES) | {"customer_id", "age"}
+    for key in ("numeric", "categorical"):
+        columns = []
+        for source_name in getattr(cfg, key):
+            name = slug(source_name)
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            columns.append({"source": quote_ident(source_name), "name": quote_ident(name),
+                            "plain": name, "label": quote_literal(name)})
+        context[key] = columns
+    context["has_age"] = bool(cfg.birth_year or cfg.birth_date or cfg.age)
+    return context
+
+
+# Bounded by construction (days inside the data's window, ages inside age_range):
+# capping them would only blur real values.
+NOT_CAPPED = ("recency_days", "tenure_days", "age")
+
+
+def _numeric_columns(names: list[str]) -> list[dict[str, Any]]:
+    return [{"name": quote_ident(n), "plain": n, "label": quote_literal(n),
+             "impute": quote_ident(f"{n}__impute"), "low": quote_ident(f"{n}__low"),
+             "high": quote_ident(f"{n}__high"), "capped": n not in NOT_CAPPED}
+            for n in names]
+
+
+def _categorical_levels(con, name: str, cfg: Config) -> list[str]:
+    """The levels that get their own one-hot column: common, capped at top_levels."""
+    rows = con.execute(
+        f"select {quote_ident(name)} as level, count(*) as n from features.customer_features_raw "
+        f"where {quote_ident(name)} is not null group by level order by n desc, level"
+    ).fetchall()
+    total = sum(n for _, n in rows) or 1
+    keep = [level for level, n in rows if n / total >= cfg.features.min_level_share]
+    return keep[: cfg.features.top_levels]
+
+
+def _categorical_columns(con, customers_ctx, cfg: Config) -> list[dict[str, Any]]:
+    columns = []
+    for column in customers_ctx["categorical"] if customers_ctx else []:
+        plain = column["plain"]
+        levels, taken = [], set()
+        for level in _categorical_levels(con, plain, cfg):
+            onehot = f"is_{plain}_{slug(level)}"
+            while onehot in taken:
+                onehot += "_"
+            taken.add(onehot)
+            levels.append({"value": quote_literal(level), "column": quote_ident(onehot),
+                           "plain": onehot})
+        columns.append({**column, "levels": levels,
+                        "other": quote_ident(f"is_{plain}_other"),
+                        "unknown": quote_ident(f"is_{plain}_unknown"),
+                        "onehot": [lv["plain"] for lv in levels]
+                        + [f"is_{plain}_other", f"is_{plain}_unknown"]})
+    return columns
+
+
+def _add_feature_columns(con, context: dict[str, Any], cfg: Config) -> None:
+    """Name the numeric and one-hot columns once the raw feature view exists."""
+    names = [c for c in con.sql("select * from features.customer_features_raw").columns
+             if c != "customer_id"]
+    categorical = {c["plain"] for c in (context["customers"] or {}).get("categorical", [])}
+    context["numeric_features"] = _numeric_columns([n for n in names if n not in categorical])
+    context["categorical_features"] = _categorical_columns(con, context["customers"], cfg)
+
+
+def _as_of_live() -> str:
+    """The as-of date the warehouse views use when none was given: live data's last day."""
+    return ("(select max(cast(ordered_at as date)) from staging.transactions "
+            "where cast(ordered_at as date) <= current_date)")
+
+
+def _resolve_as_of(con, cfg: Config) -> dt.date:
+    if cfg.as_of:
+        try:
+            return dt.date.fromisoformat(cfg.as_of)
+        except ValueError:
+            raise InputError(f'--as-of "{cfg.as_of}" is not a date; use YYYY-MM-DD.') from None
+    if cfg.transactions is None:
+        return dt.date.today()
+    # The last purchase day that is not in the future: a typo like 2099 must not
+    # become "today" and push every customer's recency by decades.
+    value = con.execute(
+        "select max(cast(ordered_at as date)) from staging.transactions "
+        "where cast(ordered_at as date) <= current_date").fetchone()[0]
+    return value or dt.date.today()
+
+
+def _histograms(raw: pl.DataFrame, final: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """Equal-width histograms of each numeric feature, before and after capping."""
+    rows = []
+    for name in names:
+        before = raw[name].drop_nulls().to_numpy().astype(float)
+        before = before[np.isfinite(before)]
+        after = final[name].to_numpy().astype(float)
+        if before.size == 0:
+            continue
+        edges = np.histogram_bin_edges(before, bins=HISTOGRAM_BINS)
+        for stage, values in (("raw", before), ("capped", after)):
+            counts, _ = np.histogram(values, bins=edges)
+            rows += [{"feature": name, "stage": stage, "bin_lower": float(edges[i]),
+                      "bin_upper": float(edges[i + 1]), "n_customers": int(c)}
+                     for i, c in enumerate(counts)]
+    schema = {"feature": pl.String, "stage": pl.String, "bin_lower": pl.Float64,
+              "bin_upper": pl.Float64, "n_customers": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _no_usable_rows(con, label: str, rows_in: int) -> InputError:
+    if rows_in == 0:
+        return InputError(f"{label} has no data rows (only a header, or nothing). "
+                          "Point [transactions] at a file with transactions.")
+    reason, n, example = con.execute(
+        "select quarantine_reason, count(*), any_value(coalesce(ordered_at_text, amount_text)) "
+        "from cleaning.transactions_checked group by all order by 2 desc limit 1").fetchone()
+    hint = {
+        "missing or unparseable timestamp":
+            f" (e.g. {example!r}); set timestamp_format in [transactions], e.g. \"%d/%m/%Y\"",
+        "amount missing or not a number":
+            f" (e.g. {example!r}); amounts must be numbers with a decimal point",
+        "missing customer id": "; check that customer_id names the right column",
+    }.get(reason, "")
+    return InputError(f"none of the {rows_in:,} rows in {label} can be used: {n:,} have "
+                      f"'{reason}'{hint}.")
+
+
+def build_features(con: duckdb.DuckDBPyConnection, cfg: Config, *,
+                   catalog: str | None = None) -> FeatureResult:
+    """Apply the SQL pipeline in the work database and return the feature matrix.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The build's work database (see :func:`segkit.warehouse.connect_work`).
+    cfg : Config
+    catalog : str, default=None
+        The name under which the warehouse is attached, for ``table =`` sources.
+
+    Raises
+    ------
+    InputError
+        A source cannot be read, a mapped column is missing, or no row is usable.
+    """
+    context: dict[str, Any] = {
+        "transactions": None, "customers": None,
+        "features": {"frequency": cfg.features.frequency, "monetary": cfg.features.monetary},
+        "age_min": quote_literal(cfg.features.age_range[0]),
+        "age_max": quote_literal(cfg.features.age_range[1]),
+        "impute_function": {"median": "median", "mean": "avg"}[cfg.features.impute],
+        "cap_low": quote_literal(float(cfg.features.cap_quantiles[0])),
+        "cap_high": quote_literal(float(cfg.features.cap_quantiles[1])),
+        "outliers": cfg.features.outliers,
+        "numeric_features": [], "categorical_features": [],
+    }
+    if cfg.transactions:
+        context["transactions"] = _transactions_context(con, cfg.transactions, catalog)
+    if cfg.customers:
+        context["customers"] = _customers_context(con, cfg.customers, catalog)
+    if cfg.features.frequency == "orders" and not (cfg.transactions and cfg.transactions.order_id):
+        raise InputError('[features] frequency = "orders" needs order_id in [transactions].')
+
+    views = [v for v in warehouse.load_views()
+             if v.name.split(".")[0] != "segments" and context.get(NEEDS.get(v.name, ""), True)]
+    as_of = None
+    published: dict[str, str] = {}
+    live_as_of = (quote_literal(_resolve_as_of(con, cfg)) if cfg.as_of
+                  else _as_of_live() if cfg.transactions else "current_date")
+    for view in views:
+        if as_of is None and not view.name.startswith("staging."):
+            as_of = _resolve_as_of(con, cfg)
+            context["as_of"] = quote_literal(as_of)
+        if view.name == "features.numeric_bounds":
+            _add_feature_columns(con, context, cfg)
+        sql = warehouse.render(view, context)
+        con.execute(warehouse.create_view_sql(view, sql, materialize=view.name in MATERIALIZED))
+        if view.name == "cleaning.transactions_checked":
+            # Everything downstream reads the checked table; free the staged copy.
+            con.execute("drop table staging.transactions")
+        published[view.name] = warehouse.render(view, dict(context, as_of=live_as_of))
+
+    accounting_sql = []
+    if cfg.transactions:
+        accounting_sql.append("select 'transactions' as source, quarantine_reason as reason, "
+                              "count(*) as n_rows from cleaning.transactions_checked group by all")
+    if cfg.customers:
+        accounting_sql.append("select 'customers' as source, quarantine_reason as reason, "
+                              "count(*) as n_rows from cleaning.customers_checked group by all")
+    accounting = con.sql(" union all ".join(accounting_sql)
+                             + " order by source, reason nulls first").pl()
+
+    if cfg.transactions:
+        label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
+        rows_in = int(accounting.filter(pl.col("source") == "transactions")["n_rows"].sum())
+        used = accounting.filter((pl.col("source") == "transactions") & pl.col("reason").is_null())
+        if used.is_empty():
+            raise _no_usable_rows(con, label, rows_in)
+    raw = con.sql("select * from features.customer_features_raw order by customer_id").pl()
+    if raw.is_empty():
+        raise InputError("no customer has usable data: every row was quarantined.")
+    frame = con.sql("select * from features.customer_features").pl()
+    numeric = [c["plain"] for c in context["numeric_features"]]
+    onehot = [name for c in context["categorical_features"] for name in c["onehot"]]
+    quality = con.sql("select * from features.column_quality order by column_kind desc, "
+                          "column_name").pl()
+    quarantine = con.sql("select * from cleaning.quarantine").to_arrow_table()
+    warnings = []
+    removed = raw.height - frame.height
+    if removed:
+        warnings.append(f"{removed:,} customers were removed as outliers "
+                        f"(outside the {cfg.features.cap_quantiles} quantiles of a feature).")
+    source = cfg.transactions or cfg.customers
+    return FeatureResult(
+        frame=frame, numeric_features=numeric, onehot_features=onehot, as_of=as_of,
+        accounting=accounting, column_quality=quality,
+        histograms=_histograms(raw, frame, numeric), quarantine=quarantine, views=views,
+        published_sql=published, customers_removed=removed,
+        source=source.path or source.table, warnings=warnings)

@@ -1,0 +1,252 @@
+"""DuckDB: connections, the versioned SQL views, and atomic write-back.
+
+A build computes in a private in-memory DuckDB (the *work* database) and holds
+the warehouse file only for two short windows: registering the run, and
+publishing its results in one transaction. People can query the warehouse
+while a build runs, and a build that dies leaves the previous results intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from graphlib import TopologicalSorter
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import jinja2
+
+from segkit.errors import WarehouseBusyError, WarehouseError
+
+LAYERS = ("staging", "cleaning", "features", "segments")
+LOCK_TIMEOUT_SECONDS = 30.0
+
+
+def sql_dir() -> Path:
+    """The folder of versioned SQL: packaged in a wheel, or the repo's ``sql/``."""
+    packaged = Path(__file__).parent / "sql"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "sql"
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier, quoted so any column name is safe in SQL."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def quote_literal(value: Any) -> str:
+    """A SQL literal for a config value: strings quoted, numbers checked."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"not a finite number: {value!r}")
+        return repr(value)
+    if isinstance(value, dt.date):
+        return f"date '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class View:
+    """One SQL file: ``sql/<layer>/<name>.sql`` is the view ``<layer>.<name>``."""
+
+    name: str
+    path: Path
+    template: str
+
+    @property
+    def sql_hash(self) -> str:
+        # Whitespace-only edits are not a new version: hash the normalized text.
+        normalized = " ".join(self.template.split())
+        return hashlib.sha256(normalized.encode()).hexdigest()[:16]
+
+    @property
+    def upstream(self) -> set[str]:
+        refs = re.findall(r"\b(?:from|join)\s+([a-z_]+\.[a-z_]+)", self.template)
+        return {r for r in refs if r.split(".")[0] in LAYERS} - {self.name}
+
+
+def load_views() -> list[View]:
+    """Every view under ``sql/``, upstream views first."""
+    views = {}
+    for layer in LAYERS:
+        for path in sorted((sql_dir() / layer).glob("*.sql")):
+            name = f"{layer}.{path.stem}"
+            views[name] = View(name, path, path.read_text(encoding="utf-8"))
+    graph = TopologicalSorter({n: v.upstream & views.keys() for n, v in views.items()})
+    position = {name: i for i, name in enumerate(graph.static_order())}
+    # Layer by layer (a view reads only its own layer or the one below), and
+    # within a layer upstream first.
+    order = sorted(views, key=lambda n: (LAYERS.index(n.split(".")[0]), position[n]))
+    return [views[name] for name in order]
+
+
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
+                            keep_trailing_newline=True)
+
+
+def render(view: View, context: dict[str, Any]) -> str:
+    """The view's SQL with the config's (pre-quoted) names and values filled in."""
+    return _JINJA.from_string(view.template).render(**context)
+
+
+def create_view_sql(view: View, sql: str, *, materialize: bool = False) -> str:
+    kind = "table" if materialize else "view"
+    return f"create or replace {kind} {view.name} as\n{sql}"
+
+
+# -- connections ---------------------------------------------------------------
+
+def _settings(duckdb_config) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if duckdb_config.threads:
+        settings["threads"] = duckdb_config.threads
+    if duckdb_config.memory_limit:
+        settings["memory_limit"] = duckdb_config.memory_limit
+    return settings
+
+
+def connect_work(duckdb_config, temp_directory: Path) -> duckdb.DuckDBPyConnection:
+    """The build's private in-memory database; it spills to ``temp_directory``."""
+    temp_directory.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:", config=_settings(duckdb_config))
+    # Without this DuckDB spills to ./.tmp of whatever folder the user is in.
+    con.execute("set temp_directory = ?", [str(temp_directory)])
+    for schema in ("staging", "cleaning", "features", "segments", "meta"):
+        con.execute(f"create schema if not exists {schema}")
+    return con
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+def connect(path: Path, duckdb_config, *, read_only: bool = False,
+            timeout: float = LOCK_TIMEOUT_SECONDS) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file, retrying while another process holds it.
+
+    Raises
+    ------
+    WarehouseBusyError
+        Another process still holds the file after ``timeout`` seconds.
+    WarehouseError
+        The file or its folder cannot be created, read or written.
+    """
+    path = Path(path)
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create the warehouse folder {path.parent}: "
+                                 f"{exc.strerror}.") from None
+    settings = _settings(duckdb_config)
+    if not read_only:
+        settings["storage_compatibility_version"] = duckdb_config.storage_compatibility_version
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=settings)
+        except duckdb.Error as exc:
+            if _is_lock_error(exc):
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                raise WarehouseBusyError(
+                    f"warehouse busy: {path} is held by another process (a running build "
+                    f"or an open client) and stayed locked for {timeout:.0f} s. Close other "
+                    "DuckDB sessions on it, or wait for the other build, then retry.") from None
+            raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from None
+
+
+@contextlib.contextmanager
+def build_lock(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Let one build at a time run against a warehouse; others wait, then give up."""
+    lock_path = Path(str(path) + ".build.lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+")
+    except OSError as exc:
+        raise WarehouseError(f"cannot write beside the warehouse ({lock_path}): "
+                             f"{exc.strerror}. Check the folder's permissions.") from None
+    deadline = time.monotonic() + timeout
+    with handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(
+                        f"warehouse busy: another build on {path} is still running after "
+                        f"{timeout:.0f} s. Wait for it to finish, then retry.") from None
+                time.sleep(0.2)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the contract tables (``sql/tables.sql``) where they are missing."""
+    con.execute((sql_dir() / "tables.sql").read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def transaction(path: Path, duckdb_config) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short write window on the warehouse: all of it commits, or none of it."""
+    con = connect(path, duckdb_config)
+    try:
+        con.execute("begin transaction")
+        ensure_tables(con)
+        yield con
+        con.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("rollback")
+        raise
+    finally:
+        con.close()
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
+    """Append a Polars/Arrow frame to a table, matching columns by name."""
+    if frame is None or len(frame) == 0:
+        return
+    con.register("_segkit_frame", frame)
+    try:
+        columns = ", ".join(quote_ident(c) for c in frame.columns)
+        con.execute(f"insert into {table} ({columns}) select {columns} from _segkit_frame")
+    finally:
+        con.unregister("_segkit_frame")
+
+
+def version_views(con: duckdb.DuckDBPyConnection, views: list[View]) -> dict[str, tuple[int, str]]:
+    """Record a new version for each view whose SQL changed; return name -> (version, hash)."""
+    known = {}
+    for name, version, sql_hash in con.execute(
+            "select view_name, version, sql_hash from meta.view_versions").fetchall():
+        known[(name, sql_hash)] = version
+    latest = dict(con.execute(
+        "select view_name, max(version) from meta.view_versions group by view_name").fetchall())
+    result = {}
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    for view in views:
+        version = known.get((view.name, view.sql_hash))
+        if version is None:
+            version = latest.get(view.name, 0) + 1
+            con.execute("insert into meta.view_versions values (?, ?, ?, ?, ?)",
+                        [view.name, version, view.sql_hash, view.template, now])
+        result[view.name] = (version, view.sql_hash)
+    return result

@@ -1,0 +1,27 @@
+-- One row per source customer row, with the reason it cannot be used (null
+-- when it can). A customer id seen twice keeps one row, chosen by content so
+-- the choice is the same on every build.
+with
+
+customers as (
+    select * from staging.customers
+),
+
+numbered as (
+    select
+        *,
+        row_number() over (partition by customer_id order by row_hash) as n_seen
+    from customers
+),
+
+checked as (
+    select
+        * exclude (n_seen),
+        case
+            when customer_id is null then 'missing customer id'
+            when n_seen > 1 then 'duplicate customer id'
+        end as quarantine_reason
+    from numbered
+)
+
+select * from checked

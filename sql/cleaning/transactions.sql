@@ -1,0 +1,18 @@
+-- One row per usable transaction line: the lines no check rejected.
+with
+
+checked as (
+    select * from cleaning.transactions_checked
+),
+
+usable as (
+    select
+        customer_id,
+        order_id,
+        ordered_at,
+        amount
+    from checked
+    where quarantine_reason is null
+)
+
+select * from usable

@@ -1,0 +1,39 @@
+-- One row per source transaction line, with the reason it cannot be used
+-- (null when it can). Every line lands here, so rows in = rows used + rows
+-- quarantined by construction; the first failing check names the reason.
+with
+
+transactions as (
+    select * from staging.transactions
+),
+
+repeats as (
+    select
+        *,
+        {% if transactions.order_id -%}
+        -- With an order id, an identical source row is a duplicate export.
+        -- Without one, identical rows can be real repeat purchases: kept.
+        row_number() over (partition by row_hash) as n_seen
+        {%- else -%}
+        1 as n_seen
+        {%- endif %}
+    from transactions
+),
+
+checked as (
+    select
+        * exclude (n_seen),
+        case
+            when customer_id is null then 'missing customer id'
+            when ordered_at is null then 'missing or unparseable timestamp'
+            when cast(ordered_at as date) > {{ as_of }}
+                then 'timestamp after the as-of date'
+            when is_cancellation then 'cancellation or return'
+            when amount is null then 'amount missing or not a number'
+            when amount <= 0 then 'amount zero or negative'
+            when n_seen > 1 then 'exact duplicate of an earlier row'
+        end as quarantine_reason
+    from repeats
+)
+
+select * from checked

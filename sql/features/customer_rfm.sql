@@ -1,0 +1,65 @@
+-- One row per customer with at least one usable transaction: recency,
+-- frequency, monetary and tenure. A purchase is a day by default, because
+-- one order spans many lines and some sources have no order id.
+with
+
+transactions as (
+    select * from cleaning.transactions
+),
+
+daily as (
+    select
+        customer_id,
+        cast(ordered_at as date) as purchase_date,
+        sum(amount) as amount
+    from transactions
+    group by customer_id, purchase_date
+),
+
+per_customer as (
+    select
+        customer_id,
+        min(purchase_date) as first_purchase_date,
+        max(purchase_date) as last_purchase_date,
+        count(*) as n_purchase_days,
+        sum(amount) as total_spend
+    from daily
+    group by customer_id
+),
+
+{% if features.frequency == 'orders' -%}
+orders as (
+    select
+        customer_id,
+        count(distinct order_id) as n_orders
+    from transactions
+    group by customer_id
+),
+{%- endif %}
+
+final as (
+    select
+        per_customer.customer_id,
+        date_diff('day', last_purchase_date, {{ as_of }}) as recency_days,
+        {% if features.frequency == 'orders' -%}
+        orders.n_orders as frequency,
+        {%- else -%}
+        n_purchase_days as frequency,
+        {%- endif %}
+        {% if features.monetary == 'total' -%}
+        total_spend as monetary,
+        {%- else -%}
+        -- average spend per purchase; DECIMAL division, rounded to cents
+        round(total_spend / {% if features.frequency == 'orders' %}orders.n_orders{% else %}n_purchase_days{% endif %}, 2) as monetary,
+        {%- endif %}
+        date_diff('day', first_purchase_date, {{ as_of }}) as tenure_days,
+        first_purchase_date,
+        last_purchase_date,
+        total_spend
+    from per_customer
+    {% if features.frequency == 'orders' -%}
+    inner join orders on orders.customer_id = per_customer.customer_id
+    {%- endif %}
+)
+
+select * from final

@@ -1,0 +1,76 @@
+-- One row per source transaction line, renamed to segkit's canonical columns
+-- and typed. A value that does not parse becomes null here, and its source
+-- text stays beside it, so cleaning can quarantine the row with a precise
+-- reason instead of dropping it.
+with
+
+source as (
+    select * from {{ transactions.source }}
+),
+
+renamed as (
+    select
+        ----- keys
+        nullif(trim(cast({{ transactions.customer_id }} as varchar)), '')
+            as customer_id_text,
+        {% if transactions.order_id -%}
+        nullif(trim(cast({{ transactions.order_id }} as varchar)), '') as order_id,
+        {%- else -%}
+        cast(null as varchar) as order_id,
+        {%- endif %}
+
+        ----- timestamps
+        cast({{ transactions.timestamp }} as varchar) as ordered_at_text,
+        {% if transactions.timestamp_formats -%}
+        try_strptime(
+            trim(cast({{ transactions.timestamp }} as varchar)),
+            [{{ transactions.timestamp_formats | join(', ') }}]
+        ) as ordered_at,
+        {%- else -%}
+        try_cast({{ transactions.timestamp }} as timestamp) as ordered_at,
+        {%- endif %}
+
+        ----- money: DECIMAL, so sums are exact and identical on every run
+        {% if transactions.amount -%}
+        cast({{ transactions.amount }} as varchar) as amount_text,
+        cast(null as decimal(18, 3)) as quantity,
+        try_cast({{ transactions.amount }} as decimal(18, 2)) as amount,
+        {%- else -%}
+        cast({{ transactions.quantity }} as varchar)
+            || ' x ' || cast({{ transactions.unit_price }} as varchar) as amount_text,
+        try_cast({{ transactions.quantity }} as decimal(18, 3)) as quantity,
+        try_cast(
+            try_cast({{ transactions.quantity }} as decimal(18, 3))
+            * try_cast({{ transactions.unit_price }} as decimal(18, 4))
+            as decimal(18, 2)
+        ) as amount,
+        {%- endif %}
+
+        ----- the whole source row, to find exact repeats
+        hash(source) as row_hash
+    from source
+),
+
+final as (
+    select
+        -- ids exported through a float column ("17850.0") mean "17850"
+        case
+            when regexp_full_match(customer_id_text, '[0-9]+\.0+')
+                then regexp_replace(customer_id_text, '\.0+$', '')
+            else customer_id_text
+        end as customer_id,
+        order_id,
+        ordered_at,
+        ordered_at_text,
+        amount,
+        amount_text,
+        quantity,
+        coalesce(quantity < 0, false)
+        {%- if transactions.order_id %}
+        or coalesce(starts_with(order_id, {{ transactions.cancellation_prefix }}), false)
+        {%- endif %} as is_cancellation,
+        row_hash
+    from renamed
+)
+
+select * from final

@@ -1,0 +1,179 @@
+-- The tables segkit writes: the contract data engineers query. Each keeps
+-- every build, keyed by run_id; the views in sql/segments show the latest
+-- successful build. Types are plain so every DuckDB 1.x client reads them.
+
+create schema if not exists meta;
+create schema if not exists segments;
+
+-- One row per version of a view's SQL: changing a file's logic adds a version.
+create table if not exists meta.view_versions (
+    view_name varchar not null,
+    version integer not null,
+    sql_hash varchar not null,
+    sql_template varchar not null,
+    recorded_at timestamp not null,
+    primary key (view_name, version)
+);
+
+-- One row per build.
+create table if not exists meta.runs (
+    run_id varchar primary key,
+    started_at timestamp not null,
+    finished_at timestamp,
+    status varchar not null,            -- running, success or failed
+    error varchar,
+    config_hash varchar,
+    config_json varchar,
+    source varchar,
+    as_of_date date,
+    rows_in bigint,
+    rows_used bigint,
+    rows_quarantined bigint,
+    customers bigint,
+    customers_removed bigint,
+    distinct_vectors bigint,
+    features varchar,                   -- comma-separated features clustered
+    k integer,
+    k_rule varchar,
+    silhouette double,
+    davies_bouldin double,
+    calinski_harabasz double,
+    stability_ari_mean double,
+    seconds_total double,
+    tsne_method varchar,
+    warnings varchar,                   -- one per line
+    mlflow_run_id varchar,
+    model_name varchar,
+    model_version varchar,
+    segkit_version varchar
+);
+
+-- Which version of each view a build used.
+create table if not exists meta.run_views (
+    run_id varchar not null,
+    view_name varchar not null,
+    version integer not null,
+    sql_hash varchar not null
+);
+
+-- Seconds per stage of each build.
+create table if not exists meta.run_stages (
+    run_id varchar not null,
+    stage varchar not null,
+    seconds double not null
+);
+
+-- Rows in per source and reason (reason null = used). Sums to rows_in.
+create table if not exists meta.row_accounting (
+    run_id varchar not null,
+    source varchar not null,
+    reason varchar,
+    n_rows bigint not null
+);
+
+-- Per feature column: values imputed, outside the caps, levels folded.
+create table if not exists meta.column_quality (
+    run_id varchar not null,
+    column_name varchar not null,
+    column_kind varchar not null,
+    n_imputed bigint,
+    n_below_low bigint,
+    n_above_high bigint,
+    n_folded bigint,
+    impute_value double,
+    cap_low double,
+    cap_high double
+);
+
+-- Histograms of each numeric feature before and after capping (for the report).
+create table if not exists meta.feature_histograms (
+    run_id varchar not null,
+    feature varchar not null,
+    stage varchar not null,             -- raw or capped
+    bin_lower double,
+    bin_upper double,
+    n_customers bigint
+);
+
+-- Quarantined source rows of each build.
+create table if not exists meta.quarantine_history (
+    run_id varchar not null,
+    source varchar not null,
+    reason varchar not null,
+    customer_id varchar,
+    order_id varchar,
+    ordered_at_text varchar,
+    amount_text varchar
+);
+
+-- Customer -> segment for every build: movement between builds is a query.
+create table if not exists segments.segment_history (
+    run_id varchar not null,
+    customer_id varchar not null,
+    segment_id integer not null,
+    segment_name varchar not null,
+    distance_to_centroid double not null,
+    bins double[]                       -- binned features, in meta.runs.features order
+);
+
+-- Per build, segment and feature: size, share, mean, median, centroid.
+create table if not exists segments.profile_history (
+    run_id varchar not null,
+    segment_id integer not null,
+    segment_index integer not null,     -- canonical order within the build
+    segment_name varchar not null,
+    description varchar,
+    n_customers bigint not null,
+    share double not null,
+    stability double,                   -- mean bootstrap Jaccard of the segment
+    feature varchar not null,
+    mean double,
+    median double,
+    centroid double
+);
+
+-- Per build and k: the sweep that chose k.
+create table if not exists segments.selection_history (
+    run_id varchar not null,
+    k integer not null,
+    inertia double,
+    silhouette double,
+    davies_bouldin double,
+    calinski_harabasz double,
+    stability_ari_mean double,
+    stability_ari_p10 double,
+    is_elbow boolean,
+    is_chosen boolean
+);
+
+-- Per build and feature: bin b covers lower <= value < upper.
+create table if not exists segments.bin_edge_history (
+    run_id varchar not null,
+    feature varchar not null,
+    feature_index integer not null,
+    bin integer not null,
+    lower double,
+    upper double,
+    n_customers bigint
+);
+
+-- Per build, segment and feature: the centroid in binned space.
+create table if not exists segments.centroid_history (
+    run_id varchar not null,
+    segment_id integer not null,
+    segment_index integer not null,
+    segment_name varchar not null,
+    feature varchar not null,
+    feature_index integer not null,
+    is_binned boolean not null,
+    centroid double not null
+);
+
+-- Per build: the t-SNE sample with its 2-D coordinates.
+create table if not exists segments.tsne_history (
+    run_id varchar not null,
+    customer_id varchar not null,
+    segment_id integer not null,
+    x double not null,
+    y double not null
+);
