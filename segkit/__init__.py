@@ -1,0 +1,21 @@
+"""segkit: customer segmentation that lives in SQL.
+
+Each CLI command is one function here with the same name and arguments:
+``segkit build --as-of 2024-01-01`` is ``segkit.build(as_of="2024-01-01")``.
+"""
+
+__version__ = "0.1.0"
+
+from segkit.api import build, generate, init, report, runs, score  # noqa: E402
+from segkit.errors import (  # noqa: E402
+    ConfigError,
+    InputError,
+    SegkitError,
+    WarehouseBusyError,
+    WarehouseError,
+)
+
+__all__ = [
+    "build", "generate", "init", "report", "runs", "score",
+    "SegkitError", "ConfigError", "InputError", "WarehouseBusyError", "WarehouseError",
+]

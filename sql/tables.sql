@@ -142,6 +142,7 @@ create table if not exists segments.selection_history (
     calinski_harabasz double,
     stability_ari_mean double,
     stability_ari_p10 double,
+    stability_ari_min double,
     is_elbow boolean,
     is_chosen boolean
 );

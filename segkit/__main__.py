@@ -1,0 +1,5 @@
+"""``python -m segkit``: the same as the ``segkit`` command."""
+
+from segkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""The public functions behind the CLI commands, one per command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from segkit import warehouse as wh
+from segkit.config import Config, load_config, write_template
+from segkit.errors import ConfigError, InputError
+
+
+def _config(config: str | Path | Config | None, warehouse: str | Path | None) -> Config:
+    cfg = config if isinstance(config, Config) else load_config(config)
+    if warehouse is not None:
+        cfg = cfg.replace(warehouse=Path(warehouse).expanduser().resolve())
+    return cfg
+
+
+def build(config: str | Path | Config | None = None, *, warehouse: str | Path | None = None,
+          as_of: str | None = None, k: int | None = None, seed: int | None = None,
+          no_map: bool = False, progress=None):
+    """Build segments end to end and publish them to the warehouse.
+
+    Parameters
+    ----------
+    config : str, Path or Config, default=None
+        ``segkit.toml``; ``None`` looks in the working directory, then uses the
+        bundled CDNOW demo.
+    warehouse : str or Path, default=None
+        Overrides the config's warehouse file.
+    as_of : str, default=None
+        ``YYYY-MM-DD``; recency is measured to this day. Default: the last
+        purchase day in the data (ignoring future dates).
+    k : int, default=None
+        Use exactly this many segments instead of choosing k.
+    seed : int, default=None
+        Overrides ``[model] seed``.
+    no_map : bool, default=False
+        Skip the t-SNE map (the slowest step).
+    progress : segkit.pipeline.Progress, default=None
+
+    Returns
+    -------
+    segkit.pipeline.BuildResult
+
+    Examples
+    --------
+    >>> import segkit
+    >>> result = segkit.build(k=4, no_map=True)  # doctest: +SKIP
+    >>> result.segment_names  # doctest: +SKIP
+    """
+    from segkit import pipeline
+
+    cfg = _config(config, warehouse)
+    if as_of is not None:
+        cfg = cfg.replace(as_of=as_of)
+    model_changes = {}
+    if k is not None:
+        if k < 1:
+            raise ConfigError(f"--k {k}: the number of segments must be at least 1.")
+        model_changes["k"] = k
+    if seed is not None:
+        model_changes["seed"] = seed
+    if no_map:
+        model_changes["map"] = False
+    if model_changes:
+        cfg = cfg.replace_model(**model_changes)
+    return pipeline.build(cfg, progress=progress)
+
+
+def init(path: str | Path = "segkit.toml", *, force: bool = False) -> Path:
+    """Write a commented ``segkit.toml`` template; never overwrite unless ``force``."""
+    return write_template(path, force=force)
+
+
+def generate(out: str | Path, *, transactions: int = 100_000, seed: int = 0,
+             format: str = "parquet", progress=None) -> dict:
+    """Write seeded synthetic transactions and customers with realistic dirt.
+
+    See :func:`segkit.generate.generate`.
+    """
+    from segkit import generate as gen
+
+    if transactions < 1:
+        raise ConfigError(f"--transactions {transactions}: need at least 1.")
+    if format not in ("parquet", "csv"):
+        raise ConfigError(f"--format {format!r}: use parquet or csv.")
+    return gen.generate(out, transactions=transactions, seed=seed, format=format,
+                        progress=progress)
+
+
+def runs(config: str | Path | Config | None = None, *,
+         warehouse: str | Path | None = None, limit: int = 20) -> pl.DataFrame:
+    """The latest builds recorded in ``meta.runs``, newest first."""
+    cfg = _config(config, warehouse)
+    if not cfg.warehouse.exists():
+        raise InputError(f"no warehouse at {cfg.warehouse} yet; run `python -m segkit build`.")
+    con = wh.connect(cfg.warehouse, cfg.duckdb, read_only=True)
+    try:
+        return con.sql(
+            "select run_id, started_at, status, rows_in, rows_used, rows_quarantined, "
+            "customers, k, round(silhouette, 3) as silhouette, model_version, "
+            "round(seconds_total, 1) as seconds, error from meta.runs "
+            "order by started_at desc, run_id desc limit ?", params=[limit]).pl()
+    finally:
+        con.close()
+
+
+def score(input: str | Path, output: str | Path, *, config: str | Path | Config | None = None,
+          warehouse: str | Path | None = None, model: str = "centroids") -> dict:
+    """Assign segments to the customers in a file; see :func:`segkit.scoring.score`."""
+    from segkit import scoring
+
+    cfg = _config(config, warehouse)
+    return scoring.score(cfg, Path(input), Path(output), model=model)
+
+
+def report(run_id: str | None = None, *, config: str | Path | Config | None = None,
+           warehouse: str | Path | None = None) -> Path:
+    """Render (again) the HTML report of a build from the warehouse alone.
+
+    ``run_id=None`` means the latest successful build. Returns the report's path.
+    """
+    from segkit import report as rep
+
+    cfg = _config(config, warehouse)
+    return rep.render_report(cfg, run_id)

@@ -1,0 +1,197 @@
+"""The ``segkit`` command: parse flags, show progress, map errors to exit codes.
+
+Each command is a thin shell over the function of the same name in
+:mod:`segkit.api`; user errors print one paragraph and exit non-zero, anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from segkit import __version__, api
+from segkit.errors import SegkitError
+
+console = Console(stderr=True, highlight=False)
+
+
+class TerminalProgress:
+    """Draws build stages on stderr: a spinner while running, a line when done."""
+
+    def __init__(self) -> None:
+        self._status = None
+
+    def start(self, stage: str, description: str) -> None:
+        self._status = console.status(f"{description}...")
+        self._status.start()
+
+    def done(self, stage: str, seconds: float, detail: str = "") -> None:
+        if self._status:
+            self._status.stop()
+        extra = f"  [dim]{detail}[/dim]" if detail else ""
+        console.print(f"[green]✓[/green] {stage:<11} {seconds:7.2f} s{extra}")
+
+    def warn(self, message: str) -> None:
+        console.print(f"[yellow]![/yellow] {message}")
+
+
+def _add_common(parser: argparse.ArgumentParser, *, warehouse: bool = True) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="segkit.toml to use (default: ./segkit.toml, else the bundled demo)")
+    if warehouse:
+        parser.add_argument("--warehouse", metavar="FILE",
+                            help="DuckDB warehouse file (overrides the config)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="segkit", formatter_class=formatter,
+        description="Customer segmentation that lives in SQL (DuckDB + scikit-learn + MLflow).",
+        epilog="examples:\n  python -m segkit build            # the bundled CDNOW demo\n"
+               "  python -m segkit init             # write segkit.toml for your data\n"
+               "  python -m segkit runs\n\nRun `segkit COMMAND --help` for a command's flags.")
+    parser.add_argument("--version", action="version", version=f"segkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "build", formatter_class=formatter, help="build segments and publish them",
+        description="Load and clean the source, engineer features, choose k, cluster, map, "
+                    "publish segment tables to the warehouse, track in MLflow and render "
+                    "the HTML report.",
+        epilog="examples:\n  python -m segkit build\n"
+               "  python -m segkit build --config shop/segkit.toml --as-of 2024-01-01\n"
+               "  python -m segkit build --k 5 --seed 1 --no-map")
+    _add_common(p)
+    p.add_argument("--as-of", metavar="YYYY-MM-DD",
+                   help="measure recency to this day (default: last purchase day in the data)")
+    p.add_argument("--k", type=int, metavar="N", help="use exactly N segments")
+    p.add_argument("--seed", type=int, metavar="N", help="random seed (default: [model] seed)")
+    p.add_argument("--no-map", action="store_true", help="skip the t-SNE map (slowest step)")
+
+    p = sub.add_parser(
+        "init", formatter_class=formatter, help="write a commented segkit.toml template",
+        description="Write a commented segkit.toml template to edit for your data.",
+        epilog="example:\n  python -m segkit init && $EDITOR segkit.toml")
+    p.add_argument("path", nargs="?", default="segkit.toml", help="where to write it")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    p = sub.add_parser(
+        "generate", formatter_class=formatter, help="write synthetic data for tests/benchmarks",
+        description="Write seeded synthetic transactions and customers with realistic dirt "
+                    "(returns, missing ids, duplicates, absurd ages, rare categories), and a "
+                    "segkit.toml that maps them.",
+        epilog="example:\n  python -m segkit generate --transactions 1000000 --out data/synth\n"
+               "  python -m segkit build --config data/synth/segkit.toml")
+    p.add_argument("--transactions", type=int, default=100_000, metavar="N",
+                   help="transaction lines to write (default: 100000)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+
+    p = sub.add_parser(
+        "runs", formatter_class=formatter, help="list builds recorded in the warehouse",
+        description="List the builds in meta.runs, newest first.",
+        epilog="example:\n  python -m segkit runs --limit 5")
+    _add_common(p)
+    p.add_argument("--limit", type=int, default=20, metavar="N")
+
+    p = sub.add_parser(
+        "score", formatter_class=formatter, help="assign segments to customers in a file",
+        description="Assign each customer in a CSV/Parquet file to a segment of the latest "
+                    "build. The file holds either feature rows (the model's feature columns "
+                    "plus customer_id) or raw transactions mapped like [transactions].",
+        epilog="example:\n  python -m segkit score --input new_orders.csv --output scored.csv")
+    _add_common(p)
+    p.add_argument("--input", required=True, metavar="FILE")
+    p.add_argument("--output", required=True, metavar="FILE", help=".csv or .parquet")
+    p.add_argument("--model", choices=("centroids", "champion"), default="centroids",
+                   help="stored bin edges + centroids (default), or the MLflow champion model")
+
+    p = sub.add_parser(
+        "report", formatter_class=formatter, help="render a build's HTML report again",
+        description="Render the HTML report of any past build from the warehouse alone.",
+        epilog="examples:\n  python -m segkit report\n  python -m segkit report 20261127T101500Z-ab12cd")
+    _add_common(p)
+    p.add_argument("run_id", nargs="?", help="a run id from `segkit runs` (default: latest)")
+    return parser
+
+
+def _build(args) -> int:
+    started = time.perf_counter()
+    result = api.build(args.config, warehouse=args.warehouse, as_of=args.as_of, k=args.k,
+                       seed=args.seed, no_map=args.no_map, progress=TerminalProgress())
+    names = ", ".join(result.segment_names)
+    console.print(
+        f"\n[bold]Built {result.k} segments[/bold] for {result.customers:,} customers "
+        f"(silhouette {result.silhouette:.3f}) in {time.perf_counter() - started:.1f} s: {names}.")
+    console.print(f"Rows: {result.rows_in:,} in = {result.rows_used:,} used + "
+                  f"{result.rows_quarantined:,} quarantined (see cleaning.quarantine).")
+    console.print(f"Warehouse: {result.warehouse}  (query segments.customer_segments)")
+    if result.report_path:
+        console.print(f"Report:    {result.report_path}")
+    if result.model_version:
+        console.print(f"MLflow:    run {result.mlflow_run_id}, model version "
+                      f"{result.model_version} (alias champion)")
+    print(result.run_id)
+    return 0
+
+
+def _runs(args) -> int:
+    frame = api.runs(args.config, warehouse=args.warehouse, limit=args.limit)
+    table = Table(*frame.columns)
+    for row in frame.iter_rows():
+        table.add_row(*["" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
+                        for v in row])
+    Console().print(table)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``segkit`` and ``python -m segkit``; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "build":
+            return _build(args)
+        if args.command == "init":
+            path = api.init(args.path, force=args.force)
+            console.print(f"Wrote {path}. Edit [transactions] for your data, then run "
+                          f"`python -m segkit build --config {path}`.")
+            return 0
+        if args.command == "generate":
+            with console.status("Generating synthetic data..."):
+                info = api.generate(Path(args.out), transactions=args.transactions,
+                                    seed=args.seed, format=args.format)
+            console.print(f"Wrote {args.transactions:,} transactions to {args.out} in "
+                          f"{info.get('seconds', 0):.1f} s; build with `python -m segkit build "
+                          f"--config {Path(args.out) / 'segkit.toml'}`.")
+            return 0
+        if args.command == "runs":
+            return _runs(args)
+        if args.command == "score":
+            info = api.score(args.input, args.output, config=args.config,
+                             warehouse=args.warehouse, model=args.model)
+            console.print(f"Scored {info['customers']:,} customers into {args.output}.")
+            return 0
+        if args.command == "report":
+            path = api.report(args.run_id, config=args.config, warehouse=args.warehouse)
+            console.print(f"Report: {path}")
+            return 0
+    except SegkitError as exc:
+        console.print(f"[red]Error:[/red] {exc}", soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.print("Interrupted; the previous build's results are unchanged.")
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2

@@ -1,0 +1,386 @@
+"""``segkit build``: the whole pipeline, from source rows to published segments.
+
+The order of a build, and why:
+
+1. take the build lock and register the run as ``running`` (a short write);
+2. compute everything in a private in-memory DuckDB: SQL views, features,
+   the model, the t-SNE map (the warehouse stays free for readers);
+3. log to MLflow and register the model version;
+4. publish every table and view in ONE warehouse transaction: a build that
+   fails or is killed before this leaves the previous results untouched;
+5. render the HTML report from the published tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import secrets
+import shutil
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import polars as pl
+
+from segkit import __version__, warehouse
+from segkit.config import Config
+from segkit.errors import InputError, SegkitError
+from segkit.features import FeatureResult, build_features
+from segkit.model import SegmentationWarning, Segmenter, match_segment_ids, tsne_map
+
+# Segments whose centroid moved further than this (in bins) get a new id.
+SEGMENT_MATCH_DISTANCE = 1.0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus a random suffix."""
+    return _now().strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+class Progress:
+    """Receives stage events; the CLI shows them, the library stays quiet."""
+
+    def start(self, stage: str, description: str) -> None:
+        """A stage begins."""
+
+    def done(self, stage: str, seconds: float, detail: str = "") -> None:
+        """A stage ended after ``seconds``."""
+
+    def warn(self, message: str) -> None:
+        """A degraded but valid result worth telling the user."""
+
+
+@dataclass
+class BuildResult:
+    """What a build produced; the same facts are in ``meta.runs``."""
+
+    run_id: str
+    warehouse: Path
+    report_path: Path | None
+    k: int
+    silhouette: float
+    segment_names: list[str]
+    customers: int
+    rows_in: int
+    rows_used: int
+    rows_quarantined: int
+    seconds: dict[str, float]
+    mlflow_run_id: str | None = None
+    model_version: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Stages:
+    """Times each stage and forwards it to the progress display."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str, description: str) -> Iterator[dict]:
+        info: dict = {}
+        self.progress.start(stage, description)
+        started = time.perf_counter()
+        yield info
+        self.seconds[stage] = round(time.perf_counter() - started, 4)
+        self.progress.done(stage, self.seconds[stage], info.get("detail", ""))
+
+
+def _register_run(cfg: Config, run_id: str, started_at: dt.datetime) -> dict:
+    """Mark the run as running; read what the build needs from the last success."""
+    with warehouse.transaction(cfg.warehouse, cfg.duckdb) as con:
+        # We hold the build lock, so any run still "running" died mid-build.
+        con.execute("update meta.runs set status = 'failed', error = 'interrupted: the "
+                    "build process stopped before it finished' where status = 'running'")
+        con.execute("insert into meta.runs (run_id, started_at, status, config_hash, "
+                    "config_json, segkit_version) values (?, ?, 'running', ?, ?, ?)",
+                    [run_id, started_at, cfg.config_hash(), json.dumps(cfg.to_dict()),
+                     __version__])
+        rows = con.execute(
+            "select run_id, features from meta.runs where status = 'success' "
+            "order by finished_at desc, run_id desc limit 1").fetchall()
+        if not rows:
+            return {}
+        previous = rows[0]
+        centroids = con.sql(
+            "select segment_id, feature, centroid from segments.centroid_history "
+            "where run_id = ? order by segment_index, feature_index", params=[previous[0]]).pl()
+        return {"run_id": previous[0], "features": previous[1], "centroids": centroids}
+
+
+def _mark_failed(cfg: Config, run_id: str, message: str) -> None:
+    with contextlib.suppress(Exception):
+        with warehouse.transaction(cfg.warehouse, cfg.duckdb) as con:
+            con.execute("update meta.runs set status = 'failed', finished_at = ?, error = ? "
+                        "where run_id = ?", [_now(), message[:2000], run_id])
+
+
+def _segment_ids(model: Segmenter, previous: dict) -> list[int]:
+    """Keep a segment's id when its centroid barely moved since the last build."""
+    k = model.k_
+    if not previous or previous["features"] != ",".join(model.features_):
+        return list(range(1, k + 1))
+    prev = previous["centroids"]
+    ids = prev["segment_id"].unique(maintain_order=True).to_list()
+    d = len(model.features_)
+    matrix = prev["centroid"].to_numpy().reshape(len(ids), d)
+    return [int(i) for i in match_segment_ids(model.centroids_, matrix, ids,
+                                              max_distance=SEGMENT_MATCH_DISTANCE)]
+
+
+def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
+            tsne) -> dict[str, pl.DataFrame]:
+    """Every per-run table the build publishes, keyed by its warehouse name."""
+    frame = feats.frame
+    names = model.segment_names_
+    labels = model.labels_
+    seg_id = np.asarray(ids)[labels]
+    seg_name = np.asarray(names, dtype=object)[labels]
+    n = frame.height
+    tables: dict[str, pl.DataFrame] = {}
+    tables["segments.segment_history"] = pl.DataFrame({
+        "run_id": [run_id] * n,
+        "customer_id": frame["customer_id"],
+        "segment_id": seg_id.astype(np.int32),
+        "segment_name": seg_name.tolist(),
+        "distance_to_centroid": model.distances_.astype(float),
+        "bins": model.binned_.astype(float),
+    })
+    profile_features = [f for f in feats.numeric_features + feats.onehot_features
+                        if f in frame.columns]
+    stats = (frame.with_columns(pl.Series("segment_index", labels))
+             .group_by("segment_index")
+             .agg([pl.len().alias("n_customers")]
+                  + [pl.col(f).mean().alias(f"{f}__mean") for f in profile_features]
+                  + [pl.col(f).median().alias(f"{f}__median") for f in profile_features])
+             .sort("segment_index"))
+    rows = []
+    for s in stats.iter_rows(named=True):
+        i = s["segment_index"]
+        for f in profile_features:
+            centroid = (float(model.centroids_[i, model.features_.index(f)])
+                        if f in model.features_ else None)
+            rows.append({"run_id": run_id, "segment_id": ids[i], "segment_index": i,
+                         "segment_name": names[i],
+                         "description": model.segment_descriptions_[i],
+                         "n_customers": s["n_customers"], "share": s["n_customers"] / n,
+                         "stability": float(model.segment_stability_[i]), "feature": f,
+                         "mean": s[f"{f}__mean"], "median": s[f"{f}__median"],
+                         "centroid": centroid})
+    tables["segments.profile_history"] = pl.DataFrame(rows)
+    tables["segments.selection_history"] = model.selection_.with_columns(
+        pl.lit(run_id).alias("run_id"))
+    edges = []
+    for j, f in enumerate(model.features_):
+        if f not in model.bin_edges_:
+            continue
+        e = model.bin_edges_[f]
+        counts = np.bincount(model.binned_[:, j].astype(int), minlength=len(e) - 1)
+        for b in range(len(e) - 1):
+            edges.append({"run_id": run_id, "feature": f, "feature_index": j, "bin": b,
+                          "lower": float(e[b]), "upper": float(e[b + 1]),
+                          "n_customers": int(counts[b])})
+    tables["segments.bin_edge_history"] = pl.DataFrame(edges)
+    tables["segments.centroid_history"] = pl.DataFrame([
+        {"run_id": run_id, "segment_id": ids[i], "segment_index": i, "segment_name": names[i],
+         "feature": f, "feature_index": j, "is_binned": f in model.bin_edges_,
+         "centroid": float(model.centroids_[i, j])}
+        for i in range(model.k_) for j, f in enumerate(model.features_)])
+    if tsne is not None:
+        idx = np.asarray(tsne.indices)
+        tables["segments.tsne_history"] = pl.DataFrame({
+            "run_id": [run_id] * len(idx),
+            "customer_id": frame["customer_id"].gather(idx),
+            "segment_id": seg_id[idx].astype(np.int32),
+            "x": tsne.coords[:, 0].astype(float), "y": tsne.coords[:, 1].astype(float)})
+    with_run = lambda df: df.with_columns(pl.lit(run_id).alias("run_id"))  # noqa: E731
+    tables["meta.row_accounting"] = with_run(feats.accounting)
+    tables["meta.column_quality"] = with_run(feats.column_quality)
+    tables["meta.feature_histograms"] = with_run(feats.histograms)
+    tables["meta.quarantine_history"] = with_run(pl.from_arrow(feats.quarantine))
+    return tables
+
+
+def _segments_context(model: Segmenter) -> dict:
+    return {
+        "features": [{"name": warehouse.quote_ident(f), "label": warehouse.quote_literal(f),
+                      "bin_column": warehouse.quote_ident(f"{f}_bin"), "position": j + 1}
+                     for j, f in enumerate(model.features_)],
+    }
+
+
+def _publish(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter,
+             tables: dict[str, pl.DataFrame], run_row: dict, stage_seconds: dict) -> None:
+    """Write everything in one transaction: readers see the old build or the new one."""
+    segment_views = [v for v in warehouse.load_views() if v.name.startswith("segments.")]
+    context = _segments_context(model)
+    with warehouse.transaction(cfg.warehouse, cfg.duckdb) as con:
+        versions = warehouse.version_views(con, feats.views + segment_views)
+        for schema in ("staging", "cleaning", "features", "segments"):
+            con.execute(f"create schema if not exists {schema}")
+        # Drop views of sources no longer configured, so none points at stale files.
+        for name, in con.execute("select schema_name || '.' || view_name from duckdb_views() "
+                                 "where not internal and schema_name in "
+                                 "('staging', 'cleaning', 'features', 'segments')").fetchall():
+            con.execute(f"drop view if exists {name} cascade")
+        for view in feats.views:
+            con.execute(warehouse.create_view_sql(view, feats.published_sql[view.name]))
+        for table, frame in tables.items():
+            warehouse.insert_frame(con, table, frame)
+        warehouse.insert_frame(con, "meta.run_views", pl.DataFrame(
+            [{"run_id": run_id, "view_name": n, "version": v, "sql_hash": h}
+             for n, (v, h) in versions.items()]))
+        warehouse.insert_frame(con, "meta.run_stages", pl.DataFrame(
+            [{"run_id": run_id, "stage": s, "seconds": t} for s, t in stage_seconds.items()]))
+        assignments = ", ".join(f"{c} = ?" for c in run_row)
+        con.execute(f"update meta.runs set {assignments} where run_id = ?",
+                    [*run_row.values(), run_id])
+        for view in segment_views:
+            con.execute(warehouse.create_view_sql(view, warehouse.render(view, context)))
+
+
+def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
+    """Run the whole pipeline and publish the results; see the module docstring.
+
+    Parameters
+    ----------
+    cfg : Config
+        From :func:`segkit.config.load_config`; CLI flags are already applied.
+    progress : Progress, default=None
+        Receives stage events (the CLI draws them on the terminal).
+
+    Returns
+    -------
+    BuildResult
+
+    Raises
+    ------
+    SegkitError
+        A user-fixable problem; the previous build's results are untouched.
+    """
+    progress = progress or Progress()
+    stages = _Stages(progress)
+    run_id = new_run_id()
+    started_at = _now()
+    with warehouse.build_lock(cfg.warehouse):
+        previous = _register_run(cfg, run_id, started_at)
+        try:
+            result = _build(cfg, run_id, previous, stages, progress)
+        except SegkitError as exc:
+            _mark_failed(cfg, run_id, str(exc))
+            raise
+        except BaseException as exc:
+            _mark_failed(cfg, run_id, "".join(traceback.format_exception_only(exc)).strip())
+            raise
+    return result
+
+
+def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
+           progress: Progress) -> BuildResult:
+    work_tmp = cfg.warehouse.parent / ".tmp" / run_id
+    con = warehouse.connect_work(cfg.duckdb, work_tmp)
+    try:
+        with stages("sql", "Loading and cleaning the source in DuckDB") as info:
+            _alias_warehouse_tables(con, cfg)
+            feats = build_features(con, cfg)
+            info["detail"] = (f"{feats.rows_in:,} rows in, {feats.rows_quarantined:,} "
+                              f"quarantined, {feats.frame.height:,} customers")
+    finally:
+        con.close()
+        shutil.rmtree(work_tmp, ignore_errors=True)
+    m = cfg.model
+    with stages("model", "Discretizing and sweeping k (K-Means, stability)") as info:
+        model = Segmenter(features=list(m.features) if m.features else None, n_bins=m.n_bins,
+                          strategy=m.strategy, k_min=m.k_min, k_max=m.k_max, k=m.k,
+                          correlation_threshold=m.correlation_threshold, n_init=m.n_init,
+                          n_resamples=m.n_resamples, stability_threshold=m.stability_threshold,
+                          onehot=feats.onehot_features, random_state=m.seed)
+        try:
+            with warnings.catch_warnings():
+                # Shown once through the progress display and stored in meta.runs.
+                warnings.simplefilter("ignore", SegmentationWarning)
+                model.fit(feats.frame)
+        except ValueError as exc:
+            raise InputError(f"cannot segment {feats.source}: {exc}") from None
+        info["detail"] = (f"k = {model.k_}, silhouette {model.selection_.filter(pl.col('is_chosen'))['silhouette'][0]:.3f}, "
+                          f"{model.n_distinct_} distinct vectors")
+    tsne = None
+    if m.map:
+        with stages("tsne", "Drawing the t-SNE map") as info:
+            tsne = tsne_map(model.binned_, model.labels_, sample_size=m.tsne_sample_size,
+                            random_state=m.seed)
+            info["detail"] = f"{len(tsne.indices):,} customers sampled"
+    ids = _segment_ids(model, previous)
+    tables = _tables(run_id, feats, model, ids, tsne)
+    chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
+    build_warnings = feats.warnings + list(model.warnings_)
+    for message in build_warnings:
+        progress.warn(message)
+
+    mlflow_ids: dict = {}
+    if cfg.mlflow.enabled:
+        from segkit import tracking  # mlflow is slow to import: only when tracking
+
+        with stages("mlflow", "Logging to MLflow and registering the model") as info:
+            mlflow_ids = tracking.log_build(cfg, run_id, feats, model, tables)
+            info["detail"] = f"model {mlflow_ids['model_name']} v{mlflow_ids['model_version']}"
+
+    run_row = {
+        "finished_at": _now(), "status": "success", "source": feats.source,
+        "as_of_date": feats.as_of, "rows_in": feats.rows_in, "rows_used": feats.rows_used,
+        "rows_quarantined": feats.rows_quarantined, "customers": feats.frame.height,
+        "customers_removed": feats.customers_removed, "distinct_vectors": model.n_distinct_,
+        "features": ",".join(model.features_), "k": model.k_, "k_rule": model.k_rule_,
+        "silhouette": chosen["silhouette"], "davies_bouldin": chosen["davies_bouldin"],
+        "calinski_harabasz": chosen["calinski_harabasz"],
+        "stability_ari_mean": chosen["stability_ari_mean"],
+        "tsne_method": json.dumps(tsne.info) if tsne is not None else None,
+        "warnings": "\n".join(build_warnings) or None,
+        "mlflow_run_id": mlflow_ids.get("run_id"), "model_name": mlflow_ids.get("model_name"),
+        "model_version": mlflow_ids.get("model_version"),
+    }
+    with stages("write-back", "Publishing segment tables to the warehouse"):
+        run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
+        _publish(cfg, run_id, feats, model, tables, run_row, stages.seconds)
+
+    return BuildResult(
+        run_id=run_id, warehouse=cfg.warehouse, report_path=None, k=model.k_,
+        silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
+        customers=feats.frame.height, rows_in=feats.rows_in, rows_used=feats.rows_used,
+        rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
+        mlflow_run_id=mlflow_ids.get("run_id"), model_version=mlflow_ids.get("model_version"),
+        warnings=build_warnings)
+
+
+def _alias_warehouse_tables(con, cfg: Config) -> None:
+    """Make ``table =`` sources readable in the work database under the same name.
+
+    The warehouse is attached read-only just long enough to materialize them.
+    """
+    tables = [s.table for s in (cfg.transactions, cfg.customers) if s is not None and s.table]
+    if not tables:
+        return
+    if not cfg.warehouse.exists():
+        raise InputError(f"table = \"{tables[0]}\" names a warehouse table, but the warehouse "
+                         f"{cfg.warehouse} does not exist yet.")
+    con.execute(f"attach {warehouse.quote_literal(str(cfg.warehouse))} as source_warehouse "
+                "(read_only)")
+    for table in tables:
+        parts = table.split(".")
+        schema = parts[0] if len(parts) == 2 else "main"
+        if schema != "main":
+            con.execute(f"create schema if not exists {warehouse.quote_ident(schema)}")
+        qualified = ".".join(warehouse.quote_ident(p) for p in parts)
+        con.execute(f"create or replace view {qualified} as select * from source_warehouse."
+                    f"{qualified if len(parts) == 2 else 'main.' + qualified}")

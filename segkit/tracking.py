@@ -1,0 +1,163 @@
+"""MLflow: one run per build, and a registered model version with the alias ``champion``.
+
+The only module that imports mlflow (its import alone takes seconds). By default
+the store is a SQLite file beside the warehouse, with artifacts in the same
+folder, never the working directory; ``MLFLOW_TRACKING_URI`` or
+``[mlflow] tracking_uri`` point it elsewhere (e.g. an ``mlflow server``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import polars as pl
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from segkit.config import Config
+from segkit.errors import SegkitError
+
+CHAMPION_ALIAS = "champion"
+# MLflow logs store migrations and registrations at INFO; the CLI shows its own summary.
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+class TrackingError(SegkitError):
+    """MLflow could not be reached or refused a write."""
+
+    exit_code = 6
+
+
+def tracking_uri(cfg: Config) -> str:
+    """Config key, then MLFLOW_TRACKING_URI, then SQLite beside the warehouse."""
+    if cfg.mlflow.tracking_uri:
+        return cfg.mlflow.tracking_uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    # Four slashes: an absolute path. Three would be relative to the working directory.
+    return "sqlite:///" + str((cfg.warehouse.parent / "mlflow.db").resolve())
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
+
+
+def _experiment_id(cfg: Config, uri: str) -> str:
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if _is_local(uri):
+        # Without this MLflow writes artifacts to ./mlruns of whatever folder we are in.
+        location = (cfg.warehouse.parent / "mlartifacts").resolve().as_uri()
+    return client.create_experiment(cfg.mlflow.experiment, artifact_location=location)
+
+
+def _params(cfg: Config, feats, model) -> dict[str, str]:
+    params = {
+        "seed": model.random_state, "n_bins": model.n_bins, "strategy": model.strategy,
+        "k_min": model.k_min, "k_max": model.k_max, "k_range": ",".join(map(str, model.k_range_)),
+        "features": ",".join(model.features_), "n_init": model.n_init,
+        "n_resamples": model.n_resamples, "stability_threshold": model.stability_threshold,
+        "config_hash": cfg.config_hash(), "as_of": str(feats.as_of), "source": feats.source,
+    }
+    for section in ("features",):
+        for key, value in cfg.to_dict()[section].items():
+            params[f"{section}.{key}"] = value
+    for view in feats.views:
+        params[f"view.{view.name}"] = view.sql_hash
+    return {k: str(v)[:500] for k, v in params.items()}
+
+
+def log_build(cfg: Config, run_id: str, feats, model, tables: dict[str, pl.DataFrame]) -> dict:
+    """Log the build as one MLflow run and register its model; return the ids.
+
+    Returns
+    -------
+    dict
+        ``run_id`` (MLflow's), ``model_name``, ``model_version``, ``tracking_uri``.
+
+    Raises
+    ------
+    TrackingError
+        The tracking server or store cannot be used.
+    """
+    uri = tracking_uri(cfg)
+    try:
+        return _log_build(cfg, uri, run_id, feats, model, tables)
+    except mlflow.exceptions.MlflowException as exc:
+        raise TrackingError(f"MLflow at {uri} failed: {exc.message.splitlines()[0]}. "
+                            "Check [mlflow] tracking_uri, or set enabled = false to build "
+                            "without tracking.") from None
+    except OSError as exc:
+        raise TrackingError(f"MLflow at {uri} failed: {exc}. Check [mlflow] tracking_uri, "
+                            "or set enabled = false to build without tracking.") from None
+
+
+def _log_build(cfg, uri, run_id, feats, model, tables) -> dict:
+    mlflow.set_tracking_uri(uri)
+    experiment_id = _experiment_id(cfg, uri)
+    selection = model.selection_
+    chosen = selection.filter(pl.col("is_chosen")).row(0, named=True)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_id) as run:
+        mlflow.set_tag("segkit.run_id", run_id)
+        mlflow.log_params(_params(cfg, feats, model))
+        for row in selection.iter_rows(named=True):
+            for metric in ("inertia", "silhouette", "davies_bouldin", "calinski_harabasz",
+                           "stability_ari_mean", "stability_ari_p10"):
+                if row[metric] is not None and np.isfinite(row[metric]):
+                    mlflow.log_metric(f"sweep.{metric}", row[metric], step=row["k"])
+        mlflow.log_metrics({
+            "k": model.k_, "customers": feats.frame.height, "rows_in": feats.rows_in,
+            "rows_used": feats.rows_used, "rows_quarantined": feats.rows_quarantined,
+            **{m: chosen[m] for m in ("silhouette", "davies_bouldin", "calinski_harabasz",
+                                      "stability_ari_mean") if chosen[m] is not None},
+        })
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            selection.write_csv(folder / "model_selection.csv")
+            tables["segments.profile_history"].write_csv(folder / "segment_profiles.csv")
+            (folder / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            mlflow.log_artifacts(str(folder), artifact_path="build")
+        example = feats.frame.select(model.features_).head(5).to_pandas()
+        pipeline = model.to_pipeline()
+        signature = infer_signature(example, pipeline.predict(example))
+        info = mlflow.sklearn.log_model(
+            pipeline, name="model", signature=signature, input_example=example,
+            registered_model_name=cfg.mlflow.registered_model,
+            # Explicit: inferring requirements imports and inspects packages for seconds.
+            pip_requirements=_requirements())
+        version = str(info.registered_model_version)
+        MlflowClient(uri).set_registered_model_alias(cfg.mlflow.registered_model,
+                                                     CHAMPION_ALIAS, version)
+        return {"run_id": run.info.run_id, "model_name": cfg.mlflow.registered_model,
+                "model_version": version, "tracking_uri": uri}
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("scikit-learn", "numpy", "scipy", "pandas")]
+
+
+def log_report(cfg: Config, mlflow_run_id: str, report: Path) -> None:
+    """Attach the rendered HTML report to the build's MLflow run."""
+    uri = tracking_uri(cfg)
+    try:
+        MlflowClient(uri).log_artifact(mlflow_run_id, str(report), artifact_path="report")
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        raise TrackingError(f"could not attach the report to MLflow run {mlflow_run_id} at "
+                            f"{uri}: {exc}") from None
+
+
+def load_champion(cfg: Config):
+    """The registered pipeline with the alias ``champion`` (for ``segkit score``)."""
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    return mlflow.sklearn.load_model(f"models:/{cfg.mlflow.registered_model}@{CHAMPION_ALIAS}")

@@ -1,0 +1,27 @@
+-- One row per customer of the latest build: its segment, its binned features
+-- (0 = the lowest quantile group) and its distance to the segment's centroid.
+with
+
+history as (
+    select * from segments.segment_history
+),
+
+latest as (
+    select * from segments.latest_run
+),
+
+final as (
+    select
+        history.customer_id,
+        history.segment_id,
+        history.segment_name,
+        history.run_id,
+        {% for feature in features -%}
+        history.bins[{{ feature.position }}] as {{ feature.bin_column }},
+        {% endfor -%}
+        history.distance_to_centroid
+    from history
+    inner join latest on latest.run_id = history.run_id
+)
+
+select * from final
