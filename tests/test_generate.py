@@ -258,3 +258,12 @@ def test_invalid_arguments(tmp_path, kwargs):
     with pytest.raises(ValueError) as exc:
         generate(tmp_path, **kwargs)
     assert isinstance(exc.value, ConfigError)  # the CLI reports it without a traceback
+
+
+def test_package_attribute_stays_callable(tmp_path):
+    import segkit
+
+    # importing segkit.generate (the module) rebinds the package attribute
+    # that segkit/__init__.py set to the API function; it must stay callable
+    info = segkit.generate(tmp_path, transactions=100, seed=1)
+    assert info["rows"]["transactions"] == 100
