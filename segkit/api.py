@@ -79,15 +79,15 @@ def generate(out: str | Path, *, transactions: int = 100_000, seed: int = 0,
              format: str = "parquet", progress=None) -> dict:
     """Write seeded synthetic transactions and customers with realistic dirt.
 
-    See :func:`segkit.generate.generate`.
+    See :func:`segkit.synthetic.generate`.
     """
-    from segkit import generate as gen
+    from segkit import synthetic
 
     if transactions < 1:
         raise ConfigError(f"--transactions {transactions}: need at least 1.")
     if format not in ("parquet", "csv"):
         raise ConfigError(f"--format {format!r}: use parquet or csv.")
-    return gen.generate(out, transactions=transactions, seed=seed, format=format,
+    return synthetic.generate(out, transactions=transactions, seed=seed, format=format,
                         progress=progress)
 
 

@@ -29,9 +29,7 @@ gives the transactions path *or glob* (``transactions/part-*.parquet``) under
 
 from __future__ import annotations
 
-import sys
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -601,19 +599,3 @@ def generate(
         "chunks": n_chunks,
         "seconds": round(time.perf_counter() - t0, 3),
     }
-
-
-class _CallableModule(types.ModuleType):
-    """Let ``segkit.generate(...)`` work even when it names this module.
-
-    ``segkit/__init__.py`` exports a function called ``generate``; importing
-    this submodule rebinds the package attribute ``segkit.generate`` to the
-    module. Making the module callable keeps ``segkit.generate(out, ...)``
-    working either way.
-    """
-
-    def __call__(self, *args, **kwargs):
-        return generate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

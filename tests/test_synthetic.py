@@ -1,4 +1,4 @@
-"""Tests for segkit.generate (synthetic data generator)."""
+"""Tests for segkit.synthetic (synthetic data generator)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import segkit.generate as gen
-from segkit.generate import generate
+import segkit.synthetic as gen
+from segkit.synthetic import generate
 
 N = 20_000
 SEED = 11
@@ -258,12 +258,3 @@ def test_invalid_arguments(tmp_path, kwargs):
     with pytest.raises(ValueError) as exc:
         generate(tmp_path, **kwargs)
     assert isinstance(exc.value, ConfigError)  # the CLI reports it without a traceback
-
-
-def test_package_attribute_stays_callable(tmp_path):
-    import segkit
-
-    # importing segkit.generate (the module) rebinds the package attribute
-    # that segkit/__init__.py set to the API function; it must stay callable
-    info = segkit.generate(tmp_path, transactions=100, seed=1)
-    assert info["rows"]["transactions"] == 100
