@@ -1,0 +1,68 @@
+"""Shared fixtures: real DuckDB files in tmp folders, real builds of real data."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import segkit
+from segkit.config import DEMO_DATA, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+# Real datasets for tests: the bundled CDNOW copy, and the online retail sample
+# that lives beside the repo (tests that need it skip without it).
+SHARED_DATA = REPO.parent / "shared" / "data"
+ONLINE_RETAIL = SHARED_DATA / "online_retail_sample.csv"
+
+
+def write_config(folder: Path, text: str) -> Path:
+    """Write a segkit.toml into ``folder`` and return its path."""
+    path = folder / "segkit.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
+    """Run one read-only query against a warehouse file, as a user's client would."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="session")
+def cdnow_build(tmp_path_factory):
+    """One full build of the bundled CDNOW demo (MLflow on, map off), shared by tests."""
+    folder = tmp_path_factory.mktemp("cdnow")
+    config = write_config(folder, f"""
+        warehouse = "warehouse/segkit.duckdb"
+        reports_dir = "reports"
+
+        [transactions]
+        path = "{DEMO_DATA}"
+        customer_id = "customer_id"
+        timestamp = "purchase_date"
+        amount = "dollar_value"
+
+        [model]
+        map = false
+    """)
+    result = segkit.build(config)
+    return {"folder": folder, "config": config, "result": result,
+            "warehouse": folder / "warehouse" / "segkit.duckdb", "cfg": load_config(config)}
+
+
+@pytest.fixture(autouse=True)
+def _no_user_mlflow_uri(monkeypatch):
+    # A developer's MLFLOW_TRACKING_URI must not send test runs to their server.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield
+
+
+def pytest_configure(config):
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
