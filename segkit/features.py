@@ -257,7 +257,7 @@ def _resolve_as_of(con, cfg: Config) -> dt.date:
     # become "today" and push every customer's recency by decades.
     value = con.execute(
         "select max(cast(ordered_at as date)) from staging.transactions "
-        "where cast(ordered_at as date) <= current_date").fetchone()[0]
+        "where cast(ordered_at as date) <= current_date").fetchall()[0][0]
     return value or dt.date.today()
 
 
@@ -287,7 +287,7 @@ def _no_usable_rows(con, label: str, rows_in: int) -> InputError:
                           "Point [transactions] at a file with transactions.")
     reason, n, example = con.execute(
         "select quarantine_reason, count(*), any_value(coalesce(ordered_at_text, amount_text)) "
-        "from cleaning.transactions_checked group by all order by 2 desc limit 1").fetchone()
+        "from cleaning.transactions_checked group by all order by 2 desc limit 1").fetchall()[0]
     hint = {
         "missing or unparseable timestamp":
             f" (e.g. {example!r}); set timestamp_format in [transactions], e.g. \"%d/%m/%Y\"",
