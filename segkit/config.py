@@ -36,6 +36,9 @@ class TransactionsConfig:
     quantity: str | None = None
     unit_price: str | None = None
     order_id: str | None = None
+    # Per-customer attributes carried on transaction lines (e.g. Country): the
+    # customer's most frequent value becomes a categorical feature.
+    categorical: tuple[str, ...] = ()
     cancellation_prefix: str = "C"
     delimiter: str | None = None
     encoding: str = "utf-8"
@@ -98,6 +101,9 @@ class DuckDBConfig:
     memory_limit: str | None = None  # DuckDB's default: 80% of RAM
     # v1.0.0 storage is readable by every DuckDB from 1.0 on (CLI, DBeaver, notebooks).
     storage_compatibility_version: str = "v1.0.0"
+    # How long a build waits for the warehouse file or another build's lock
+    # before it reports "warehouse busy".
+    lock_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -167,7 +173,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "transactions": {
         "path": _STR, "table": _STR, "customer_id": _STR, "timestamp": _STR,
         "timestamp_format": ("str_or_list",), "amount": _STR, "quantity": _STR,
-        "unit_price": _STR, "order_id": _STR, "cancellation_prefix": _STR,
+        "unit_price": _STR, "order_id": _STR, "categorical": ("list",),
+        "cancellation_prefix": _STR,
         "delimiter": _STR, "encoding": _STR,
     },
     "customers": {
@@ -185,7 +192,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "k": _INT, "correlation_threshold": _FLOAT, "n_init": _INT, "n_resamples": _INT,
         "stability_threshold": _FLOAT, "seed": _INT, "map": _BOOL, "tsne_sample_size": _INT,
     },
-    "duckdb": {"threads": _INT, "memory_limit": _STR, "storage_compatibility_version": _STR},
+    "duckdb": {"threads": _INT, "memory_limit": _STR, "storage_compatibility_version": _STR,
+               "lock_timeout_seconds": _FLOAT},
     "mlflow": {"enabled": _BOOL, "tracking_uri": _STR, "experiment": _STR, "registered_model": _STR},
 }
 
@@ -267,6 +275,22 @@ def _resolve_path(base: Path, value: str, where: str, key: str, *, must_exist: b
     return str(path)
 
 
+def _check_writable_path(path: Path, value: str, where: str, key: str, *, folder: bool) -> None:
+    """Fail early, and clearly, when an output path can never be created."""
+    if "\x00" in str(path):
+        raise ConfigError(f"{where}: {key} = {value!r} contains a NUL character.")
+    # A file where a folder must be: mkdir would only say "File exists".
+    for parent in ([path] if folder else []) + list(path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"{where}: {key} = \"{value}\" needs {parent} to be a folder, but "
+                              "it is a file. Point the key at a path inside a folder.")
+        if parent.exists():
+            break
+    if not folder and path.is_dir():
+        raise ConfigError(f"{where}: {key} = \"{value}\" is a folder; give a file name such "
+                          "as \"warehouse/segkit.duckdb\".")
+
+
 def _source_section(raw: dict, section: str, file: Path | None, base: Path) -> dict[str, Any]:
     where = _where(file, section)
     values = _validate_section(raw, section, file)
@@ -323,11 +347,18 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
                           f"(got k_min = {model.k_min}, k_max = {model.k_max}).")
     if model.n_bins < 2:
         raise ConfigError(f"{_where(file, 'model')}: n_bins = {model.n_bins}; need at least 2.")
+    if sections["duckdb"].lock_timeout_seconds < 0:
+        raise ConfigError(f"{_where(file, 'duckdb')}: lock_timeout_seconds = "
+                          f"{sections['duckdb'].lock_timeout_seconds}; need 0 or more.")
 
     warehouse = _resolve_path(base, top.get("warehouse", "warehouse/segkit.duckdb"),
                               _where(file, ""), "warehouse", must_exist=False)
     reports = _resolve_path(base, top.get("reports_dir", "reports"), _where(file, ""),
                             "reports_dir", must_exist=False)
+    _check_writable_path(Path(warehouse), top.get("warehouse", "warehouse/segkit.duckdb"),
+                         _where(file, ""), "warehouse", folder=False)
+    _check_writable_path(Path(reports), top.get("reports_dir", "reports"), _where(file, ""),
+                         "reports_dir", folder=True)
     return Config(warehouse=Path(warehouse), reports_dir=Path(reports),
                   transactions=transactions, customers=customers, source_file=file, **sections)
 
@@ -397,6 +428,7 @@ timestamp = "InvoiceDate"
 # timestamp_format = "%d/%m/%y" # strptime format(s); needed where dates are ambiguous
 amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "UnitPrice"
 # order_id = "InvoiceNo"      # enables de-duplication and cancellations ("C536379")
+# categorical = ["Country"]   # a customer's most frequent value becomes a feature
 # cancellation_prefix = "C"
 # delimiter = ";"             # CSV only; detected when absent
 # encoding = "utf-8"          # CSV only; also "latin-1", "utf-16"
@@ -432,6 +464,7 @@ amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "Unit
 # threads = 2
 # memory_limit = "4GB"
 # storage_compatibility_version = "v1.0.0"   # readable by DuckDB 1.x clients
+# lock_timeout_seconds = 30   # wait this long for a busy warehouse, then "warehouse busy"
 
 # [mlflow]
 # tracking_uri = "http://127.0.0.1:5000"     # default: SQLite beside the warehouse

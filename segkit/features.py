@@ -136,22 +136,65 @@ def _check_columns(columns: list[str], wanted: dict[str, str], label: str,
             if not close:
                 close = [c for c in columns if c.lower() == column.lower()]
             hint = f' (did you mean "{close[0]}"?)' if close else ""
+            if len(columns) == 1:
+                # One column whose name holds separators: the delimiter is wrong.
+                seps = [d for d in (";", ",", "\t", "|") if d in columns[0]]
+                if seps:
+                    hint += (f". The file was read as one column, so it is separated by "
+                             f"{seps[0]!r}: set delimiter = {seps[0]!r} in [{section_name}] "
+                             "(or remove delimiter to detect it)")
             raise InputError(
                 f'[{section_name}] {key}: column "{column}" is not in {label}{hint}. '
                 f"Its columns are: {', '.join(columns)}.")
 
 
+def _check_file(con, section, section_name: str, mapped: dict[str, str]) -> None:
+    """Catch what DuckDB's CSV reader would paper over: empty files, repeated headers."""
+    path = Path(section.path) if section.path else None
+    if path is None or not path.is_file():  # a table, or a glob of files
+        return
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes). Point [{section_name}] path at a file "
+                         "with a header row and data rows.")
+    if re.search(r"\.(parquet|pq)$", path.name, re.IGNORECASE):
+        return
+    # DuckDB renames a repeated header ("amount", "amount_1"), which would make
+    # the mapping silently pick the first: read the header as written instead.
+    options = ["header = false", "all_varchar = true"]
+    if section.delimiter:
+        options.append(f"delim = {quote_literal(section.delimiter)}")
+    if section.encoding.lower() not in ("utf-8", "utf8"):
+        options.append(f"encoding = {quote_literal(section.encoding)}")
+    try:
+        header = con.execute(f"select * from read_csv({quote_literal(str(path))}, "
+                             f"{', '.join(options)}) limit 1").fetchall()
+    except duckdb.Error:
+        return  # _describe reports unreadable files
+    names = [str(v).strip() for v in header[0]] if header else []
+    for key, column in mapped.items():
+        positions = [i + 1 for i, name in enumerate(names) if name == column]
+        if len(positions) > 1:
+            raise InputError(
+                f'{path}: column "{column}" ([{section_name}] {key}) appears {len(positions)} '
+                f"times in the header (columns {', '.join(map(str, positions))}). Rename the "
+                "copies so the mapping is unambiguous.")
+
+
 def _source_context(con, section, section_name: str, catalog: str | None) -> dict[str, Any]:
     source = _source_sql(section, catalog)
     label = section.path or section.table
+    if section.path:
+        _check_file(con, section, section_name, {})
     columns = _describe(con, source, label, section_name)
     mapped = {k: getattr(section, k) for k in
               ("customer_id", "timestamp", "amount", "quantity", "unit_price", "order_id",
                "birth_year", "birth_date", "age") if getattr(section, k, None)}
     for key in ("numeric", "categorical"):
-        for i, column in enumerate(getattr(section, key, ())):
+        for i, column in enumerate(getattr(section, key, ()) or ()):
             mapped[f"{key}[{i}]"] = column
     _check_columns(columns, mapped, label, section_name)
+    if section.path:
+        _check_file(con, section, section_name, mapped)
     context: dict[str, Any] = {"source": source, "label": label}
     for key, column in mapped.items():
         if "[" not in key:
@@ -159,30 +202,36 @@ def _source_context(con, section, section_name: str, catalog: str | None) -> dic
     return context
 
 
-def _transactions_context(con, cfg: TransactionsConfig, catalog) -> dict[str, Any]:
+def _attribute_columns(source_names, taken: set[str]) -> list[dict[str, str]]:
+    """Canonical, unique, quoted names for attribute columns of a source."""
+    columns = []
+    for source_name in source_names:
+        name = slug(source_name)
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        columns.append({"source": quote_ident(source_name), "name": quote_ident(name),
+                        "plain": name, "label": quote_literal(name)})
+    return columns
+
+
+def _transactions_context(con, cfg: TransactionsConfig, catalog,
+                          taken: set[str]) -> dict[str, Any]:
     context = _source_context(con, cfg, "transactions", catalog)
     for key in ("amount", "quantity", "unit_price", "order_id"):
         context.setdefault(key, None)
+    context["categorical"] = _attribute_columns(cfg.categorical, taken)
     context["timestamp_formats"] = [quote_literal(f) for f in cfg.timestamp_format]
     context["cancellation_prefix"] = quote_literal(cfg.cancellation_prefix)
     return context
 
 
-def _customers_context(con, cfg: CustomersConfig, catalog) -> dict[str, Any]:
+def _customers_context(con, cfg: CustomersConfig, catalog, taken: set[str]) -> dict[str, Any]:
     context = _source_context(con, cfg, "customers", catalog)
     for key in ("birth_year", "birth_date", "age"):
         context.setdefault(key, None)
-    taken = set(RFM_FEATURES) | {"customer_id", "age"}
     for key in ("numeric", "categorical"):
-        columns = []
-        for source_name in getattr(cfg, key):
-            name = slug(source_name)
-            while name in taken:
-                name += "_"
-            taken.add(name)
-            columns.append({"source": quote_ident(source_name), "name": quote_ident(name),
-                            "plain": name, "label": quote_literal(name)})
-        context[key] = columns
+        context[key] = _attribute_columns(getattr(cfg, key), taken)
     context["has_age"] = bool(cfg.birth_year or cfg.birth_date or cfg.age)
     return context
 
@@ -210,9 +259,9 @@ def _categorical_levels(con, name: str, cfg: Config) -> list[str]:
     return keep[: cfg.features.top_levels]
 
 
-def _categorical_columns(con, customers_ctx, cfg: Config) -> list[dict[str, Any]]:
+def _categorical_columns(con, categorical, cfg: Config) -> list[dict[str, Any]]:
     columns = []
-    for column in customers_ctx["categorical"] if customers_ctx else []:
+    for column in categorical:
         plain = column["plain"]
         levels, taken = [], set()
         for level in _categorical_levels(con, plain, cfg):
@@ -234,9 +283,11 @@ def _add_feature_columns(con, context: dict[str, Any], cfg: Config) -> None:
     """Name the numeric and one-hot columns once the raw feature view exists."""
     names = [c for c in con.sql("select * from features.customer_features_raw").columns
              if c != "customer_id"]
-    categorical = {c["plain"] for c in (context["customers"] or {}).get("categorical", [])}
-    context["numeric_features"] = _numeric_columns([n for n in names if n not in categorical])
-    context["categorical_features"] = _categorical_columns(con, context["customers"], cfg)
+    categorical = [c for source in ("transactions", "customers")
+                   for c in (context[source] or {}).get("categorical", [])]
+    plain = {c["plain"] for c in categorical}
+    context["numeric_features"] = _numeric_columns([n for n in names if n not in plain])
+    context["categorical_features"] = _categorical_columns(con, categorical, cfg)
 
 
 def _as_of_live() -> str:
@@ -327,10 +378,11 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config, *,
         "outliers": cfg.features.outliers,
         "numeric_features": [], "categorical_features": [],
     }
+    taken = set(RFM_FEATURES) | {"customer_id", "age"}  # canonical names in use
     if cfg.transactions:
-        context["transactions"] = _transactions_context(con, cfg.transactions, catalog)
+        context["transactions"] = _transactions_context(con, cfg.transactions, catalog, taken)
     if cfg.customers:
-        context["customers"] = _customers_context(con, cfg.customers, catalog)
+        context["customers"] = _customers_context(con, cfg.customers, catalog, taken)
     if cfg.features.frequency == "orders" and not (cfg.transactions and cfg.transactions.order_id):
         raise InputError('[features] frequency = "orders" needs order_id in [transactions].')
 

@@ -10,6 +10,9 @@ usable as (
         customer_id,
         order_id,
         ordered_at,
+        {% for column in transactions.categorical -%}
+        {{ column.name }},
+        {% endfor -%}
         amount
     from checked
     where quarantine_reason is null

@@ -23,6 +23,9 @@ joined as (
         cast(rfm.frequency as double) as frequency,
         cast(rfm.monetary as double) as monetary,
         cast(rfm.tenure_days as double) as tenure_days
+        {%- for column in transactions.categorical %},
+        rfm.{{ column.name }}
+        {%- endfor %}
         {%- else -%}
         customers.customer_id
         {%- endif %}

@@ -27,6 +27,22 @@ per_customer as (
     group by customer_id
 ),
 
+{% for column in transactions.categorical -%}
+{{ column.plain }}_counts as (
+    -- the customer's most frequent value; ties go to the first in sort order
+    select
+        customer_id,
+        {{ column.name }},
+        row_number() over (
+            partition by customer_id
+            order by count(*) desc, {{ column.name }}
+        ) as rank_by_count
+    from transactions
+    where {{ column.name }} is not null
+    group by customer_id, {{ column.name }}
+),
+{% endfor -%}
+
 {% if features.frequency == 'orders' -%}
 orders as (
     select
@@ -53,6 +69,9 @@ final as (
         round(total_spend / {% if features.frequency == 'orders' %}orders.n_orders{% else %}n_purchase_days{% endif %}, 2) as monetary,
         {%- endif %}
         date_diff('day', first_purchase_date, {{ as_of }}) as tenure_days,
+        {% for column in transactions.categorical -%}
+        {{ column.plain }}_counts.{{ column.name }},
+        {% endfor -%}
         first_purchase_date,
         last_purchase_date,
         total_spend
@@ -60,6 +79,11 @@ final as (
     {% if features.frequency == 'orders' -%}
     inner join orders on orders.customer_id = per_customer.customer_id
     {%- endif %}
+    {% for column in transactions.categorical -%}
+    left join {{ column.plain }}_counts
+        on {{ column.plain }}_counts.customer_id = per_customer.customer_id
+        and {{ column.plain }}_counts.rank_by_count = 1
+    {% endfor %}
 )
 
 select * from final

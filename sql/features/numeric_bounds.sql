@@ -1,5 +1,6 @@
 -- One row: for every numeric feature, the value that fills a gap (median by
--- default) and the winsorizing bounds (quantiles of the observed values).
+-- default) and the winsorizing bounds: observed values at the cap quantiles
+-- (quantile_disc, so a capped count stays a count).
 with
 
 features as (
@@ -10,8 +11,8 @@ bounds as (
     select
         {% for column in numeric_features -%}
         {{ impute_function }}({{ column.name }}) as {{ column.impute }},
-        quantile_cont({{ column.name }}, {{ cap_low }}) as {{ column.low }},
-        quantile_cont({{ column.name }}, {{ cap_high }}) as {{ column.high }}
+        quantile_disc({{ column.name }}, {{ cap_low }}) as {{ column.low }},
+        quantile_disc({{ column.name }}, {{ cap_high }}) as {{ column.high }}
         {%- if not loop.last %},{% endif %}
         {% endfor %}
     from features

@@ -46,6 +46,11 @@ renamed as (
         ) as amount,
         {%- endif %}
 
+        ----- attributes of the customer carried on each line
+        {% for column in transactions.categorical -%}
+        nullif(trim(cast({{ column.source }} as varchar)), '') as {{ column.name }},
+        {% endfor -%}
+
         ----- the whole source row, to find exact repeats
         hash(source) as row_hash
     from source
@@ -69,6 +74,9 @@ final as (
         {%- if transactions.order_id %}
         or coalesce(starts_with(order_id, {{ transactions.cancellation_prefix }}), false)
         {%- endif %} as is_cancellation,
+        {% for column in transactions.categorical -%}
+        {{ column.name }},
+        {% endfor -%}
         row_hash
     from renamed
 )
