@@ -1,0 +1,148 @@
+"""The segment tables people query: live SQL scoring, stable ids, k, MLflow champion."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import polars as pl
+import pytest
+
+import segkit
+from segkit.config import DEMO_DATA
+from tests.conftest import query, write_config
+
+
+def test_segment_tables_exist_and_describe_the_latest_build(cdnow_build):
+    wh, result = cdnow_build["warehouse"], cdnow_build["result"]
+    assert query(wh, "select count(*), count(distinct segment_id) from "
+                     "segments.customer_segments") == [(result.customers, result.k)]
+    assert query(wh, "select sum(share), sum(n_customers) from segments.segment_profiles "
+                     "where feature = 'recency_days'")[0][1] == result.customers
+    chosen = query(wh, "select k from segments.model_selection where is_chosen")
+    assert chosen == [(result.k,)]
+    columns = [r[0] for r in query(wh, "describe segments.customer_segments")]
+    assert columns[:4] == ["customer_id", "segment_id", "segment_name", "run_id"]
+    assert "recency_days_bin" in columns and "distance_to_centroid" in columns
+
+
+def test_live_segments_agree_with_the_model_for_every_customer(cdnow_build):
+    wh = cdnow_build["warehouse"]
+    (total, agree), = query(wh, """
+        select count(*), count(*) filter (where live.segment_id = built.segment_id)
+        from segments.live_segments as live
+        inner join segments.customer_segments as built using (customer_id)""")
+    assert total == cdnow_build["result"].customers
+    assert agree == total
+
+
+def test_champion_model_predicts_the_published_labels(cdnow_build):
+    from segkit import tracking
+
+    cfg = cdnow_build["cfg"]
+    pipeline = tracking.load_champion(cfg)
+    wh = cdnow_build["warehouse"]
+    features = query(wh, "select features from segments.latest_run join meta.runs using "
+                         "(run_id)")[0][0].split(",")
+    rows = query(wh, "select f.*, s.segment_id from features.customer_features f "
+                     "join segments.customer_segments s using (customer_id) order by customer_id")
+    frame = pl.DataFrame(rows, schema=[r[0] for r in query(
+        wh, "describe features.customer_features")] + ["segment_id"], orient="row")
+    labels = pipeline.predict(frame.select(features).to_pandas())
+    index_to_id = dict(query(wh, "select segment_index, segment_id from segments.centroids "
+                                 "where feature_index = 0"))
+    assert [index_to_id[int(i)] for i in labels] == frame["segment_id"].to_list()
+
+
+def test_score_file_of_feature_rows_matches_the_segment_table(cdnow_build, tmp_path):
+    wh = cdnow_build["warehouse"]
+    features_csv = tmp_path / "features.csv"
+    import duckdb
+
+    con = duckdb.connect(str(wh), read_only=True)
+    con.execute(f"copy (select * from features.customer_features) to '{features_csv}'")
+    con.close()
+    out = tmp_path / "scored.parquet"
+    info = segkit.score(features_csv, out, config=cdnow_build["config"])
+    scored = pl.read_parquet(out)
+    assert info["customers"] == scored.height == cdnow_build["result"].customers
+    published = dict(query(wh, "select customer_id, segment_id from segments.customer_segments"))
+    assert all(published[c] == s for c, s in scored.select("customer_id", "segment_id").iter_rows())
+
+
+def test_k_flag_gives_exactly_k_segments(tmp_path):
+    config = write_config(tmp_path, f"""
+        [transactions]
+        path = "{DEMO_DATA}"
+        customer_id = "customer_id"
+        timestamp = "purchase_date"
+        amount = "dollar_value"
+        [model]
+        map = false
+        [mlflow]
+        enabled = false
+    """)
+    result = segkit.build(config, k=3)
+    assert result.k == 3 and len(result.segment_names) == 3
+    wh = tmp_path / "warehouse" / "segkit.duckdb"
+    assert query(wh, "select count(distinct segment_id) from segments.customer_segments") == [(3,)]
+    assert "k = 3" in query(wh, "select k_rule from meta.runs")[0][0]
+
+
+def test_few_customers_adapt_the_k_range_and_say_so(tmp_path):
+    lines = ["id,day,amount"]
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        for d in range(1 + i % 4):
+            lines.append(f"c{i:02d},2024-0{1 + d}-{10 + i},{rng.integers(5, 200)}")
+    (tmp_path / "orders.csv").write_text("\n".join(lines) + "\n")
+    config = write_config(tmp_path, """
+        [transactions]
+        path = "orders.csv"
+        customer_id = "id"
+        timestamp = "day"
+        amount = "amount"
+        [model]
+        map = false
+        [mlflow]
+        enabled = false
+    """)
+    result = segkit.build(config)
+    assert result.customers == 6
+    assert any("k range" in w or "distinct" in w for w in result.warnings), result.warnings
+    wh = tmp_path / "warehouse" / "segkit.duckdb"
+    (k_max,), = query(wh, "select max(k) from segments.model_selection")
+    assert k_max < 10
+
+
+def test_segment_ids_stay_stable_when_data_barely_changes(tmp_path):
+    # Build on CDNOW, then on CDNOW minus a few hundred lines: same segments, same ids.
+    data = tmp_path / "orders.csv"
+    shutil.copy(DEMO_DATA, data)
+    config = write_config(tmp_path, """
+        [transactions]
+        path = "orders.csv"
+        customer_id = "customer_id"
+        timestamp = "purchase_date"
+        amount = "dollar_value"
+        [model]
+        map = false
+        [mlflow]
+        enabled = false
+    """)
+    first = segkit.build(config)
+    lines = data.read_text().splitlines()
+    data.write_text("\n".join(lines[:1] + lines[1::1][:-500]) + "\n")
+    second = segkit.build(config)
+    assert first.k == second.k
+    wh = tmp_path / "warehouse" / "segkit.duckdb"
+    ids = query(wh, "select run_id, segment_name, segment_id from segments.centroid_history "
+                    "where feature_index = 0 order by run_id, segment_id")
+    by_run = {}
+    for run_id, name, segment_id in ids:
+        by_run.setdefault(run_id, {})[name] = segment_id
+    assert by_run[first.run_id] == by_run[second.run_id]
+    # Most customers stay where they were: the migration view shows it.
+    (stayed, total), = query(wh, "select sum(n_customers) filter (where from_segment_id = "
+                                 "to_segment_id), sum(n_customers) from segments.migration")
+    assert stayed / total > 0.9
