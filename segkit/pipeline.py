@@ -354,8 +354,16 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
         run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
         _publish(cfg, run_id, feats, model, tables, run_row, stages.seconds)
 
+    with stages("report", "Rendering the HTML report") as info:
+        from segkit.report import render_report  # altair is slow to import
+
+        path = render_report(cfg, run_id)
+        if mlflow_ids:
+            tracking.log_report(cfg, mlflow_ids["run_id"], path)
+        info["detail"] = str(path)
+
     return BuildResult(
-        run_id=run_id, warehouse=cfg.warehouse, report_path=None, k=model.k_,
+        run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
         silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
         customers=feats.frame.height, rows_in=feats.rows_in, rows_used=feats.rows_used,
         rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
