@@ -108,5 +108,5 @@ def test_features_customer_features_one_hot_and_order(stage):
 def test_row_accounting_adds_up(stage):
     _, result = stage
     assert result.rows_in == 12
-    assert result.rows_used == 6
-    assert result.rows_quarantined == 6
+    assert result.rows_used == 5
+    assert result.rows_quarantined == 7
