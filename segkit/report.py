@@ -480,10 +480,12 @@ def _migration_chart(data: ReportData, segs: _Segments) -> dict | None:
                         legend=alt.Legend(format=",d")),
         tooltip=[alt.Tooltip("from:N", title="Before"), alt.Tooltip("to:N", title="Now"),
                  alt.Tooltip("n_customers:Q", title="Customers", format=",d")])
-    text = base.mark_text(fontSize=12).encode(
-        text=alt.Text("n_customers:Q", format=",d"),
-        fontWeight=alt.condition(alt.datum.same, alt.value("bold"), alt.value("normal")))
-    return _spec((heat + text).properties(width=alt.Step(120), height=alt.Step(34),
+    # Customers who stayed in their segment: the diagonal, in bold.
+    moved = base.transform_filter(~alt.datum.same).mark_text(fontSize=12).encode(
+        text=alt.Text("n_customers:Q", format=",d"))
+    stayed = base.transform_filter(alt.datum.same).mark_text(
+        fontSize=12, fontWeight="bold").encode(text=alt.Text("n_customers:Q", format=",d"))
+    return _spec((heat + moved + stayed).properties(width=alt.Step(120), height=alt.Step(34),
                                           title="Customers moving between segments"))
 
 
