@@ -8,6 +8,8 @@ folder, never the working directory; ``MLFLOW_TRACKING_URI`` or
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -129,11 +131,13 @@ def _log_build(cfg, uri, run_id, feats, model, tables) -> dict:
         example = feats.frame.select(model.features_).head(5).to_pandas()
         pipeline = model.to_pipeline()
         signature = infer_signature(example, pipeline.predict(example))
-        info = mlflow.sklearn.log_model(
-            pipeline, name="model", signature=signature, input_example=example,
-            registered_model_name=cfg.mlflow.registered_model,
-            # Explicit: inferring requirements imports and inspects packages for seconds.
-            pip_requirements=_requirements())
+        # MLflow prints "Successfully registered model ..." to stderr; the CLI says it once.
+        with contextlib.redirect_stderr(io.StringIO()):
+            info = mlflow.sklearn.log_model(
+                pipeline, name="model", signature=signature, input_example=example,
+                registered_model_name=cfg.mlflow.registered_model,
+                # Explicit: inferring requirements imports and inspects packages for seconds.
+                pip_requirements=_requirements())
         version = str(info.registered_model_version)
         MlflowClient(uri).set_registered_model_alias(cfg.mlflow.registered_model,
                                                      CHAMPION_ALIAS, version)
