@@ -1,0 +1,488 @@
+"""Tests for segkit.model: weighted K-Means on distinct binned vectors.
+
+Real-data tests use an RFM frame derived from the CDNOW transactions shipped with
+the package (or the shared copy); they are skipped if neither file exists.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import KMeans
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
+from threadpoolctl import threadpool_limits
+
+from segkit.model import (
+    SegmentationWarning,
+    Segmenter,
+    TSNE_DEFAULTS,
+    describe_segment,
+    find_elbow,
+    match_segment_ids,
+    rfm_segment_name,
+    tsne_map,
+    weighted_adjusted_rand,
+    weighted_calinski_harabasz,
+    weighted_davies_bouldin,
+    weighted_silhouette,
+)
+
+RFM = ["recency_days", "frequency", "monetary"]
+CDNOW_PATHS = [
+    Path(__file__).resolve().parents[1] / "segkit" / "data" / "cdnow_transactions.csv",
+    Path("/work/shared/data/cdnow_transactions.csv"),
+]
+RFM_NAMES = {
+    "Champions", "Loyal", "Potential Loyalist", "New", "Promising", "Need Attention",
+    "About to Sleep", "At Risk", "Can't Lose Them", "Hibernating", "Lost",
+}  # fmt: skip
+
+
+def build_rfm(path):
+    """RFM per customer as the SQL layer defines it (reference day 1998-06-30)."""
+    tx = pl.read_csv(path, schema_overrides={"customer_id": pl.Utf8}, try_parse_dates=True)
+    days = (
+        tx.filter(pl.col("dollar_value") > 0)
+        .group_by("customer_id", "purchase_date")
+        .agg(pl.col("dollar_value").sum())
+    )
+    return (
+        days.group_by("customer_id")
+        .agg(
+            recency_days=(pl.date(1998, 6, 30) - pl.col("purchase_date").max()).dt.total_days().cast(pl.Float64),
+            frequency=pl.len().cast(pl.Float64),
+            monetary=pl.col("dollar_value").mean(),
+        )
+        .sort("customer_id")
+    )
+
+
+@pytest.fixture(scope="module")
+def rfm():
+    path = next((p for p in CDNOW_PATHS if p.exists()), None)
+    if path is None:
+        pytest.skip("CDNOW transactions not available")
+    return build_rfm(path)
+
+
+def fit_quiet(frame, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SegmentationWarning)
+        return Segmenter(**params).fit(frame)
+
+
+@pytest.fixture(scope="module")
+def seg(rfm):
+    return fit_quiet(rfm, random_state=0)
+
+
+def frame_from(columns, n=None):
+    data = {k: np.asarray(v, dtype=float) for k, v in columns.items()}
+    n = len(next(iter(data.values())))
+    return pl.DataFrame({"customer_id": [f"{i:06d}" for i in range(n)], **data})
+
+
+def expand(X, labels, weights):
+    return np.repeat(X, weights, axis=0), np.repeat(labels, weights)
+
+
+# ---------------------------------------------------------------------------
+# Weighted metrics == sklearn on the expanded data
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_weighted_metrics_equal_sklearn_on_expanded_data(seed):
+    rng = np.random.default_rng(seed)
+    X = np.unique(rng.integers(0, 4, size=(40, 3)).astype(float), axis=0)
+    w = rng.integers(1, 30, size=len(X))
+    w[0] = 1  # a singleton cluster below must get s(i) = 0
+    labels = rng.integers(1, 5, size=len(X))
+    labels[0] = 0
+    Xe, le = expand(X, labels, w)
+    assert weighted_silhouette(X, labels, w) == pytest.approx(silhouette_score(Xe, le), rel=1e-12, abs=1e-13)
+    assert weighted_davies_bouldin(X, labels, w) == pytest.approx(davies_bouldin_score(Xe, le), rel=1e-12)
+    assert weighted_calinski_harabasz(X, labels, w) == pytest.approx(calinski_harabasz_score(Xe, le), rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 6), st.integers(0, 3), st.integers(0, 4)),
+        min_size=2,
+        max_size=25,
+    )
+)
+def test_weighted_ari_and_silhouette_match_sklearn_property(rows):
+    X = np.array([[a, b] for a, b, *_ in rows], dtype=float)
+    w = np.array([r[2] for r in rows])
+    la = np.array([r[3] for r in rows])
+    lb = np.array([r[4] for r in rows])
+    Xe, lae = expand(X, la, w)
+    lbe = np.repeat(lb, w)
+    # Bit-identical, not just close: same integer pair counts as sklearn.
+    assert weighted_adjusted_rand(la, lb, w) == adjusted_rand_score(lae, lbe)
+    n_labels = np.unique(la).size
+    if 2 <= n_labels <= len(lae) - 1:
+        assert weighted_silhouette(X, la, w) == pytest.approx(silhouette_score(Xe, lae), abs=1e-12)
+    else:
+        with pytest.raises(ValueError, match="Number of labels"):
+            weighted_silhouette(X, la, w)
+
+
+def test_weighted_ari_ignores_zero_weight_rows_and_rejects_bad_input():
+    a, b = np.array([0, 0, 1, 1, 2]), np.array([1, 1, 0, 0, 0])
+    w = np.array([3, 2, 4, 1, 0])
+    assert weighted_adjusted_rand(a, b, w) == 1.0  # row 4 has no customers
+    with pytest.raises(ValueError, match="equal length"):
+        weighted_adjusted_rand(a, b[:-1], w)
+
+
+# ---------------------------------------------------------------------------
+# Weighted K-Means on distinct vectors == K-Means on all customers
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+def test_same_init_weighted_fit_equals_plain_fit(seg, k):
+    rng = np.random.default_rng(k)
+    # Jittered off the grid so no customer is equidistant from two centres.
+    init = seg.distinct_[rng.choice(seg.n_distinct_, size=k, replace=False)] + rng.uniform(-0.1, 0.1, (k, 3))
+    with threadpool_limits(limits=1):
+        weighted = KMeans(k, init=init, n_init=1, tol=0.0).fit(seg.distinct_, sample_weight=seg.weights_)
+        plain = KMeans(k, init=init, n_init=1, tol=0.0).fit(seg.binned_)
+    np.testing.assert_array_equal(weighted.labels_[seg.inverse_], plain.labels_)
+    assert weighted.inertia_ == pytest.approx(plain.inertia_, rel=1e-10)
+    np.testing.assert_allclose(weighted.cluster_centers_, plain.cluster_centers_, rtol=1e-10, atol=1e-12)
+
+
+def test_weighted_many_restarts_no_worse_than_plain_kmeans_on_all_customers(seg):
+    table = seg.selection_
+    for k, inertia in zip(table["k"], table["inertia"]):
+        with threadpool_limits(limits=1):
+            plain = KMeans(k, n_init=10, random_state=0).fit(seg.binned_)
+        assert inertia <= plain.inertia_ * (1 + 1e-9), f"k={k}"
+
+
+def test_selection_metrics_equal_sklearn_on_all_customers(rfm):
+    small = rfm.head(3000)
+    s = fit_quiet(small, n_resamples=5)
+    row = s.selection_.filter(pl.col("is_chosen"))
+    assert row["silhouette"][0] == pytest.approx(silhouette_score(s.binned_, s.labels_), abs=1e-12)
+    assert row["davies_bouldin"][0] == pytest.approx(davies_bouldin_score(s.binned_, s.labels_), rel=1e-12)
+    assert row["calinski_harabasz"][0] == pytest.approx(calinski_harabasz_score(s.binned_, s.labels_), rel=1e-12)
+    assert row["inertia"][0] == pytest.approx(((s.binned_ - s.centroids_[s.labels_]) ** 2).sum(), rel=1e-10)
+
+
+# ---------------------------------------------------------------------------
+# CDNOW: binning, distinct vectors, targets
+# ---------------------------------------------------------------------------
+
+
+def test_cdnow_binning_records_tied_frequency_and_distinct_vectors(seg, rfm):
+    assert seg.features_in_ == RFM and seg.features_ == RFM
+    # About half the customers bought on one day: frequency cannot fill 4 bins.
+    assert seg.collapsed_bins_["frequency"] >= 1
+    assert seg.n_bins_["frequency"] == 4 - seg.collapsed_bins_["frequency"]
+    assert len(seg.bin_edges_["frequency"]) == seg.n_bins_["frequency"] + 1
+    assert any("frequency" in w and "collapsed" in w for w in seg.warnings_)
+    assert seg.collapsed_bins_["recency_days"] == 0 and seg.collapsed_bins_["monetary"] == 0
+    # Distinct vectors: same order as np.unique(axis=0), counts add up, inverse rebuilds the data.
+    np.testing.assert_array_equal(seg.distinct_, np.unique(seg.binned_, axis=0))
+    np.testing.assert_array_equal(seg.distinct_[seg.inverse_], seg.binned_)
+    assert seg.weights_.sum() == seg.n_customers_ == rfm.height
+    assert seg.n_distinct_ <= 4 * 4 * 4
+    assert seg.correlation_.columns == ["feature", *RFM]
+
+
+def test_cdnow_targets(seg):
+    row = seg.selection_.filter(pl.col("is_chosen")).row(0, named=True)
+    assert row["k"] == seg.k_
+    assert row["stability_ari_mean"] >= 0.9
+    assert row["silhouette"] >= 0.39
+    assert seg.k_ <= seg.n_distinct_ / 2
+    assert seg.k_rule_.startswith(f"k = {seg.k_}:")
+    assert len(seg.segment_names_) == seg.k_ and set(seg.segment_names_) <= RFM_NAMES
+    # Per-segment Jaccard stability is consistent with the ARIs.
+    assert seg.segment_stability_.shape == (seg.k_,)
+    assert np.all((seg.segment_stability_ >= 0) & (seg.segment_stability_ <= 1))
+    if seg.stability_aris_.min() == 1.0:
+        np.testing.assert_array_equal(seg.segment_stability_, 1.0)
+
+
+def test_seed_to_seed_reproducible_segmentation(seg, rfm):
+    other = fit_quiet(rfm, random_state=1)
+    assert other.k_ == seg.k_
+    assert adjusted_rand_score(seg.labels_, other.labels_) == 1.0
+    # Canonical order makes even the indices and names equal, not just the partition.
+    np.testing.assert_array_equal(seg.labels_, other.labels_)
+    assert other.segment_names_ == seg.segment_names_
+
+
+def test_selection_table_shape_and_chosen_rule(seg):
+    t = seg.selection_
+    assert t.columns == [
+        "k", "inertia", "silhouette", "davies_bouldin", "calinski_harabasz",
+        "stability_ari_mean", "stability_ari_p10", "stability_ari_min", "is_elbow", "is_chosen",
+    ]  # fmt: skip
+    assert t["k"].to_list() == seg.k_range_ == list(range(2, 11))
+    assert t["is_chosen"].sum() == 1 and t["is_elbow"].sum() == 1
+    assert t.filter(pl.col("is_elbow"))["k"][0] == seg.elbow_k_
+    assert (t["inertia"].diff().drop_nulls() < 0).all()
+    # The documented rule, recomputed from the table.
+    cand = t.filter((pl.col("stability_ari_mean") >= 0.9) & (pl.col("k") <= seg.n_distinct_ / 2))
+    best = cand.sort(["silhouette", "k"], descending=[True, False]).row(0, named=True)
+    elbow = cand.filter(pl.col("k") == seg.elbow_k_)
+    expected = seg.elbow_k_ if elbow.height and elbow["silhouette"][0] >= best["silhouette"] - 0.02 else best["k"]
+    assert seg.k_ == expected
+
+
+def test_fit_is_deterministic_and_row_order_invariant(seg, rfm):
+    again = fit_quiet(rfm, random_state=0)
+    assert again.selection_.equals(seg.selection_)
+    np.testing.assert_array_equal(again.labels_, seg.labels_)
+    np.testing.assert_array_equal(again.centroids_, seg.centroids_)
+    assert again.segment_names_ == seg.segment_names_
+    shuffled = rfm.sample(fraction=1.0, shuffle=True, seed=7)
+    s = fit_quiet(shuffled, random_state=0)
+    assert s.selection_.equals(seg.selection_)
+    by_id = dict(zip(rfm["customer_id"], seg.labels_))
+    assert [by_id[c] for c in shuffled["customer_id"]] == s.labels_.tolist()
+
+
+def test_canonical_order_labels_distances_and_pipeline(seg, rfm):
+    nb = np.array([seg.n_bins_[f] for f in seg.features_]) - 1
+    level = seg.centroids_ / nb
+    level[:, 0] = 1 - level[:, 0]  # recent = valuable
+    value = level.mean(axis=1)
+    assert np.all(np.diff(value) <= 1e-9), "segments must be ordered most valuable first"
+    d = np.linalg.norm(seg.binned_[:, None, :] - seg.centroids_[None], axis=2)
+    np.testing.assert_allclose(seg.distances_, d.min(axis=1), rtol=1e-12)
+    assert np.all(d[np.arange(len(d)), seg.labels_] <= d.min(axis=1) + 1e-12)
+    np.testing.assert_array_equal(seg.segment_sizes_, np.bincount(seg.labels_, minlength=seg.k_))
+    pipe = seg.to_pipeline()
+    np.testing.assert_array_equal(pipe.predict(rfm.select(RFM)), seg.labels_)
+    np.testing.assert_array_equal(pipe.predict(rfm), seg.labels_)  # extra columns are ignored
+    np.testing.assert_array_equal(seg.predict(rfm), seg.labels_)
+    pd = pytest.importorskip("pandas")
+    np.testing.assert_array_equal(pipe.predict(pd.DataFrame(rfm.select(RFM).to_dict(as_series=False))), seg.labels_)
+    assert pipe.named_steps["kmeans"] is not seg.kmeans_  # caller may mutate it safely
+
+
+def test_forced_k_matches_the_swept_fit(seg, rfm):
+    forced_k = 6 if seg.k_ != 6 else 5
+    s = fit_quiet(rfm, k=forced_k)
+    assert s.k_ == forced_k and s.centroids_.shape[0] == forced_k
+    assert "set by the caller" in s.k_rule_
+    # Seeds depend on (random_state, k) only: the forced k reproduces the swept row.
+    assert s.selection_.drop("is_chosen").equals(seg.selection_.drop("is_chosen"))
+    assert s.selection_.filter(pl.col("is_chosen"))["k"][0] == forced_k
+
+
+def test_unique_names_on_collisions(rfm):
+    s = fit_quiet(rfm, k=10, k_min=10, k_max=10, n_resamples=3)
+    assert len(set(s.segment_names_)) == 10
+    base = [n.rsplit(" ", 1)[0] if n[-1].isdigit() else n for n in s.segment_names_]
+    assert set(base) <= RFM_NAMES
+    assert len(set(base)) < 10  # there were collisions, and they were suffixed
+    assert any(n.endswith(" 2") for n in s.segment_names_)
+
+
+# ---------------------------------------------------------------------------
+# Synthetic edge cases
+# ---------------------------------------------------------------------------
+
+
+def blobs(n_per=200, seed=0):
+    """Three well separated customer groups over age/income (no RFM)."""
+    rng = np.random.default_rng(seed)
+    centers = np.array([[25, 20_000], [45, 60_000], [70, 120_000]])
+    X = np.vstack([c + rng.normal(0, [2, 3000], size=(n_per, 2)) for c in centers])
+    return frame_from({"age": X[:, 0], "income": X[:, 1]})
+
+
+def test_all_customers_identical_raises_clear_error():
+    frame = frame_from({"recency_days": [5.0] * 50, "frequency": [2.0] * 50, "monetary": [9.0] * 50})
+    with pytest.raises(ValueError, match=r"all candidate features \['recency_days', 'frequency', 'monetary'\] were dropped"):
+        fit_quiet(frame)
+    frame = frame_from({"is_a": [1.0] * 10, "is_b": [0.0] * 10})
+    with pytest.raises(ValueError, match="were dropped"):
+        fit_quiet(frame)
+
+
+def test_few_distinct_vectors_adapt_k_range_with_warning():
+    pts = np.array([[0.0, 0.0], [0.0, 10.0], [10.0, 0.0], [10.0, 10.0]])
+    X = np.repeat(pts, [30, 20, 20, 30], axis=0)
+    frame = frame_from({"a": X[:, 0], "b": X[:, 1]})
+    with pytest.warns(SegmentationWarning, match="adapted"):
+        s = Segmenter(n_resamples=5).fit(frame)
+    assert s.n_distinct_ == 4
+    assert s.k_range_ == [2, 3, 4]
+    assert any("adapted" in w for w in s.warnings_)
+    assert s.selection_["k"].to_list() == [2, 3, 4]
+    assert s.k_ == 2  # at most n_distinct / 2 segments
+
+
+def test_constant_feature_dropped_with_reason():
+    frame = blobs().with_columns(pl.lit(3.0).alias("tenure"))
+    with pytest.warns(SegmentationWarning, match="tenure"):
+        s = Segmenter(n_resamples=5, k_max=5).fit(frame)
+    assert s.features_ == ["age", "income"]
+    assert s.dropped_features_ == [
+        {"feature": "tenure", "reason": "carries no information (a single bin after discretization)"}
+    ]
+    assert s.correlation_.filter(pl.col("feature") == "tenure")["age"][0] is None
+
+
+def test_duplicate_feature_dropped_with_reason():
+    frame = blobs().with_columns((pl.col("income") * 2 + 5).alias("income_x2"))
+    s = fit_quiet(frame, n_resamples=5, k_max=5)
+    assert s.features_ == ["age", "income"]
+    assert s.dropped_features_ == [{"feature": "income_x2", "reason": "duplicates age (r=1.00)"}] or (
+        s.dropped_features_[0]["feature"] == "income_x2"
+        and s.dropped_features_[0]["reason"].startswith("duplicates ")
+        and "(r=1.00)" in s.dropped_features_[0]["reason"]
+    )
+    # The pipeline needs only the kept columns.
+    np.testing.assert_array_equal(s.to_pipeline().predict(frame.select("age", "income")), s.labels_)
+
+
+def test_descriptive_names_without_rfm():
+    s = fit_quiet(blobs(), n_resamples=10)
+    assert s.k_ == 3
+    assert s.features_ == ["age", "income"]
+    # Most valuable first = highest mean level; names come from the extreme features.
+    assert s.segment_names_ == ["Older, high income", "Average", "Younger, low income"]
+    assert s.segment_descriptions_[0] == "high age, high income"
+
+
+def test_onehot_columns_pass_through_unbinned():
+    frame = blobs().with_columns(is_member=pl.Series([1.0, 0.0] * 300))
+    s = fit_quiet(frame, n_resamples=5, k_max=4)
+    assert s.features_ == ["age", "income", "is_member"] and s.onehot_ == ["is_member"]
+    np.testing.assert_array_equal(s.binned_[:, 2], frame["is_member"].to_numpy())
+    assert s.n_bins_["is_member"] == 2
+    np.testing.assert_array_equal(s.to_pipeline().predict(frame), s.labels_)
+    with pytest.raises(ValueError, match="only 0/1"):
+        Segmenter().fit(frame.with_columns(is_member=pl.Series([2.0, 0.0] * 300)))
+
+
+def test_no_stable_k_falls_back_with_warning():
+    rng = np.random.default_rng(0)
+    frame = frame_from({"a": rng.uniform(size=2000), "b": rng.uniform(size=2000)})
+    with pytest.warns(SegmentationWarning, match="no stable segmentation"):
+        # k = 4 (the quadrants of the uniform square) would be perfectly stable.
+        s = Segmenter(n_bins=10, stability_threshold=1.0, n_resamples=20, k_max=3).fit(frame)
+    t = s.selection_
+    assert t["stability_ari_mean"].max() < 1.0
+    assert s.k_ == t.sort(["stability_ari_mean", "silhouette"], descending=True)["k"][0]
+    assert "most stable" in s.k_rule_
+
+
+@pytest.mark.parametrize(
+    "params, frame_edit, match",
+    [
+        ({"n_bins": 1}, None, "n_bins must be an integer >= 2, got 1"),
+        ({"k_min": 5, "k_max": 3}, None, "k_max must be an integer >= k_min"),
+        ({"strategy": "median"}, None, "strategy must be .* got 'median'"),
+        ({"features": ["age", "nope"]}, None, r"features \['nope'\] are not columns"),
+        ({"k": 99}, None, "k=99 exceeds the number of distinct"),
+        ({}, lambda f: f.with_columns(pl.lit(None, dtype=pl.Float64).alias("age")), r"columns \['age'\] contain nulls"),
+        ({}, lambda f: f.to_numpy(), "must be a polars.DataFrame"),
+    ],
+)
+def test_invalid_input_raises_value_error_quoting_the_value(params, frame_edit, match):
+    frame = blobs(n_per=30)
+    if frame_edit is not None:
+        frame = frame_edit(frame)
+    with pytest.raises(ValueError, match=match):
+        fit_quiet(frame, n_resamples=3, **params)
+
+
+def test_fit_prints_nothing(capsys):
+    fit_quiet(blobs(n_per=50), n_resamples=3, k_max=4)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_predict_before_fit_raises():
+    with pytest.raises(ValueError, match="not fitted"):
+        Segmenter().predict(blobs(n_per=5))
+
+
+# ---------------------------------------------------------------------------
+# Helpers: elbow, id matching, naming, t-SNE
+# ---------------------------------------------------------------------------
+
+
+def test_find_elbow_kneedle():
+    assert find_elbow([1, 2, 3, 4, 5, 6, 7, 8, 9], [100, 70, 40, 10, 9, 8, 7, 6, 5]) == 4
+    assert find_elbow([2, 3, 4, 5], [30, 20, 10, 0]) == 2  # straight line: no knee
+    assert find_elbow([2, 3], [10, 5]) == 2
+    with pytest.raises(ValueError, match="strictly increasing"):
+        find_elbow([3, 2, 4], [1, 2, 3])
+
+
+def test_match_segment_ids_keeps_ids_of_segments_that_barely_moved():
+    prev = np.array([[0.0, 0.0], [3.0, 3.0], [0.0, 3.0]])
+    new = np.array([[3.1, 2.9], [0.0, 0.1], [9.0, 9.0], [0.2, 3.0]])  # permuted + one new
+    assert match_segment_ids(new, prev, [7, 3, 5], max_distance=0.5) == [3, 7, 8, 5]
+    # Too far: a new id even though the assignment pairs them.
+    assert match_segment_ids(new[:1], prev[:1], [0], max_distance=0.5) == [1]
+    # Fewer new segments than old ones.
+    assert match_segment_ids(new[:2], prev, [7, 3, 5], max_distance=0.5) == [3, 7]
+    assert match_segment_ids(new[:2], np.empty((0, 2)), [], max_distance=0.5) == [0, 1]
+    with pytest.raises(ValueError, match="same features"):
+        match_segment_ids(new, prev[:, :1], [1, 2, 3], max_distance=1.0)
+
+
+def test_rfm_name_table_covers_grid():
+    names = {(r, fm): rfm_segment_name(r, fm) for r in range(1, 6) for fm in range(1, 6)}
+    assert set(names.values()) == RFM_NAMES
+    assert names[5, 5] == "Champions" and names[1, 1] == "Lost" and names[1, 5] == "Can't Lose Them"
+    assert names[5, 1] == "New" and names[2, 2] == "Hibernating" and names[3, 3] == "Need Attention"
+    with pytest.raises(ValueError, match="1..5"):
+        rfm_segment_name(0, 3)
+
+
+def test_describe_segment_plain_words():
+    assert (
+        describe_segment([0, 1, 3], RFM, [4, 2, 4]) == "bought recently, buys often, spends a lot"
+    )
+    assert (
+        describe_segment([3, 0, 0], RFM, [4, 2, 4])
+        == "has not bought for a long time, buys rarely, spends little"
+    )
+    assert describe_segment([1.5, 0.5], ["income", "is_member"], [4, 2]) == "medium income, some member"
+
+
+def test_tsne_map_stratified_deterministic_and_records_params(seg):
+    kw = dict(sample_size=400, random_state=3, max_iter=250)  # default method: "distinct"
+    idx, coords = tsne_map(seg.binned_, seg.labels_, **kw)
+    again = tsne_map(seg.binned_, seg.labels_, **kw)
+    np.testing.assert_array_equal(idx, again.indices)
+    np.testing.assert_array_equal(coords, again.coords)
+    assert coords.shape == (len(idx), 2) and np.all(np.diff(idx) > 0)
+    assert abs(len(idx) - 400) <= 5 * seg.k_
+    sampled = np.bincount(seg.labels_[idx], minlength=seg.k_)
+    assert np.all(sampled >= np.minimum(5, seg.segment_sizes_))
+    info = again.info
+    assert info["method"] == "distinct" and info["max_iter"] == 250
+    assert info["n_points_embedded"] == np.unique(seg.binned_[idx], axis=0).shape[0]
+    # The opt-in method embeds every sampled customer.
+    jit = tsne_map(seg.binned_, seg.labels_, method="jitter", **kw)
+    np.testing.assert_array_equal(jit.indices, idx)
+    assert jit.info["method"] == "jitter" and jit.info["n_points_embedded"] == len(idx)
+    assert info["perplexity"] == TSNE_DEFAULTS["perplexity"] and info["sample_size"] == len(idx)
+    with pytest.raises(ValueError, match="method must be"):
+        tsne_map(seg.binned_, seg.labels_, method="umap")
