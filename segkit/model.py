@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
+from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.manifold import TSNE
@@ -519,14 +520,15 @@ def _segment_names(centroids, features, n_bins):
             names.append(rfm_segment_name(s["recency"], fm))
         else:
             names.append(_descriptive_name(row, features, n_bins))
-    # Unique: second "At Risk" (in canonical order) becomes "At Risk 2", etc.
-    seen, unique = {}, []
+    # Unique: the second "At Risk" (in canonical order) becomes "At Risk 2", etc.
+    used, unique = set(), []
     for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name} {seen[name]}")
-    while len(set(unique)) != len(unique):  # pathological: "X 2" already a base name
-        dup = {u for u in unique if unique.count(u) > 1}
-        unique = [u + "'" if u in dup and unique.index(u) != i else u for i, u in enumerate(unique)]
+        candidate, i = name, 1
+        while candidate in used:
+            i += 1
+            candidate = f"{name} {i}"
+        used.add(candidate)
+        unique.append(candidate)
     return unique
 
 
@@ -800,7 +802,7 @@ def _distinct(B, n_bins):
     return distinct, inverse.ravel(), counts
 
 
-class Segmenter:
+class Segmenter(BaseEstimator):
     """Customer segmentation: quantile bins + weighted K-Means on distinct binned vectors.
 
     Parameters

@@ -185,6 +185,19 @@ def test_selection_metrics_equal_sklearn_on_all_customers(rfm):
     assert row["inertia"][0] == pytest.approx(((s.binned_ - s.centroids_[s.labels_]) ** 2).sum(), rel=1e-10)
 
 
+def test_vectorized_bootstrap_kmeans_finds_sklearn_optimum(seg):
+    """The numpy k-means used for the resample refits reaches sklearn's optimum."""
+    from segkit.model import _batched_weighted_kmeans
+
+    w = seg.weights_.astype(float)
+    for k, inertia in zip(seg.selection_["k"], seg.selection_["inertia"]):
+        if k > 5:  # beyond 5, 100 restarts do not reliably find the optimum (docs/MODEL.md)
+            break
+        labels, inert = _batched_weighted_kmeans(seg.distinct_, w[None, :], k, 100, np.random.default_rng(k))
+        assert inert[0] == pytest.approx(inertia, rel=1e-9), f"k={k}"
+        assert labels.shape == (1, seg.n_distinct_)
+
+
 # ---------------------------------------------------------------------------
 # CDNOW: binning, distinct vectors, targets
 # ---------------------------------------------------------------------------
@@ -325,8 +338,10 @@ def test_few_distinct_vectors_adapt_k_range_with_warning():
     pts = np.array([[0.0, 0.0], [0.0, 10.0], [10.0, 0.0], [10.0, 10.0]])
     X = np.repeat(pts, [30, 20, 20, 30], axis=0)
     frame = frame_from({"a": X[:, 0], "b": X[:, 1]})
-    with pytest.warns(SegmentationWarning, match="adapted"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         s = Segmenter(n_resamples=5).fit(frame)
+    assert any(issubclass(w.category, SegmentationWarning) and "adapted" in str(w.message) for w in caught)
     assert s.n_distinct_ == 4
     assert s.k_range_ == [2, 3, 4]
     assert any("adapted" in w for w in s.warnings_)
@@ -413,6 +428,14 @@ def test_invalid_input_raises_value_error_quoting_the_value(params, frame_edit, 
 def test_fit_prints_nothing(capsys):
     fit_quiet(blobs(n_per=50), n_resamples=3, k_max=4)
     assert capsys.readouterr() == ("", "")
+
+
+def test_sklearn_estimator_protocol():
+    from sklearn.base import clone
+
+    est = clone(Segmenter(k=3, n_bins=5, onehot=["is_x"]))
+    assert est.get_params()["k"] == 3 and est.get_params()["onehot"] == ["is_x"]
+    assert not hasattr(est, "labels_")
 
 
 def test_predict_before_fit_raises():
