@@ -625,7 +625,10 @@ def _batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
         w = Wr[active].ravel()
         size = np.bincount(flat, weights=w, minlength=active.size * k).reshape(-1, k)
         sums = np.stack(
-            [np.bincount(flat, weights=w * np.tile(X[:, j], active.size), minlength=active.size * k) for j in range(X.shape[1])],
+            [
+                np.bincount(flat, weights=w * np.tile(X[:, j], active.size), minlength=active.size * k)
+                for j in range(X.shape[1])
+            ],
             axis=-1,
         ).reshape(active.size, k, -1)
         # Empty clusters keep their centre (sklearn relocates; rare on resamples).
@@ -960,7 +963,8 @@ class Segmenter(BaseEstimator):
                 raise ValueError(f"{name} must be None or a list of unique column names, got {value!r}")
         if self.features is not None and len(self.features) == 0:
             raise ValueError("features must not be empty; use None for the default")
-        if not (self.random_state is None or is_int(self.random_state) or isinstance(self.random_state, np.random.RandomState)):
+        rs = self.random_state
+        if not (rs is None or is_int(rs) or isinstance(rs, np.random.RandomState)):
             raise ValueError(f"random_state must be None, an int or a RandomState, got {self.random_state!r}")
 
     def _resolve_features(self, frame):
@@ -1266,7 +1270,7 @@ class Segmenter(BaseEstimator):
                 )
         if self.k is not None:
             if self.k == auto:
-                return self.k, f"k = {self.k}: set by the caller (k={self.k}), which is also what the rule gives: " + rule
+                return self.k, f"k = {self.k}: set by the caller (k={self.k}), as the rule would: " + rule
             rule_auto = rule[0].lower() + rule[1:]
             return self.k, (
                 f"k = {self.k}: set by the caller (k={self.k}; silhouette {sil[self.k]:.2f}, mean bootstrap "
