@@ -23,7 +23,9 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,9 +73,8 @@ def feature_label(name: str) -> str:
     """A feature's name in words (the column name itself when we have none)."""
     if name in FEATURE_LABELS:
         return FEATURE_LABELS[name]
-    if name.startswith("is_"):
-        return name[3:].replace("_", " ")
-    return name.replace("_", " ")
+    words = (name[3:] if name.startswith("is_") else name).replace("_", " ")
+    return words[:1].upper() + words[1:]
 
 
 # -- public entry point --------------------------------------------------------
@@ -265,10 +266,15 @@ def _base_config(chart: alt.Chart) -> alt.Chart:
                               titleFontWeight="normal"))
 
 
-def _spec(chart) -> dict:
-    # Validation against the schema is slow for the map's thousands of rows and
-    # the charts are ours, not user input; tests validate them once.
-    return _base_config(chart).to_dict(validate=False)
+def _spec(rows: list[dict], chart) -> dict:
+    """The Vega-Lite spec, with the rows as a top-level dataset named "rows".
+
+    Rows go in after Altair: it walks every value of inline data, which takes
+    seconds for the map's thousands of points. Specs are validated in tests.
+    """
+    spec = _base_config(chart).to_dict(validate=False)
+    spec["datasets"] = {**spec.get("datasets", {}), "rows": rows}
+    return spec
 
 
 @dataclass
@@ -302,7 +308,7 @@ def _quarantine_chart(data: ReportData) -> dict | None:
         return None
     rows = _records(q.with_columns(
         (pl.col("source") + ": " + pl.col("reason")).alias("label")))
-    chart = alt.Chart(alt.Data(values=rows)).mark_bar(color="#e15759").encode(
+    chart = alt.Chart(alt.Data(name="rows")).mark_bar(color="#e15759").encode(
         y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=360)),
         x=alt.X("n_rows:Q", title="Rows quarantined", axis=alt.Axis(format=",d")),
         tooltip=[alt.Tooltip("source:N", title="Source"),
@@ -312,7 +318,7 @@ def _quarantine_chart(data: ReportData) -> dict | None:
                  title="Rows set aside, by reason")
     text = chart.mark_text(align="left", dx=4, color="#333").encode(
         text=alt.Text("n_rows:Q", format=",d"))
-    return _spec(chart + text)
+    return _spec(rows, chart + text)
 
 
 def _trim_empty_ends(h: pl.DataFrame) -> pl.DataFrame:
@@ -332,7 +338,7 @@ def _histogram_chart(data: ReportData, feature: str) -> dict:
     rows = _records(h)
     panels = []
     for stage, color in (("Before capping", "#9aa7b6"), ("After capping", "#4e79a7")):
-        panels.append(alt.Chart(alt.Data(values=rows)).transform_filter(
+        panels.append(alt.Chart(alt.Data(name="rows")).transform_filter(
             alt.datum.stage_label == stage).mark_rect(color=color, stroke="white",
                                                       strokeWidth=0.5).encode(
             x=alt.X("bin_lower:Q", title=feature_label(feature),
@@ -344,7 +350,7 @@ def _histogram_chart(data: ReportData, feature: str) -> dict:
                      alt.Tooltip("bin_upper:Q", title="To", format=",.4~f"),
                      alt.Tooltip("n_customers:Q", title="Customers", format=",d")],
         ).properties(width=200, height=140, title=stage))
-    return _spec(alt.hconcat(*panels).resolve_scale(x="independent", y="independent"))
+    return _spec(rows, alt.hconcat(*panels).resolve_scale(x="independent", y="independent"))
 
 
 def _metric_chart(data: ReportData, metric: str, title: str, axis_title: str,
@@ -357,7 +363,7 @@ def _metric_chart(data: ReportData, metric: str, title: str, axis_title: str,
         .when(elbow).then(pl.lit("elbow")).otherwise(pl.lit(""))
         .alias("mark"))
     rows = _records(sel)
-    base = alt.Chart(alt.Data(values=rows)).encode(
+    base = alt.Chart(alt.Data(name="rows")).encode(
         x=alt.X("k:O", title="Number of segments (k)", axis=alt.Axis(labelAngle=0)),
         y=alt.Y(f"{metric}:Q", title=axis_title, scale=alt.Scale(zero=False),
                 axis=alt.Axis(format=fmt)),
@@ -374,7 +380,8 @@ def _metric_chart(data: ReportData, metric: str, title: str, axis_title: str,
         base.transform_filter(alt.datum.mark != "").mark_text(
             dy=-12, fontSize=11, color="#333").encode(text="mark:N"),
     ]
-    return _spec(alt.layer(*layers).properties(width="container", height=170, title=title))
+    return _spec(rows, alt.layer(*layers).properties(width="container", height=170,
+                                                     title=title))
 
 
 def _map_chart(data: ReportData, segs: _Segments) -> dict | None:
@@ -385,14 +392,14 @@ def _map_chart(data: ReportData, segs: _Segments) -> dict | None:
         .alias("segment"),
         pl.col("x").round(2), pl.col("y").round(2))
     rows = _records(t.select("customer_id", "segment", "x", "y"))
-    chart = alt.Chart(alt.Data(values=rows)).mark_circle(size=14, opacity=0.7).encode(
+    chart = alt.Chart(alt.Data(name="rows")).mark_circle(size=14, opacity=0.7).encode(
         x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
         color=alt.Color("segment:N", scale=segs.scale(), title="Segment"),
         tooltip=[alt.Tooltip("customer_id:N", title="Customer"),
                  alt.Tooltip("segment:N", title="Segment")],
     ).properties(width="container", height=460,
                  title="Customers placed by similarity (one dot per sampled customer)")
-    return _spec(chart)
+    return _spec(rows, chart)
 
 
 def _size_chart(data: ReportData, segs: _Segments) -> dict:
@@ -401,7 +408,7 @@ def _size_chart(data: ReportData, segs: _Segments) -> dict:
                  pl.col("segment_id").replace_strict(segs.labels, return_dtype=pl.String)
                  .alias("segment")))
     rows = _records(sizes)
-    base = alt.Chart(alt.Data(values=rows)).encode(
+    base = alt.Chart(alt.Data(name="rows")).encode(
         y=alt.Y("segment:N", sort=segs.order, title=None, axis=alt.Axis(labelLimit=260)),
         x=alt.X("n_customers:Q", title="Customers", axis=alt.Axis(format=",d", tickCount=6)),
         tooltip=[alt.Tooltip("segment:N", title="Segment"),
@@ -411,7 +418,7 @@ def _size_chart(data: ReportData, segs: _Segments) -> dict:
         color=alt.Color("segment:N", scale=segs.scale(), legend=None))
     text = base.mark_text(align="left", dx=4, color="#333").encode(
         text=alt.Text("share:Q", format=".1%"))
-    return _spec((bars + text).properties(width="container", height=alt.Step(30),
+    return _spec(rows, (bars + text).properties(width="container", height=alt.Step(30),
                                           title="Customers per segment"))
 
 
@@ -429,7 +436,7 @@ def _centroid_chart(data: ReportData, segs: _Segments) -> dict:
     # Wide cells with level labels for a few features; narrower, slanted for many.
     step = max(44, min(170, 900 // max(len(features), 1)))
     angle = 0 if step >= 120 else -35
-    base = alt.Chart(alt.Data(values=rows)).encode(
+    base = alt.Chart(alt.Data(name="rows")).encode(
         x=alt.X("feature_label:N", sort=features, title=None,
                 axis=alt.Axis(labelAngle=angle, orient="top", labelLimit=step - 6 if angle == 0
                               else 180, labelAlign="center" if angle == 0 else "left")),
@@ -445,7 +452,7 @@ def _centroid_chart(data: ReportData, segs: _Segments) -> dict:
         text=alt.Text("centroid:Q", format=".1f"),
         color=alt.condition(alt.datum.centroid > top * 0.6, alt.value("white"),
                             alt.value("#222")))
-    return _spec((heat + text).properties(width=alt.Step(step), height=alt.Step(34),
+    return _spec(rows, (heat + text).properties(width=alt.Step(step), height=alt.Step(34),
                                           title="Where each segment sits on each feature"))
 
 
@@ -469,24 +476,28 @@ def _migration_chart(data: ReportData, segs: _Segments) -> dict | None:
                      and r["from_segment_id"] == r["to_segment_id"]})
     from_order = list(dict.fromkeys(r["from"] for r in rows))
     to_order = list(dict.fromkeys(r["to"] for r in rows))
-    base = alt.Chart(alt.Data(values=rows)).encode(
+    base = alt.Chart(alt.Data(name="rows")).encode(
         x=alt.X("to:N", sort=to_order, title="Segment in this build",
                 axis=alt.Axis(labelAngle=0, orient="top", labelLimit=160)),
         y=alt.Y("from:N", sort=from_order, title="Segment in the previous build",
                 axis=alt.Axis(labelLimit=220)))
     heat = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("n_customers:Q", title="Customers",
-                        scale=alt.Scale(scheme="oranges", type="sqrt"),
+                        scale=alt.Scale(scheme="oranges", type="sqrt", zero=True),
                         legend=alt.Legend(format=",d")),
         tooltip=[alt.Tooltip("from:N", title="Before"), alt.Tooltip("to:N", title="Now"),
                  alt.Tooltip("n_customers:Q", title="Customers", format=",d")])
-    # Customers who stayed in their segment: the diagonal, in bold.
+    # White on dark cells; customers who stayed in their segment (the diagonal) in bold.
+    dark = max(r["n_customers"] for r in rows) * 0.35
+    ink = alt.condition(alt.datum.n_customers > dark, alt.value("white"), alt.value("#222"))
     moved = base.transform_filter(~alt.datum.same).mark_text(fontSize=12).encode(
-        text=alt.Text("n_customers:Q", format=",d"))
+        text=alt.Text("n_customers:Q", format=",d"), color=ink)
     stayed = base.transform_filter(alt.datum.same).mark_text(
-        fontSize=12, fontWeight="bold").encode(text=alt.Text("n_customers:Q", format=",d"))
-    return _spec((heat + moved + stayed).properties(width=alt.Step(120), height=alt.Step(34),
-                                          title="Customers moving between segments"))
+        fontSize=12, fontWeight="bold").encode(text=alt.Text("n_customers:Q", format=",d"),
+                                               color=ink)
+    chart = (heat + moved + stayed).properties(
+        width=alt.Step(120), height=alt.Step(34), title="Customers moving between segments")
+    return _spec(rows, chart)
 
 
 # -- the page ------------------------------------------------------------------
@@ -736,3 +747,20 @@ def _write(folder: Path, run_id: str, html: str, *, is_latest: bool) -> Path:
                              f"{reason}. Set reports_dir in segkit.toml to a folder you can "
                              "write, or fix its permissions.") from None
     return target
+
+
+class _CallableModule(types.ModuleType):
+    """``segkit.report(...)`` stays the API function after this module is imported.
+
+    Importing ``segkit.report`` sets the package attribute ``report`` to this
+    module, shadowing :func:`segkit.api.report`; calling the module forwards
+    to the API function so both spellings keep working.
+    """
+
+    def __call__(self, *args, **kwargs):
+        from segkit.api import report
+
+        return report(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -12,6 +12,8 @@ import json
 import random
 import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -169,6 +171,23 @@ def test_sections_of_second_build(project):
         assert f'id="{cid}"' in html
 
 
+def test_chart_specs_are_valid_vega_lite(project):
+    """Specs skip Altair's validation at render time (speed); validate them here."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from altair.vegalite.v6.schema import load_schema
+
+    validator = jsonschema.Draft7Validator(load_schema())
+    for report in (project["first"].report_path, project["second"].report_path):
+        html = report.read_text(encoding="utf-8")
+        charts = json.loads(re.search(r'id="segkit-charts">(.*?)</script>', html, re.S)
+                            .group(1))
+        for cid, spec in charts.items():
+            errors = [e.message for e in validator.iter_errors(spec)]
+            assert errors == [], (cid, errors[:3])
+            # Never a row per customer: only the map is a (bounded) sample.
+            assert len(spec["datasets"]["rows"]) <= (5000 if cid == "chart-map" else 500)
+
+
 def test_segment_colours_are_the_same_in_every_chart(project):
     html = project["first"].report_path.read_text(encoding="utf-8")
     charts = json.loads(re.search(r'id="segkit-charts">(.*?)</script>', html, re.S).group(1))
@@ -187,7 +206,7 @@ def test_data_values_are_only_text(project):
     _assert_no_injection(html)
     block = re.search(r'id="segkit-charts">(.*?)</script>', html, re.S).group(1)
     assert "<" not in block and ">" not in block
-    ids = {row["customer_id"] for row in json.loads(block)["chart-map"]["data"]["values"]}
+    ids = {row["customer_id"] for row in json.loads(block)["chart-map"]["datasets"]["rows"]}
     assert {SCRIPT_PAYLOAD, IMG_PAYLOAD} <= ids
 
 
@@ -269,6 +288,24 @@ def test_json_for_script_cannot_close_the_block():
     assert "<" not in text and ">" not in text and "&" not in text
     assert "\u2028" not in text
     assert json.loads(text) == {"a": "</script><!-- & \u2028", "b": [1.5, None]}
+
+
+def test_module_import_keeps_the_api_function_callable(project):
+    import segkit.report  # noqa: F401  (sets the package attribute to the module)
+
+    path = segkit.report(project["first"].run_id, config=project["config"])
+    assert path.name == f"{project['first'].run_id}.html"
+
+
+@pytest.mark.xfail(strict=False, reason="segkit/api.py does `from segkit import report as rep`, "
+                   "which is the API function in a fresh process; it needs `from "
+                   "segkit.report import render_report` (api.py is owned elsewhere)")
+def test_cli_report_in_a_fresh_process(project):
+    result = subprocess.run([sys.executable, "-m", "segkit", "report", "--config",
+                             str(project["config"])], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"{project['second'].run_id}.html" in result.stdout + result.stderr
 
 
 def test_cli_report_command(project, capsys):
