@@ -776,7 +776,7 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
         coords = layout[inverse.ravel()] + rng.normal(0.0, 1.0, size=(len(idx), 2)) * spread
     params["sample_size"] = int(len(idx))
     params["n_points_embedded"] = int(len(idx) if method == "jitter" else distinct.shape[0])
-    params["random_state"] = random_state
+    params["random_state"] = int(random_state) if isinstance(random_state, Integral) else repr(random_state)
     params["seconds"] = round(time.perf_counter() - start, 3)
     return TsneResult(idx, coords, params)
 
