@@ -729,8 +729,9 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
     -------
     TsneResult
         Unpacks as ``(indices, coords)``: row indices into ``binned`` (sorted) and
-        their (s, 2) coordinates; ``.info`` is a dict of the method and parameters
-        used, and the run time in seconds.
+        their (s, 2) coordinates; ``.info`` is a JSON-safe dict of the method and
+        parameters (``perplexity_used`` is the perplexity after capping at
+        (points - 1) / 3), the number of points embedded and the seconds taken.
     """
     X = np.asarray(binned, dtype=float)
     labels = np.asarray(labels)
@@ -751,7 +752,9 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
     tsne_seed = int(rng.integers(2**31 - 1))
 
     def run(data):
+        # t-SNE needs perplexity < n points; a few dozen distinct vectors get less.
         perplexity = min(params["perplexity"], max(1.0, (data.shape[0] - 1) / 3))
+        params["perplexity_used"] = float(perplexity)
         tsne = TSNE(
             n_components=2,
             perplexity=perplexity,

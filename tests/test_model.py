@@ -507,5 +507,6 @@ def test_tsne_map_stratified_deterministic_and_records_params(seg):
     np.testing.assert_array_equal(jit.indices, idx)
     assert jit.info["method"] == "jitter" and jit.info["n_points_embedded"] == len(idx)
     assert info["perplexity"] == TSNE_DEFAULTS["perplexity"] and info["sample_size"] == len(idx)
+    assert info["perplexity_used"] == min(30.0, (info["n_points_embedded"] - 1) / 3)
     with pytest.raises(ValueError, match="method must be"):
         tsne_map(seg.binned_, seg.labels_, method="umap")
