@@ -59,6 +59,10 @@ RFM_FEATURES = ("recency_days", "frequency", "monetary")
 # at k=4 for all three; 30 restarts cost ~0.35 s for k = 2..10, 100 cost ~1.5 s.
 # Too few restarts can only make stability look worse, never better.
 _RESAMPLE_RESTARTS = 30
+# With many distinct vectors (demographics: hundreds) the refits' cost grows with
+# m * k * n_resamples * restarts; fewer restarts (at least 3) keep it near a few
+# seconds. RFM data (m <= 64) is far below this and keeps all 30.
+_RESAMPLE_WORK = 2_000_000
 
 # Upper bound on the elements of one (batch, m, k) distance block in the
 # vectorized k-means; bounds memory at ~32 MB per block.
@@ -977,7 +981,12 @@ class Segmenter(BaseEstimator):
             raise ValueError("frame has no rows; need at least 2 customers")
         numeric = [c for c, t in frame.schema.items() if t.is_numeric() and c != "customer_id"]
         if self.features is None:
-            features = list(RFM_FEATURES) if all(c in frame.columns for c in RFM_FEATURES) else numeric
+            # Without RFM, every numeric attribute; one-hot columns only when asked for,
+            # since "mostly not education master" names no segment a marketer can use.
+            onehot_default = set(self.onehot) if self.onehot is not None else {
+                c for c in numeric if c.startswith("is_")}
+            features = (list(RFM_FEATURES) if all(c in frame.columns for c in RFM_FEATURES)
+                        else [c for c in numeric if c not in onehot_default])
             if not features:
                 raise ValueError(f"frame has no numeric feature columns; columns are {frame.columns}")
         else:
@@ -1203,9 +1212,9 @@ class Segmenter(BaseEstimator):
             km.fit(X, sample_weight=w)
         t1 = time.perf_counter()
         labels = km.labels_
-        boot = _bootstrap_labels(
-            X, w.astype(float), k, self.n_resamples, min(self.n_init, _RESAMPLE_RESTARTS), rng
-        )
+        restarts = max(3, min(self.n_init, _RESAMPLE_RESTARTS,
+                              _RESAMPLE_WORK // (X.shape[0] * k * self.n_resamples)))
+        boot = _bootstrap_labels(X, w.astype(float), k, self.n_resamples, restarts, rng)
         aris = np.array([weighted_adjusted_rand(labels, b, w) for b in boot])
         self.timings_["kmeans"] = self.timings_.get("kmeans", 0.0) + t1 - t0
         self.timings_["stability"] = self.timings_.get("stability", 0.0) + time.perf_counter() - t1
