@@ -986,7 +986,7 @@ class Segmenter(BaseEstimator):
             onehot_default = set(self.onehot) if self.onehot is not None else {
                 c for c in numeric if c.startswith("is_")}
             features = (list(RFM_FEATURES) if all(c in frame.columns for c in RFM_FEATURES)
-                        else [c for c in numeric if c not in onehot_default])
+                        else [c for c in numeric if c not in onehot_default] or numeric)
             if not features:
                 raise ValueError(f"frame has no numeric feature columns; columns are {frame.columns}")
         else:

@@ -384,7 +384,9 @@ def test_descriptive_names_without_rfm():
 
 def test_onehot_columns_pass_through_unbinned():
     frame = blobs().with_columns(is_member=pl.Series([1.0, 0.0] * 300))
-    s = fit_quiet(frame, n_resamples=5, k_max=4)
+    # One-hot columns feed the clustering only when asked for by name.
+    assert fit_quiet(frame, n_resamples=5, k_max=4).features_ == ["age", "income"]
+    s = fit_quiet(frame, n_resamples=5, k_max=4, features=["age", "income", "is_member"])
     assert s.features_ == ["age", "income", "is_member"] and s.onehot_ == ["is_member"]
     np.testing.assert_array_equal(s.binned_[:, 2], frame["is_member"].to_numpy())
     assert s.n_bins_["is_member"] == 2
