@@ -392,7 +392,8 @@ def test_onehot_columns_pass_through_unbinned():
     assert s.n_bins_["is_member"] == 2
     np.testing.assert_array_equal(s.to_pipeline().predict(frame), s.labels_)
     with pytest.raises(ValueError, match="only 0/1"):
-        Segmenter().fit(frame.with_columns(is_member=pl.Series([2.0, 0.0] * 300)))
+        Segmenter(features=["age", "is_member"]).fit(
+            frame.with_columns(is_member=pl.Series([2.0, 0.0] * 300)))
 
 
 def test_no_stable_k_falls_back_with_warning():
