@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from segkit import __version__, api
@@ -34,11 +35,12 @@ class TerminalProgress:
     def done(self, stage: str, seconds: float, detail: str = "") -> None:
         if self._status:
             self._status.stop()
-        extra = f"  [dim]{detail}[/dim]" if detail else ""
+        extra = f"  [dim]{escape(detail)}[/dim]" if detail else ""
         console.print(f"[green]✓[/green] {stage:<11} {seconds:7.2f} s{extra}")
 
     def warn(self, message: str) -> None:
-        console.print(f"[yellow]![/yellow] {message}")
+        # Messages quote config sections ("[transactions]") and data values: not markup.
+        console.print(f"[yellow]![/yellow] {escape(message)}")
 
 
 def _add_common(parser: argparse.ArgumentParser, *, warehouse: bool = True) -> None:
@@ -130,7 +132,8 @@ def _build(args) -> int:
     names = ", ".join(result.segment_names)
     console.print(
         f"\n[bold]Built {result.k} segments[/bold] for {result.customers:,} customers "
-        f"(silhouette {result.silhouette:.3f}) in {time.perf_counter() - started:.1f} s: {names}.")
+        f"(silhouette {result.silhouette:.3f}) in {time.perf_counter() - started:.1f} s: "
+        f"{escape(names)}.")
     console.print(f"Rows: {result.rows_in:,} in = {result.rows_used:,} used + "
                   f"{result.rows_quarantined:,} quarantined (see cleaning.quarantine).")
     console.print(f"Warehouse: {result.warehouse}  (query segments.customer_segments)")
@@ -165,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             return _build(args)
         if args.command == "init":
             path = api.init(args.path, force=args.force)
-            console.print(f"Wrote {path}. Edit [transactions] for your data, then run "
-                          f"`python -m segkit build --config {path}`.")
+            console.print(f"Wrote {escape(str(path))}. Edit \\[transactions] for your data, "
+                          f"then run `python -m segkit build --config {escape(str(path))}`.")
             return 0
         if args.command == "generate":
             with console.status("Generating synthetic data..."):
@@ -188,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"Report: {path}")
             return 0
     except SegkitError as exc:
-        console.print(f"[red]Error:[/red] {exc}", soft_wrap=True)
+        # Messages name config sections ("[transactions]"): print them, not as markup.
+        console.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         console.print("Interrupted; the previous build's results are unchanged.")

@@ -140,7 +140,7 @@ def _check_columns(columns: list[str], wanted: dict[str, str], label: str,
                 # One column whose name holds separators: the delimiter is wrong.
                 seps = [d for d in (";", ",", "\t", "|") if d in columns[0]]
                 if seps:
-                    hint += (f". The file was read as one column, so it is separated by "
+                    hint = (f". The file was read as one column, so it is separated by "
                              f"{seps[0]!r}: set delimiter = {seps[0]!r} in [{section_name}] "
                              "(or remove delimiter to detect it)")
             raise InputError(
@@ -350,6 +350,32 @@ def _no_usable_rows(con, label: str, rows_in: int) -> InputError:
                       f"'{reason}'{hint}.")
 
 
+# A reason that rejects at least this share of a source's rows is worth a
+# warning: a date format or decimal comma, not a few bad lines.
+QUARANTINE_WARN_SHARE = 0.05
+
+
+def _quarantine_warnings(accounting: pl.DataFrame, cfg: Config) -> list[str]:
+    """One warning per reason that rejected a large share of a source's rows."""
+    warnings = []
+    for source in accounting["source"].unique(maintain_order=True).to_list():
+        rows = accounting.filter(pl.col("source") == source)
+        total = int(rows["n_rows"].sum())
+        for reason, n in rows.filter(pl.col("reason").is_not_null()).select(
+                "reason", "n_rows").iter_rows():
+            if total and n / total >= QUARANTINE_WARN_SHARE:
+                hint = {
+                    "missing or unparseable timestamp":
+                        "; if dates are written another way, set timestamp_format in "
+                        "[transactions] (a list tries each format)",
+                    "amount missing or not a number":
+                        "; amounts need a decimal point, not a comma (\"12.50\")",
+                }.get(reason, "")
+                warnings.append(f"{n:,} of {total:,} {source} rows ({n / total:.0%}) were "
+                                f"quarantined as '{reason}' (see cleaning.quarantine){hint}.")
+    return warnings
+
+
 def build_features(con: duckdb.DuckDBPyConnection, cfg: Config, *,
                    catalog: str | None = None) -> FeatureResult:
     """Apply the SQL pipeline in the work database and return the feature matrix.
@@ -430,7 +456,15 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config, *,
     quality = con.sql("select * from features.column_quality order by column_kind desc, "
                           "column_name").pl()
     quarantine = con.sql("select * from cleaning.quarantine").to_arrow_table()
-    warnings = []
+    warnings = _quarantine_warnings(accounting, cfg)
+    if context["customers"] and context["customers"]["has_age"]:
+        n_absurd = con.execute("select count(*) from cleaning.customers "
+                               "where is_age_impossible").fetchall()[0][0]
+        if n_absurd:
+            low, high = cfg.features.age_range
+            warnings.append(f"{n_absurd:,} customers have an age outside [features] age_range "
+                            f"[{low}, {high}] (negative, or a typo like 1893); their age was "
+                            "treated as missing and imputed (see meta.column_quality).")
     removed = raw.height - frame.height
     if removed:
         warnings.append(f"{removed:,} customers were removed as outliers "

@@ -120,10 +120,16 @@ def _register_run(cfg: Config, run_id: str, started_at: dt.datetime) -> dict:
 
 
 def _mark_failed(cfg: Config, run_id: str, message: str) -> None:
+    # Best effort and brief: if the warehouse stays busy, the run keeps status
+    # "running" and the next build marks it failed (it holds the build lock).
+    timeout = min(cfg.duckdb.lock_timeout_seconds, 5.0)
     with contextlib.suppress(Exception):
-        with warehouse.transaction(cfg.warehouse, cfg.duckdb) as con:
+        with warehouse.transaction(cfg.warehouse, cfg.duckdb, timeout=timeout) as con:
+            # Only a run not yet published: a report that fails after write-back
+            # must not take the published segments back.
             con.execute("update meta.runs set status = 'failed', finished_at = ?, error = ? "
-                        "where run_id = ?", [_now(), message[:2000], run_id])
+                        "where run_id = ? and status = 'running'",
+                        [_now(), message[:2000], run_id])
 
 
 def _segment_ids(model: Segmenter, previous: dict) -> list[int]:
@@ -273,7 +279,7 @@ def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
     stages = _Stages(progress)
     run_id = new_run_id()
     started_at = _now()
-    with warehouse.build_lock(cfg.warehouse):
+    with warehouse.build_lock(cfg.warehouse, timeout=cfg.duckdb.lock_timeout_seconds):
         previous = _register_run(cfg, run_id, started_at)
         try:
             result = _build(cfg, run_id, previous, stages, progress)

@@ -129,9 +129,30 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in text and ("conflicting" in text or "could not set" in text)
 
 
+def _timeout(duckdb_config, timeout: float | None) -> float:
+    if timeout is not None:
+        return timeout
+    return getattr(duckdb_config, "lock_timeout_seconds", LOCK_TIMEOUT_SECONDS)
+
+
+def _folder_error(folder: Path, exc: OSError, what: str) -> WarehouseError:
+    """Say which path is in the way instead of a bare "File exists"."""
+    blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        return WarehouseError(f"cannot create {what} {folder}: {blocker} is a file, not a "
+                              "folder. Point the warehouse at a path inside a folder.")
+    return WarehouseError(f"cannot create {what} {folder}: {exc.strerror}. Check that the "
+                          "folder is writable and the disk is not full.")
+
+
 def connect(path: Path, duckdb_config, *, read_only: bool = False,
-            timeout: float = LOCK_TIMEOUT_SECONDS) -> duckdb.DuckDBPyConnection:
+            timeout: float | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file, retrying while another process holds it.
+
+    DuckDB lets one process at a time open a file for writing, and no other
+    process can open it at all meanwhile, not even read-only. Readers should
+    open through this function too (``read_only=True``): it retries for up to
+    ``timeout`` seconds (default ``[duckdb] lock_timeout_seconds``).
 
     Raises
     ------
@@ -141,12 +162,12 @@ def connect(path: Path, duckdb_config, *, read_only: bool = False,
         The file or its folder cannot be created, read or written.
     """
     path = Path(path)
+    timeout = _timeout(duckdb_config, timeout)
     if not read_only:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise WarehouseError(f"cannot create the warehouse folder {path.parent}: "
-                                 f"{exc.strerror}.") from None
+            raise _folder_error(path.parent, exc, "the warehouse folder") from None
     settings = _settings(duckdb_config)
     if not read_only:
         settings["storage_compatibility_version"] = duckdb_config.storage_compatibility_version
@@ -161,7 +182,7 @@ def connect(path: Path, duckdb_config, *, read_only: bool = False,
                     continue
                 raise WarehouseBusyError(
                     f"warehouse busy: {path} is held by another process (a running build "
-                    f"or an open client) and stayed locked for {timeout:.0f} s. Close other "
+                    f"or an open client) and stayed locked for {timeout:g} s. Close other "
                     "DuckDB sessions on it, or wait for the other build, then retry.") from None
             raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from None
 
@@ -172,6 +193,9 @@ def build_lock(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator
     lock_path = Path(str(path) + ".build.lock")
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _folder_error(lock_path.parent, exc, "the warehouse folder") from None
+    try:
         handle = open(lock_path, "a+")
     except OSError as exc:
         raise WarehouseError(f"cannot write beside the warehouse ({lock_path}): "
@@ -186,7 +210,7 @@ def build_lock(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator
                 if time.monotonic() >= deadline:
                     raise WarehouseBusyError(
                         f"warehouse busy: another build on {path} is still running after "
-                        f"{timeout:.0f} s. Wait for it to finish, then retry.") from None
+                        f"{timeout:g} s. Wait for it to finish, then retry.") from None
                 time.sleep(0.2)
         try:
             handle.seek(0)
@@ -204,9 +228,10 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextlib.contextmanager
-def transaction(path: Path, duckdb_config) -> Iterator[duckdb.DuckDBPyConnection]:
+def transaction(path: Path, duckdb_config, *,
+                timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short write window on the warehouse: all of it commits, or none of it."""
-    con = connect(path, duckdb_config)
+    con = connect(path, duckdb_config, timeout=timeout)
     try:
         con.execute("begin transaction")
         ensure_tables(con)
