@@ -146,3 +146,55 @@ def test_segment_ids_stay_stable_when_data_barely_changes(tmp_path):
     (stayed, total), = query(wh, "select sum(n_customers) filter (where from_segment_id = "
                                  "to_segment_id), sum(n_customers) from segments.migration")
     assert stayed / total > 0.9
+
+
+def test_a_customers_table_alone_is_segmentable(tmp_path):
+    # Many marketing datasets arrive as one row per customer with behaviour columns.
+    rng = np.random.default_rng(3)
+    n = 1200
+    group = rng.integers(0, 3, size=n)  # three real kinds of customer
+    frame = pl.DataFrame({
+        "ID": [f"k{i:05d}" for i in range(n)],
+        "Year_Birth": (1990 - 20 * group + rng.integers(-3, 4, n)).tolist(),
+        "Income": [None if i % 37 == 0 else float(v) for i, v in
+                   enumerate(20_000 + 30_000 * group + rng.normal(0, 3_000, n))],
+        "Recency": (90 - 40 * group + rng.integers(-5, 6, n)).tolist(),
+        "MntTotal": (100 + 400 * group + rng.normal(0, 30, n)).round(2).tolist(),
+        "Education": rng.choice(["Graduation", "PhD", "Master"], n).tolist(),
+    })
+    frame.write_csv(tmp_path / "customers.csv")
+    config = write_config(tmp_path, """
+        [customers]
+        path = "customers.csv"
+        customer_id = "ID"
+        birth_year = "Year_Birth"
+        numeric = ["Income", "Recency", "MntTotal"]
+        categorical = ["Education"]
+        [model]
+        map = false
+        [mlflow]
+        enabled = false
+    """)
+    result = segkit.build(config)
+    assert result.customers == n
+    assert result.k == 3
+    wh = tmp_path / "warehouse" / "segkit.duckdb"
+    features = query(wh, "select features from meta.runs")[0][0]
+    assert features == "age,income,recency,mnttotal"
+    # Names describe demographics ("Older, high income"), not RFM.
+    names = set(result.segment_names)
+    assert len(names) == 3 and not {"Champions", "Loyal", "At Risk", "Lost"} & names
+    assert any("income" in name for name in names), names
+    (agree,), = query(wh, "select count(*) from segments.live_segments join "
+                          "segments.customer_segments using (customer_id, segment_id)")
+    assert agree == n
+
+
+def test_score_raw_transactions(cdnow_build, tmp_path):
+    out = tmp_path / "scored.csv"
+    info = segkit.score(DEMO_DATA, out, config=cdnow_build["config"])
+    assert info["customers"] == cdnow_build["result"].customers
+    scored = pl.read_csv(out, schema_overrides={"customer_id": pl.String})
+    published = dict(query(cdnow_build["warehouse"],
+                           "select customer_id, segment_id from segments.customer_segments"))
+    assert all(published[c] == s for c, s in scored.select("customer_id", "segment_id").iter_rows())
