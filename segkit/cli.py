@@ -148,6 +148,12 @@ def _build(args) -> int:
 
 def _runs(args) -> int:
     frame = api.runs(args.config, warehouse=args.warehouse, limit=args.limit)
+    if not sys.stdout.isatty():
+        # Piped or redirected: tab-separated, whole values, for grep, cut and scripts.
+        print("\t".join(frame.columns))
+        for row in frame.iter_rows():
+            print("\t".join("" if v is None else str(v) for v in row))
+        return 0
     table = Table(*frame.columns)
     for row in frame.iter_rows():
         table.add_row(*["" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
