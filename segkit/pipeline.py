@@ -278,9 +278,9 @@ def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
     progress = progress or Progress()
     stages = _Stages(progress)
     run_id = new_run_id()
-    started_at = _now()
     with warehouse.build_lock(cfg.warehouse, timeout=cfg.duckdb.lock_timeout_seconds):
-        previous = _register_run(cfg, run_id, started_at)
+        # Started once it holds the lock: time spent waiting for another build is not its own.
+        previous = _register_run(cfg, run_id, _now())
         try:
             result = _build(cfg, run_id, previous, stages, progress)
         except SegkitError as exc:
