@@ -34,9 +34,14 @@ NEEDS = {
     "cleaning.customers_checked": "customers",
     "cleaning.customers": "customers",
 }
-# Read once per build and kept as tables in the work database; the warehouse
+# Computed once per build and kept as tables in the work database; the warehouse
 # keeps them as views over the source, so they stay live for ad-hoc queries.
-MATERIALIZED = ("staging.transactions", "staging.customers", "cleaning.transactions_checked")
+# The transactions are read once: staging.transactions stays a view, inlined into
+# the one transaction-grain table (cleaning.transactions_checked); everything at
+# customer grain reads features.customer_features_raw, so the RFM aggregate runs
+# once, not once per downstream query (levels, bounds, quality, the matrix).
+MATERIALIZED = ("staging.customers", "cleaning.transactions_checked",
+                "features.customer_features_raw", "features.numeric_bounds")
 RFM_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days")
 HISTOGRAM_BINS = 30
 
@@ -426,9 +431,6 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config, *,
             _add_feature_columns(con, context, cfg)
         sql = warehouse.render(view, context)
         con.execute(warehouse.create_view_sql(view, sql, materialize=view.name in MATERIALIZED))
-        if view.name == "cleaning.transactions_checked":
-            # Everything downstream reads the checked table; free the staged copy.
-            con.execute("drop table staging.transactions")
         published[view.name] = warehouse.render(view, dict(context, as_of=live_as_of))
 
     accounting_sql = []

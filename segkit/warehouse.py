@@ -119,6 +119,8 @@ def connect_work(duckdb_config, temp_directory: Path) -> duckdb.DuckDBPyConnecti
     con = duckdb.connect(":memory:", config=_settings(duckdb_config))
     # Without this DuckDB spills to ./.tmp of whatever folder the user is in.
     con.execute("set temp_directory = ?", [str(temp_directory)])
+    # The CLI draws its own per-stage progress; DuckDB's bar would interleave with it.
+    con.execute("set enable_progress_bar = false")
     for schema in ("staging", "cleaning", "features", "segments", "meta"):
         con.execute(f"create schema if not exists {schema}")
     return con

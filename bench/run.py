@@ -1,0 +1,292 @@
+"""segkit's benchmark: `segkit build` against DuckDB's floor and a pandas notebook.
+
+    python bench/run.py                  # 1M and 10M transactions, 3 runs each
+    python bench/run.py --with-100m      # and 100M (memory_limit = "4GB")
+    python bench/run.py --runs 5 --pandas-runs 1 --sizes 10000000
+
+For each size it generates data once with `python -m segkit generate` (under
+bench/data/, git-ignored, reused when present), then, run by run and
+interleaved so that load on the machine hits all three alike, measures as child
+processes (wall time, and peak RSS from os.wait4):
+
+* floor:  bench/floor.py, the bare RFM aggregate in DuckDB (query seconds);
+* build:  `python -m segkit build --config ...` on a fresh warehouse, plus the
+          seconds per stage it recorded in meta.run_stages;
+* pandas: bench/pandas_reference.py, the notebook way.
+
+Prints a Markdown table of medians (and writes the raw numbers as JSON under
+bench/results/raw/); paste it into docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PY = sys.executable
+
+
+# -- child processes -------------------------------------------------------------
+
+def measure(cmd: list[str], *, cwd: Path, env: dict | None = None) -> dict:
+    """Run a child; its wall seconds, peak RSS (MB), exit code and output."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
+    # wait4 gives this child's own rusage (RUSAGE_CHILDREN would mix all children).
+    out_chunks: list[bytes] = []
+    err_chunks: list[bytes] = []
+    import threading
+
+    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()))
+               for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"seconds": round(seconds, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "returncode": proc.returncode, "stdout": b"".join(out_chunks).decode(errors="replace"),
+            "stderr": b"".join(err_chunks).decode(errors="replace")}
+
+
+def last_json(text: str) -> dict:
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError(f"no JSON line in output:\n{text[-2000:]}")
+
+
+# -- data --------------------------------------------------------------------------
+
+def label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
+
+
+def ensure_data(n: int) -> Path:
+    folder = BENCH / "data" / f"t{label(n).lower()}"
+    marker = folder / "bench-generated.json"
+    if marker.exists() and json.loads(marker.read_text()).get("transactions") == n:
+        return folder
+    print(f"generating {n:,} transactions into {folder} ...", flush=True)
+    started = time.perf_counter()
+    cmd = [PY, "-m", "segkit", "generate", "--transactions", str(n), "--out", str(folder)]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        # The CLI front door failed (see stderr); the library call writes the same files.
+        print(f"  `segkit generate` failed ({result.stderr.strip().splitlines()[-1:]}); "
+              "calling segkit.generate directly", flush=True)
+        code = ("import importlib, sys; importlib.import_module('segkit.generate')"
+                ".generate(sys.argv[1], transactions=int(sys.argv[2]))")
+        subprocess.run([PY, "-c", code, str(folder), str(n)], cwd=ROOT, check=True)
+    marker.write_text(json.dumps({"transactions": n,
+                                  "seconds": round(time.perf_counter() - started, 1)}))
+    return folder
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def write_config(data: Path, run_dir: Path, memory_limit: str | None) -> Path:
+    """The generated segkit.toml with absolute paths and a fresh warehouse."""
+    cfg = tomllib.loads((data / "segkit.toml").read_text())
+    cfg["warehouse"] = str(run_dir / "warehouse" / "segkit.duckdb")
+    cfg["reports_dir"] = str(run_dir / "reports")
+    for section in ("transactions", "customers"):
+        if section in cfg and "path" in cfg[section]:
+            cfg[section]["path"] = str((data / cfg[section]["path"]).resolve())
+    if memory_limit:
+        cfg.setdefault("duckdb", {})["memory_limit"] = memory_limit
+    lines = [f"{k} = {_toml_value(v)}" for k, v in cfg.items() if not isinstance(v, dict)]
+    for name, table in cfg.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    path = run_dir / "segkit.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def transactions_glob(data: Path) -> str:
+    cfg = tomllib.loads((data / "segkit.toml").read_text())
+    return str((data / cfg["transactions"]["path"]).resolve())
+
+
+def run_stages(warehouse: Path) -> dict[str, float]:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute("select s.stage, s.seconds from meta.run_stages s join meta.runs r "
+                           "using (run_id) where r.status = 'success'").fetchall()
+    finally:
+        con.close()
+    return {stage: seconds for stage, seconds in rows}
+
+
+# -- the benchmark ---------------------------------------------------------------------
+
+def bench_size(n: int, runs: int, pandas_runs: int, memory_limit: str | None) -> dict:
+    data = ensure_data(n)
+    glob = transactions_glob(data)
+    result = {"transactions": n, "floor": [], "build": [], "pandas": []}
+    for i in range(max(runs, pandas_runs)):
+        if i < runs:
+            floor = measure([PY, str(BENCH / "floor.py"), glob]
+                            + (["--memory-limit", memory_limit] if memory_limit else []),
+                            cwd=ROOT)
+            if floor["returncode"]:
+                raise SystemExit(f"floor query failed:\n{floor['stderr'][-3000:]}")
+            floor.update(last_json(floor.pop("stdout")))
+            floor.pop("stderr")
+            result["floor"].append(floor)
+
+            run_dir = BENCH / "data" / "runs" / f"{label(n).lower()}-{i}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run_dir.mkdir(parents=True)
+            config = write_config(data, run_dir, memory_limit)
+            build = measure([PY, "-m", "segkit", "build", "--config", str(config)], cwd=run_dir)
+            if build["returncode"]:
+                raise SystemExit(f"segkit build failed:\n{build['stdout'][-3000:]}\n"
+                                 f"{build['stderr'][-3000:]}")
+            build["run_stages"] = run_stages(run_dir / "warehouse" / "segkit.duckdb")
+            # meta.run_stages is written during write-back, so it cannot hold write-back
+            # and report: take every stage from the CLI's lines ("✓ sql  1.23 s").
+            build["stages"] = {m[1]: float(m[2]) for m in
+                               re.finditer(r"✓ (\S+)\s+([0-9.]+) s", build["stdout"])}
+            build.pop("stdout"), build.pop("stderr")
+            result["build"].append(build)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            print(f"  {label(n)} run {i + 1}: floor {floor['seconds']:.2f} s, build "
+                  f"{build['seconds']:.2f} s ({build['peak_rss_mb']:.0f} MB) "
+                  f"{ {k: round(v, 2) for k, v in build['stages'].items()} }", flush=True)
+        if i < pandas_runs:
+            pandas = measure([PY, str(BENCH / "pandas_reference.py"), str(data)], cwd=ROOT)
+            if pandas["returncode"]:
+                raise SystemExit(f"pandas reference failed:\n{pandas['stderr'][-3000:]}")
+            pandas.update({"steps": last_json(pandas.pop("stdout"))["steps"]})
+            pandas.pop("stderr")
+            result["pandas"].append(pandas)
+            print(f"  {label(n)} run {i + 1}: pandas {pandas['seconds']:.1f} s "
+                  f"({pandas['peak_rss_mb']:.0f} MB) {pandas['steps']}", flush=True)
+    return result
+
+
+def median(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    versions = {}
+    for name in ("duckdb", "polars", "scikit-learn", "numpy", "pandas", "mlflow", "pyarrow"):
+        try:
+            versions[name] = version(name)
+        except Exception:  # noqa: BLE001 - a missing optional package is just not listed
+            pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(mem_kb / 1024 ** 2, 1),
+            "python": platform.python_version(), "os": platform.platform(), **versions}
+
+
+def table(results: list[dict]) -> str:
+    head = ("| transactions | DuckDB floor (s) | segkit build (s) | build peak RSS (MB) "
+            "| pandas reference (s) | pandas peak RSS (MB) | build / floor | pandas / build |")
+    lines = [head, "|" + "---|" * 8]
+    for r in results:
+        floor = median(r["floor"], "seconds")
+        build = median(r["build"], "seconds")
+        rss = median(r["build"], "peak_rss_mb")
+        pandas = median(r["pandas"], "seconds") if r["pandas"] else None
+        prss = median(r["pandas"], "peak_rss_mb") if r["pandas"] else None
+        lines.append(
+            f"| {label(r['transactions'])} | {floor:.2f} | {build:.2f} | {rss:,.0f} | "
+            + (f"{pandas:.1f} | {prss:,.0f} | " if pandas else "n/a | n/a | ")
+            + f"{build / floor:.1f}x | " + (f"{pandas / build:.1f}x |" if pandas else "n/a |"))
+    stages = sorted({s for r in results for b in r["build"] for s in b["stages"]},
+                    key=lambda s: ["sql", "model", "tsne", "mlflow", "write-back",
+                                   "report"].index(s) if s in ("sql", "model", "tsne", "mlflow",
+                                                               "write-back", "report") else 99)
+    lines += ["", "Build stages (median seconds; sql, model, tsne and mlflow are also in "
+              "meta.run_stages; \"outside stages\" is interpreter start-up, imports, run "
+              "registration):", "",
+              "| transactions | " + " | ".join(stages) + " | outside stages |",
+              "|" + "---|" * (len(stages) + 2)]
+    for r in results:
+        medians = [statistics.median(b["stages"].get(s, 0.0) for b in r["build"])
+                   for s in stages]
+        rest = median(r["build"], "seconds") - sum(medians)
+        lines.append(f"| {label(r['transactions'])} | "
+                     + " | ".join(f"{m:.2f}" for m in medians) + f" | {rest:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per size (median reported)")
+    parser.add_argument("--pandas-runs", type=int, default=None,
+                        help="runs of the slow pandas reference (default: --runs; 0 skips it)")
+    parser.add_argument("--with-100m", action="store_true",
+                        help="also 100M transactions (~1.2 GB Parquet), memory_limit 4GB")
+    parser.add_argument("--sizes", type=int, nargs="*", default=None,
+                        help="transaction counts instead of 1M and 10M")
+    parser.add_argument("--memory-limit-100m", default="4GB")
+    args = parser.parse_args()
+    sizes = args.sizes or [1_000_000, 10_000_000]
+    if args.with_100m:
+        sizes.append(100_000_000)
+    pandas_runs = args.runs if args.pandas_runs is None else args.pandas_runs
+    facts = machine()
+    load_before = os.getloadavg()
+    print(json.dumps(facts), flush=True)
+    results = []
+    for n in sizes:
+        limit = args.memory_limit_100m if n >= 100_000_000 else None
+        # pandas on 100M rows needs ~10+ GB and many minutes: the 100M row is segkit only.
+        results.append(bench_size(n, args.runs, 0 if n >= 100_000_000 else pandas_runs, limit))
+    load_after = os.getloadavg()
+    raw = BENCH / "results" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    (raw / f"{stamp}.json").write_text(json.dumps(
+        {"machine": facts, "argv": sys.argv, "load_before": load_before,
+         "load_after": load_after, "results": results}, indent=2))
+    print()
+    print(f"Machine: {facts['cpu']}, {facts['cores']} cores, {facts['ram_gb']} GB RAM; "
+          f"load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f}")
+    print("Versions: " + ", ".join(f"{k} {v}" for k, v in facts.items()
+                                   if k not in ("cpu", "cores", "ram_gb", "os")))
+    print(f"Command: python {' '.join(sys.argv)}  (medians of {args.runs} runs; "
+          f"pandas {pandas_runs})")
+    print()
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
