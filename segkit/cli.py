@@ -19,7 +19,8 @@ from rich.table import Table
 from segkit import __version__, api
 from segkit.errors import SegkitError
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: long paths and ids stay on one line, whole, when output is captured.
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class TerminalProgress:

@@ -156,7 +156,9 @@ class Config:
     def config_hash(self) -> str:
         """A short fingerprint of everything that shapes the result."""
         data = self.to_dict()
-        data.pop("source_file", None)
+        # Where results are written does not shape them.
+        for key in ("source_file", "warehouse", "reports_dir"):
+            data.pop(key, None)
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -326,9 +326,10 @@ def _histograms(raw: pl.DataFrame, final: pl.DataFrame, names: list[str]) -> pl.
         after = final[name].to_numpy().astype(float)
         if before.size == 0:
             continue
-        edges = np.histogram_bin_edges(before, bins=HISTOGRAM_BINS)
         for stage, values in (("raw", before), ("capped", after)):
-            counts, _ = np.histogram(values, bins=edges)
+            # Each stage gets its own bins: capped values squeezed into the raw
+            # range's 30 bins would show as a handful of bars.
+            counts, edges = np.histogram(values, bins=HISTOGRAM_BINS)
             rows += [{"feature": name, "stage": stage, "bin_lower": float(edges[i]),
                       "bin_upper": float(edges[i + 1]), "n_customers": int(c)}
                      for i, c in enumerate(counts)]
