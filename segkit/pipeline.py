@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import secrets
 import shutil
+import threading
 import time
 import traceback
 import warnings
@@ -401,13 +402,20 @@ def _start_background_work(cfg: Config) -> concurrent.futures.Future | None:
     migrations) take seconds of Python while DuckDB, which releases the GIL,
     scans the source. Results stay deterministic: nothing here touches the data.
     """
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
-                                                 thread_name_prefix="segkit-warmup")
-    try:
-        ready = pool.submit(_prepare_tracking, cfg) if cfg.mlflow.enabled else None
-        pool.submit(_import_report)
-    finally:
-        pool.shutdown(wait=False)
+    ready: concurrent.futures.Future | None = (
+        concurrent.futures.Future() if cfg.mlflow.enabled else None)
+
+    def warm_up() -> None:
+        if ready is not None:
+            try:
+                ready.set_result(_prepare_tracking(cfg))
+            except BaseException as exc:  # re-raised where the result is used
+                ready.set_exception(exc)
+        _import_report()
+
+    # A daemon thread: a build that stops early on a user error exits at once
+    # instead of waiting seconds for imports nobody needs any more.
+    threading.Thread(target=warm_up, name="segkit-warmup", daemon=True).start()
     return ready
 
 
