@@ -30,6 +30,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from importlib.metadata import version
@@ -45,17 +46,15 @@ PY = sys.executable
 def measure(cmd: list[str], *, cwd: Path, env: dict | None = None) -> dict:
     """Run a child; its wall seconds, peak RSS (MB), exit code and output."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env)
-    # wait4 gives this child's own rusage (RUSAGE_CHILDREN would mix all children).
     out_chunks: list[bytes] = []
     err_chunks: list[bytes] = []
-    import threading
-
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
     readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()))
                for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))]
     for r in readers:
         r.start()
+    # wait4 gives this child's own rusage (RUSAGE_CHILDREN would mix all children).
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     for r in readers:
@@ -173,9 +172,11 @@ def bench_size(n: int, runs: int, pandas_runs: int, memory_limit: str | None) ->
                                  f"{build['stderr'][-3000:]}")
             build["run_stages"] = run_stages(run_dir / "warehouse" / "segkit.duckdb")
             # meta.run_stages is written during write-back, so it cannot hold write-back
-            # and report: take every stage from the CLI's lines ("✓ sql  1.23 s").
+            # and report: take every stage from the CLI's progress lines on stderr
+            # ("✓ sql  1.23 s").
             build["stages"] = {m[1]: float(m[2]) for m in
-                               re.finditer(r"✓ (\S+)\s+([0-9.]+) s", build["stdout"])}
+                               re.finditer(r"✓ (\S+)\s+([0-9.]+) s",
+                                           re.sub(r"\x1b\[[0-9;]*m", "", build["stderr"]))}
             build.pop("stdout"), build.pop("stderr")
             result["build"].append(build)
             shutil.rmtree(run_dir, ignore_errors=True)
