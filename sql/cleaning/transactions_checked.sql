@@ -22,7 +22,7 @@ repeats as (
 
 checked as (
     select
-        * exclude (n_seen),
+        *,
         case
             when customer_id is null then 'missing customer id'
             when ordered_at is null then 'missing or unparseable timestamp'
@@ -34,6 +34,24 @@ checked as (
             when n_seen > 1 then 'exact duplicate of an earlier row'
         end as quarantine_reason
     from repeats
+),
+
+final as (
+    select
+        customer_id,
+        order_id,
+        ordered_at,
+        amount,
+        {% for column in transactions.categorical -%}
+        {{ column.name }},
+        {% endfor -%}
+        quarantine_reason,
+        -- the source text is kept for rejected lines only: a usable line's
+        -- values are all in the typed columns
+        case when quarantine_reason is not null then ordered_at_text end
+            as ordered_at_text,
+        case when quarantine_reason is not null then amount_text end as amount_text
+    from checked
 )
 
-select * from checked
+select * from final
