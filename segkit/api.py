@@ -123,7 +123,7 @@ def report(run_id: str | None = None, *, config: str | Path | Config | None = No
 
     ``run_id=None`` means the latest successful build. Returns the report's path.
     """
-    from segkit.report import render_report
+    from segkit.reporting import render_report
 
     cfg = _config(config, warehouse)
     return render_report(cfg, run_id)

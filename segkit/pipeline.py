@@ -368,7 +368,7 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
         _publish(cfg, run_id, feats, model, tables, run_row, stages.seconds)
 
     with stages("report", "Rendering the HTML report") as info:
-        from segkit.report import render_report  # altair is slow to import
+        from segkit.reporting import render_report  # altair is slow to import
 
         path = render_report(cfg, run_id)
         if mlflow_ids:
@@ -392,7 +392,7 @@ def _prepare_tracking(cfg: Config) -> str:
 
 def _import_report() -> None:
     with contextlib.suppress(Exception):  # a broken import fails later, in its own stage
-        import segkit.report  # noqa: F401
+        import segkit.reporting  # noqa: F401
 
 
 def _start_background_work(cfg: Config) -> concurrent.futures.Future | None:

@@ -95,12 +95,19 @@ def prepare(cfg: Config) -> str:
         The tracking server or store cannot be used.
     """
     uri = tracking_uri(cfg)
-    try:
+    with _tracking_errors(uri):
         import mlflow.sklearn  # noqa: F401  (imports the flavour before log_model needs it)
 
         with contextlib.suppress(ImportError):
             import skops.io  # noqa: F401  (the default serializer: ~2 s to import)
         return _experiment_id(cfg, uri)
+
+
+@contextlib.contextmanager
+def _tracking_errors(uri: str):
+    """Turn MLflow's and the network's exceptions into one clear TrackingError."""
+    try:
+        yield
     except mlflow.exceptions.MlflowException as exc:
         raise TrackingError(f"MLflow at {uri} failed: {exc.message.splitlines()[0]}. "
                             "Check [mlflow] tracking_uri, or set enabled = false to build "
@@ -127,15 +134,8 @@ def log_build(cfg: Config, run_id: str, feats, model, tables: dict[str, pl.DataF
         The tracking server or store cannot be used.
     """
     uri = tracking_uri(cfg)
-    try:
+    with _tracking_errors(uri):
         return _log_build(cfg, uri, run_id, feats, model, tables, experiment_id)
-    except mlflow.exceptions.MlflowException as exc:
-        raise TrackingError(f"MLflow at {uri} failed: {exc.message.splitlines()[0]}. "
-                            "Check [mlflow] tracking_uri, or set enabled = false to build "
-                            "without tracking.") from None
-    except OSError as exc:
-        raise TrackingError(f"MLflow at {uri} failed: {exc}. Check [mlflow] tracking_uri, "
-                            "or set enabled = false to build without tracking.") from None
 
 
 def _log_build(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> dict:
@@ -192,11 +192,8 @@ def _requirements() -> list[str]:
 def log_report(cfg: Config, mlflow_run_id: str, report: Path) -> None:
     """Attach the rendered HTML report to the build's MLflow run."""
     uri = tracking_uri(cfg)
-    try:
+    with _tracking_errors(uri):
         MlflowClient(uri).log_artifact(mlflow_run_id, str(report), artifact_path="report")
-    except (mlflow.exceptions.MlflowException, OSError) as exc:
-        raise TrackingError(f"could not attach the report to MLflow run {mlflow_run_id} at "
-                            f"{uri}: {exc}") from None
 
 
 def load_champion(cfg: Config):

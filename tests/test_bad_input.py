@@ -311,7 +311,7 @@ def test_reports_dir_that_is_a_file(tmp_path, capsys):
 @pytest.mark.parametrize("run_id", ["../../../tmp/escaped", "..", "/etc/passwd", "a/../../b"])
 def test_report_run_id_cannot_escape_the_reports_folder(prior, tmp_path, run_id):
     # The run id becomes the report's file name: only a plain id is accepted.
-    report = importlib.import_module("segkit.report")
+    report = importlib.import_module("segkit.reporting")
     config = load_config(project(tmp_path, GOOD))
     with pytest.raises(InputError, match=f"run id {re.escape(repr(run_id))} is not valid"):
         report.render_report(config, run_id)

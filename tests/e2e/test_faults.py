@@ -215,7 +215,7 @@ def test_killed_during_report_keeps_the_published_build_and_old_report(project):
                                         if k != "latest.html"}.items()
     assert f"{after['success'][0][0]}.html" not in after["reports"]
     # The missing report renders from the warehouse alone (what `segkit report` does).
-    path = importlib.import_module("segkit.report").render_report(load_config(config))
+    path = importlib.import_module("segkit.reporting").render_report(load_config(config))
     assert path == folder / "reports" / f"{after['success'][0][0]}.html" and path.exists()
 
 
