@@ -92,13 +92,10 @@ def slug(name: str) -> str:
     return text
 
 
-def _source_sql(section: TransactionsConfig | CustomersConfig, catalog: str | None) -> str:
+def _source_sql(section: TransactionsConfig | CustomersConfig) -> str:
     """The FROM target of a source: a file reader, or a quoted table name."""
     if section.table:
-        parts = [quote_ident(p) for p in section.table.split(".")]
-        if catalog:
-            parts.insert(0, quote_ident(catalog))
-        return ".".join(parts)
+        return ".".join(quote_ident(p) for p in section.table.split("."))
     path = section.path
     if re.search(r"\.(parquet|pq)$", path, re.IGNORECASE):
         return f"read_parquet({quote_literal(path)}, union_by_name = true)"
@@ -185,8 +182,8 @@ def _check_file(con, section, section_name: str, mapped: dict[str, str]) -> None
                 "copies so the mapping is unambiguous.")
 
 
-def _source_context(con, section, section_name: str, catalog: str | None) -> dict[str, Any]:
-    source = _source_sql(section, catalog)
+def _source_context(con, section, section_name: str) -> dict[str, Any]:
+    source = _source_sql(section)
     label = section.path or section.table
     if section.path:
         _check_file(con, section, section_name, {})
@@ -220,9 +217,8 @@ def _attribute_columns(source_names, taken: set[str]) -> list[dict[str, str]]:
     return columns
 
 
-def _transactions_context(con, cfg: TransactionsConfig, catalog,
-                          taken: set[str]) -> dict[str, Any]:
-    context = _source_context(con, cfg, "transactions", catalog)
+def _transactions_context(con, cfg: TransactionsConfig, taken: set[str]) -> dict[str, Any]:
+    context = _source_context(con, cfg, "transactions")
     for key in ("amount", "quantity", "unit_price", "order_id"):
         context.setdefault(key, None)
     context["categorical"] = _attribute_columns(cfg.categorical, taken)
@@ -231,8 +227,8 @@ def _transactions_context(con, cfg: TransactionsConfig, catalog,
     return context
 
 
-def _customers_context(con, cfg: CustomersConfig, catalog, taken: set[str]) -> dict[str, Any]:
-    context = _source_context(con, cfg, "customers", catalog)
+def _customers_context(con, cfg: CustomersConfig, taken: set[str]) -> dict[str, Any]:
+    context = _source_context(con, cfg, "customers")
     for key in ("birth_year", "birth_date", "age"):
         context.setdefault(key, None)
     for key in ("numeric", "categorical"):
@@ -382,17 +378,15 @@ def _quarantine_warnings(accounting: pl.DataFrame, cfg: Config) -> list[str]:
     return warnings
 
 
-def build_features(con: duckdb.DuckDBPyConnection, cfg: Config, *,
-                   catalog: str | None = None) -> FeatureResult:
+def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult:
     """Apply the SQL pipeline in the work database and return the feature matrix.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        The build's work database (see :func:`segkit.warehouse.connect_work`).
+        The build's work database (see :func:`segkit.warehouse.connect_work`);
+        ``table =`` sources must be readable in it under their own names.
     cfg : Config
-    catalog : str, default=None
-        The name under which the warehouse is attached, for ``table =`` sources.
 
     Raises
     ------
@@ -412,9 +406,9 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config, *,
     }
     taken = set(RFM_FEATURES) | {"customer_id", "age"}  # canonical names in use
     if cfg.transactions:
-        context["transactions"] = _transactions_context(con, cfg.transactions, catalog, taken)
+        context["transactions"] = _transactions_context(con, cfg.transactions, taken)
     if cfg.customers:
-        context["customers"] = _customers_context(con, cfg.customers, catalog, taken)
+        context["customers"] = _customers_context(con, cfg.customers, taken)
     if cfg.features.frequency == "orders" and not (cfg.transactions and cfg.transactions.order_id):
         raise InputError('[features] frequency = "orders" needs order_id in [transactions].')
 

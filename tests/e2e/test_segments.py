@@ -198,3 +198,31 @@ def test_score_raw_transactions(cdnow_build, tmp_path):
     published = dict(query(cdnow_build["warehouse"],
                            "select customer_id, segment_id from segments.customer_segments"))
     assert all(published[c] == s for c, s in scored.select("customer_id", "segment_id").iter_rows())
+
+
+def test_source_can_be_a_table_in_the_warehouse(tmp_path):
+    import duckdb
+
+    wh = tmp_path / "warehouse" / "segkit.duckdb"
+    wh.parent.mkdir()
+    con = duckdb.connect(str(wh))
+    con.execute("create schema raw")
+    con.execute(f"create table raw.orders as select * from read_csv('{DEMO_DATA}', "
+                "all_varchar = true)")
+    con.close()
+    config = write_config(tmp_path, """
+        [transactions]
+        table = "raw.orders"
+        customer_id = "customer_id"
+        timestamp = "purchase_date"
+        amount = "dollar_value"
+        [model]
+        map = false
+        [mlflow]
+        enabled = false
+    """)
+    result = segkit.build(config)
+    assert (result.rows_in, result.customers) == (69_659, 23_502)
+    # The warehouse's views read the table itself, so they follow it.
+    assert query(wh, "select count(*) from staging.transactions") == [(69_659,)]
+    assert query(wh, "select count(*) from segments.live_segments") == [(23_502,)]
