@@ -26,6 +26,22 @@ def write_config(folder: Path, text: str) -> Path:
     return path
 
 
+def cdnow_config(folder: Path, *, path: str | Path = DEMO_DATA, model: str = "map = false",
+                 mlflow: str = "enabled = false") -> Path:
+    """A segkit.toml for the CDNOW demo in ``folder``; fast by default (no map, no MLflow)."""
+    return write_config(folder, f"""
+        [transactions]
+        path = "{path}"
+        customer_id = "customer_id"
+        timestamp = "purchase_date"
+        amount = "dollar_value"
+        [model]
+        {model}
+        [mlflow]
+        {mlflow}
+    """)
+
+
 def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
     """Run one read-only query against a warehouse file, as a user's client would."""
     con = duckdb.connect(str(warehouse), read_only=True)

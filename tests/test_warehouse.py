@@ -8,8 +8,7 @@ import pytest
 
 import segkit
 from segkit import warehouse
-from segkit.config import DEMO_DATA
-from tests.conftest import query, write_config
+from tests.conftest import cdnow_config, query
 
 
 def test_quote_ident_and_literal_neutralise_injection():
@@ -31,18 +30,7 @@ def test_changing_a_view_records_a_new_version(tmp_path, monkeypatch):
     sql = tmp_path / "sql"
     shutil.copytree(warehouse.sql_dir(), sql)
     monkeypatch.setattr(warehouse, "sql_dir", lambda: sql)
-    config = write_config(tmp_path, f"""
-        [transactions]
-        path = "{DEMO_DATA}"
-        customer_id = "customer_id"
-        timestamp = "purchase_date"
-        amount = "dollar_value"
-        [model]
-        map = false
-        k = 4
-        [mlflow]
-        enabled = false
-    """)
+    config = cdnow_config(tmp_path, model="map = false\n        k = 4")
     first = segkit.build(config)
     second = segkit.build(config)  # unchanged SQL: no new version
     rfm = sql / "features" / "customer_rfm.sql"

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 import segkit
-from segkit.config import DEMO_DATA
-from tests.conftest import query, write_config
+from tests.conftest import cdnow_config, query
 
 
 def _free_port() -> int:
@@ -58,18 +57,8 @@ def test_build_tracks_to_a_real_mlflow_server(mlflow_server, tmp_path):
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    config = write_config(tmp_path, f"""
-        [transactions]
-        path = "{DEMO_DATA}"
-        customer_id = "customer_id"
-        timestamp = "purchase_date"
-        amount = "dollar_value"
-        [model]
-        map = false
-        [mlflow]
-        tracking_uri = "{mlflow_server}"
-        registered_model = "segkit-remote"
-    """)
+    config = cdnow_config(tmp_path, mlflow=f'tracking_uri = "{mlflow_server}"\n'
+                                           '        registered_model = "segkit-remote"')
     result = segkit.build(config)
     assert result.mlflow_run_id and result.model_version == "1"
     client = MlflowClient(mlflow_server)

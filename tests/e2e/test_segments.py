@@ -6,11 +6,10 @@ import shutil
 
 import numpy as np
 import polars as pl
-import pytest
 
 import segkit
 from segkit.config import DEMO_DATA
-from tests.conftest import query, write_config
+from tests.conftest import cdnow_config, query, write_config
 
 
 def test_segment_tables_exist_and_describe_the_latest_build(cdnow_build):
@@ -71,17 +70,7 @@ def test_score_file_of_feature_rows_matches_the_segment_table(cdnow_build, tmp_p
 
 
 def test_k_flag_gives_exactly_k_segments(tmp_path):
-    config = write_config(tmp_path, f"""
-        [transactions]
-        path = "{DEMO_DATA}"
-        customer_id = "customer_id"
-        timestamp = "purchase_date"
-        amount = "dollar_value"
-        [model]
-        map = false
-        [mlflow]
-        enabled = false
-    """)
+    config = cdnow_config(tmp_path)
     result = segkit.build(config, k=3)
     assert result.k == 3 and len(result.segment_names) == 3
     wh = tmp_path / "warehouse" / "segkit.duckdb"
@@ -119,17 +108,7 @@ def test_segment_ids_stay_stable_when_data_barely_changes(tmp_path):
     # Build on CDNOW, then on CDNOW minus a few hundred lines: same segments, same ids.
     data = tmp_path / "orders.csv"
     shutil.copy(DEMO_DATA, data)
-    config = write_config(tmp_path, """
-        [transactions]
-        path = "orders.csv"
-        customer_id = "customer_id"
-        timestamp = "purchase_date"
-        amount = "dollar_value"
-        [model]
-        map = false
-        [mlflow]
-        enabled = false
-    """)
+    config = cdnow_config(tmp_path, path="orders.csv")
     first = segkit.build(config)
     lines = data.read_text().splitlines()
     data.write_text("\n".join(lines[:1] + lines[1::1][:-500]) + "\n")
