@@ -313,11 +313,13 @@ def _resolve_as_of(con, cfg: Config) -> dt.date:
     return value or dt.date.today()
 
 
-def _histograms(raw: pl.DataFrame, final: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+def _histograms(con, final: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     """Equal-width histograms of each numeric feature, before and after capping."""
     rows = []
     for name in names:
-        before = raw[name].drop_nulls().to_numpy().astype(float)
+        # One raw column at a time: the raw frame is as large as the final one.
+        before = con.sql(f"select {quote_ident(name)} from features.customer_features_raw"
+                         ).pl().to_series().drop_nulls().to_numpy().astype(float)
         before = before[np.isfinite(before)]
         after = final[name].to_numpy().astype(float)
         if before.size == 0:
@@ -416,6 +418,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
              if v.name.split(".")[0] != "segments" and context.get(NEEDS.get(v.name, ""), True)]
     as_of = None
     published: dict[str, str] = {}
+    rendered: dict[str, str] = {}  # the build's own SQL, as applied here
     live_as_of = (quote_literal(_resolve_as_of(con, cfg)) if cfg.as_of
                   else _as_of_live() if cfg.transactions else "current_date")
     for view in views:
@@ -425,6 +428,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         if view.name == "features.numeric_bounds":
             _add_feature_columns(con, context, cfg)
         sql = warehouse.render(view, context)
+        rendered[view.name] = sql
         con.execute(warehouse.create_view_sql(view, sql, materialize=view.name in MATERIALIZED))
         published[view.name] = warehouse.render(view, dict(context, as_of=live_as_of))
 
@@ -444,15 +448,23 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         used = accounting.filter((pl.col("source") == "transactions") & pl.col("reason").is_null())
         if used.is_empty():
             raise _no_usable_rows(con, label, rows_in)
-    raw = con.sql("select * from features.customer_features_raw order by customer_id").pl()
-    if raw.is_empty():
+    n_raw = con.execute("select count(*) from features.customer_features_raw").fetchall()[0][0]
+    if n_raw == 0:
         raise InputError("no customer has usable data: every row was quarantined.")
-    frame = con.sql("select * from features.customer_features").pl()
     numeric = [c["plain"] for c in context["numeric_features"]]
     onehot = [name for c in context["categorical_features"] for name in c["onehot"]]
     quality = con.sql("select * from features.column_quality order by column_kind desc, "
-                          "column_name").pl()
+                      "column_name").pl()
     quarantine = con.sql("select * from cleaning.quarantine").to_arrow_table()
+    if cfg.transactions:
+        # Everything left reads customer-grain tables: free the line-grain one
+        # before the per-customer frames come to Python (matters at 100M lines),
+        # leaving the view in its place.
+        view = next(v for v in views if v.name == "cleaning.transactions_checked")
+        con.execute("drop table cleaning.transactions_checked")
+        con.execute(warehouse.create_view_sql(view, rendered[view.name]))
+    frame = con.sql("select * from features.customer_features").pl()
+    histograms = _histograms(con, frame, numeric)
     warnings = _quarantine_warnings(accounting, cfg)
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = con.execute("select count(*) from cleaning.customers "
@@ -462,7 +474,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
             warnings.append(f"{n_absurd:,} customers have an age outside [features] age_range "
                             f"[{low}, {high}] (negative, or a typo like 1893); their age was "
                             "treated as missing and imputed (see meta.column_quality).")
-    removed = raw.height - frame.height
+    removed = n_raw - frame.height
     if removed:
         warnings.append(f"{removed:,} customers were removed as outliers "
                         f"(outside the {cfg.features.cap_quantiles} quantiles of a feature).")
@@ -470,6 +482,6 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     return FeatureResult(
         frame=frame, numeric_features=numeric, onehot_features=onehot, as_of=as_of,
         accounting=accounting, column_quality=quality,
-        histograms=_histograms(raw, frame, numeric), quarantine=quarantine, views=views,
+        histograms=histograms, quarantine=quarantine, views=views,
         published_sql=published, customers_removed=removed,
         source=source.path or source.table, warnings=warnings)
