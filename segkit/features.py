@@ -27,6 +27,7 @@ from segkit.warehouse import quote_ident, quote_literal
 # Views that exist only when their source is configured.
 NEEDS = {
     "staging.transactions": "transactions",
+    "cleaning.transactions_screened": "transactions",
     "cleaning.transactions_checked": "transactions",
     "cleaning.transactions": "transactions",
     "features.customer_rfm": "transactions",
@@ -37,10 +38,12 @@ NEEDS = {
 # Computed once per build and kept as tables in the work database; the warehouse
 # keeps them as views over the source, so they stay live for ad-hoc queries.
 # The transactions are read once: staging.transactions stays a view, inlined into
-# the one transaction-grain table (cleaning.transactions_checked); everything at
-# customer grain reads features.customer_features_raw, so the RFM aggregate runs
-# once, not once per downstream query (levels, bounds, quality, the matrix).
-MATERIALIZED = ("staging.customers", "cleaning.transactions_checked",
+# the one transaction-grain table (cleaning.transactions_screened), which also
+# gives the default as-of date; everything at customer grain reads
+# features.customer_features_raw, so the RFM aggregate runs once, not once per
+# downstream query (levels, bounds, quality, the matrix).
+LINE_TABLE = "cleaning.transactions_screened"
+MATERIALIZED = ("staging.customers", LINE_TABLE,
                 "features.customer_features_raw", "features.numeric_bounds")
 RFM_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days")
 HISTOGRAM_BINS = 30
@@ -291,10 +294,16 @@ def _add_feature_columns(con, context: dict[str, Any], cfg: Config) -> None:
     context["categorical_features"] = _categorical_columns(con, categorical, cfg)
 
 
+# The last usable purchase day that is not in the future: a typo like 2099 must
+# not become "today" and push every customer's recency by decades.
+LAST_USABLE_DAY_SQL = (
+    f"select max(cast(ordered_at as date)) from {LINE_TABLE} "
+    "where quarantine_reason is null and cast(ordered_at as date) <= current_date")
+
+
 def _as_of_live() -> str:
     """The as-of date the warehouse views use when none was given: live data's last day."""
-    return ("(select max(cast(ordered_at as date)) from staging.transactions "
-            "where cast(ordered_at as date) <= current_date)")
+    return f"({LAST_USABLE_DAY_SQL})"
 
 
 def _resolve_as_of(con, cfg: Config) -> dt.date:
@@ -305,11 +314,7 @@ def _resolve_as_of(con, cfg: Config) -> dt.date:
             raise InputError(f'--as-of "{cfg.as_of}" is not a date; use YYYY-MM-DD.') from None
     if cfg.transactions is None:
         return dt.date.today()
-    # The last purchase day that is not in the future: a typo like 2099 must not
-    # become "today" and push every customer's recency by decades.
-    value = con.execute(
-        "select max(cast(ordered_at as date)) from staging.transactions "
-        "where cast(ordered_at as date) <= current_date").fetchall()[0][0]
+    value = con.execute(LAST_USABLE_DAY_SQL).fetchall()[0][0]
     return value or dt.date.today()
 
 
@@ -416,13 +421,16 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
 
     views = [v for v in warehouse.load_views()
              if v.name.split(".")[0] != "segments" and context.get(NEEDS.get(v.name, ""), True)]
+    # The line table first after staging: every view that needs the as-of date
+    # (customers' ages too) comes after it.
+    views.sort(key=lambda v: not (v.name.startswith("staging.") or v.name == LINE_TABLE))
     as_of = None
     published: dict[str, str] = {}
     rendered: dict[str, str] = {}  # the build's own SQL, as applied here
     live_as_of = (quote_literal(_resolve_as_of(con, cfg)) if cfg.as_of
                   else _as_of_live() if cfg.transactions else "current_date")
     for view in views:
-        if as_of is None and not view.name.startswith("staging."):
+        if as_of is None and not (view.name.startswith("staging.") or view.name == LINE_TABLE):
             as_of = _resolve_as_of(con, cfg)
             context["as_of"] = quote_literal(as_of)
         if view.name == "features.numeric_bounds":
@@ -460,8 +468,8 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         # Everything left reads customer-grain tables: free the line-grain one
         # before the per-customer frames come to Python (matters at 100M lines),
         # leaving the view in its place.
-        view = next(v for v in views if v.name == "cleaning.transactions_checked")
-        con.execute("drop table cleaning.transactions_checked")
+        view = next(v for v in views if v.name == LINE_TABLE)
+        con.execute(f"drop table {LINE_TABLE}")
         con.execute(warehouse.create_view_sql(view, rendered[view.name]))
     frame = con.sql("select * from features.customer_features").pl()
     histograms = _histograms(con, frame, numeric)

@@ -1,42 +1,22 @@
 -- One row per source transaction line, with the reason it cannot be used
 -- (null when it can). Every line lands here, so rows in = rows used + rows
--- quarantined by construction; the first failing check names the reason.
+-- quarantined by construction; the first failing check names the reason, and
+-- a line after the as-of date is rejected only when nothing else is wrong.
 with
 
-transactions as (
-    select * from staging.transactions
+screened as (
+    select * from cleaning.transactions_screened
 ),
 
-repeats as (
+dated as (
     select
         *,
-        {% if transactions.order_id -%}
-        -- With an order id, an identical source row is a duplicate export.
-        -- Without one, identical rows can be real repeat purchases: kept.
-        row_number() over (partition by row_hash) as n_seen
-        {%- else -%}
-        1 as n_seen
-        {%- endif %}
-    from transactions
+        quarantine_reason is null
+            and cast(ordered_at as date) > {{ as_of }} as is_after_as_of
+    from screened
 ),
 
 checked as (
-    select
-        *,
-        case
-            when customer_id is null then 'missing customer id'
-            when ordered_at is null then 'missing or unparseable timestamp'
-            when cast(ordered_at as date) > {{ as_of }}
-                then 'timestamp after the as-of date'
-            when is_cancellation then 'cancellation or return'
-            when amount is null then 'amount missing or not a number'
-            when amount <= 0 then 'amount zero or negative'
-            when n_seen > 1 then 'exact duplicate of an earlier row'
-        end as quarantine_reason
-    from repeats
-),
-
-final as (
     select
         customer_id,
         order_id,
@@ -45,13 +25,19 @@ final as (
         {% for column in transactions.categorical -%}
         {{ column.name }},
         {% endfor -%}
-        quarantine_reason,
-        -- the source text is kept for rejected lines only: a usable line's
-        -- values are all in the typed columns
-        case when quarantine_reason is not null then ordered_at_text end
-            as ordered_at_text,
-        case when quarantine_reason is not null then amount_text end as amount_text
-    from checked
+        case
+            when is_after_as_of then 'timestamp after the as-of date'
+            else quarantine_reason
+        end as quarantine_reason,
+        case
+            when is_after_as_of then cast(ordered_at as varchar)
+            else ordered_at_text
+        end as ordered_at_text,
+        case
+            when is_after_as_of then cast(amount as varchar)
+            else amount_text
+        end as amount_text
+    from dated
 )
 
-select * from final
+select * from checked
