@@ -41,7 +41,7 @@ from segkit.model import (
 RFM = ["recency_days", "frequency", "monetary"]
 CDNOW_PATHS = [
     Path(__file__).resolve().parents[1] / "segkit" / "data" / "cdnow_transactions.csv",
-    Path("/work/shared/data/cdnow_transactions.csv"),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow_transactions.csv",
 ]
 RFM_NAMES = {
     "Champions", "Loyal", "Potential Loyalist", "New", "Promising", "Need Attention",
