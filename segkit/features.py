@@ -1,9 +1,9 @@
 """Staging, cleaning and features: the SQL half of a build, with row accounting.
 
 Runs the views under ``sql/`` in the build's work database, reads each source
-exactly once (the checked transactions are materialized as a table, as dbt's
-table materialization does), and hands one feature row per customer to Python
-as a Polars frame.
+exactly once (the screened transaction lines are materialized as a table, as
+dbt's table materialization does), and hands one feature row per customer to
+Python as a Polars frame.
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
 
 def _segments_context(model: Segmenter) -> dict:
     return {
-        "features": [{"name": warehouse.quote_ident(f), "label": warehouse.quote_literal(f),
+        "features": [{"name": warehouse.quote_ident(f),
                       "bin_column": warehouse.quote_ident(f"{f}_bin"), "position": j + 1}
                      for j, f in enumerate(model.features_)],
     }
