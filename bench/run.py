@@ -11,7 +11,8 @@ processes (wall time, and peak RSS from os.wait4):
 
 * floor:  bench/floor.py, the bare RFM aggregate in DuckDB (query seconds);
 * build:  `python -m segkit build --config ...` on a fresh warehouse, plus the
-          seconds per stage it recorded in meta.run_stages;
+          seconds per stage it recorded in meta.run_stages (load, features,
+          discretize, sweep, stability, tsne, mlflow, write-back, report);
 * pandas: bench/pandas_reference.py, the notebook way.
 
 Prints a Markdown table of medians (and writes the raw numbers as JSON under
@@ -25,7 +26,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -133,6 +133,10 @@ def transactions_glob(data: Path) -> str:
     return str((data / cfg["transactions"]["path"]).resolve())
 
 
+STAGES = ["load", "features", "discretize", "sweep", "stability", "tsne", "mlflow",
+          "write-back", "report"]
+
+
 def run_stages(warehouse: Path) -> dict[str, float]:
     import duckdb
 
@@ -170,13 +174,8 @@ def bench_size(n: int, runs: int, pandas_runs: int, memory_limit: str | None) ->
             if build["returncode"]:
                 raise SystemExit(f"segkit build failed:\n{build['stdout'][-3000:]}\n"
                                  f"{build['stderr'][-3000:]}")
-            build["run_stages"] = run_stages(run_dir / "warehouse" / "segkit.duckdb")
-            # meta.run_stages is written during write-back, so it cannot hold write-back
-            # and report: take every stage from the CLI's progress lines on stderr
-            # ("✓ sql  1.23 s").
-            build["stages"] = {m[1]: float(m[2]) for m in
-                               re.finditer(r"✓ (\S+)\s+([0-9.]+) s",
-                                           re.sub(r"\x1b\[[0-9;]*m", "", build["stderr"]))}
+            # meta.run_stages holds every stage, write-back and report included.
+            build["stages"] = run_stages(run_dir / "warehouse" / "segkit.duckdb")
             build.pop("stdout"), build.pop("stderr")
             result["build"].append(build)
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -231,12 +230,9 @@ def table(results: list[dict]) -> str:
             + (f"{pandas:.1f} | {prss:,.0f} | " if pandas else "n/a | n/a | ")
             + f"{build / floor:.1f}x | " + (f"{pandas / build:.1f}x |" if pandas else "n/a |"))
     stages = sorted({s for r in results for b in r["build"] for s in b["stages"]},
-                    key=lambda s: ["sql", "model", "tsne", "mlflow", "write-back",
-                                   "report"].index(s) if s in ("sql", "model", "tsne", "mlflow",
-                                                               "write-back", "report") else 99)
-    lines += ["", "Build stages (median seconds; sql, model, tsne and mlflow are also in "
-              "meta.run_stages; \"outside stages\" is interpreter start-up, imports, run "
-              "registration):", "",
+                    key=lambda s: STAGES.index(s) if s in STAGES else len(STAGES))
+    lines += ["", "Build stages (median seconds, from meta.run_stages; \"outside stages\" is "
+              "interpreter start-up, imports and run registration):", "",
               "| transactions | " + " | ".join(stages) + " | outside stages |",
               "|" + "---|" * (len(stages) + 2)]
     for r in results:

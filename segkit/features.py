@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,9 @@ class FeatureResult:
     customers_removed: int = 0
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    # "load" (reading and checking the source rows) and "features" (everything
+    # at customer grain, up to the frames in Python), in seconds
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_in(self) -> int:
@@ -400,6 +404,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     InputError
         A source cannot be read, a mapped column is missing, or no row is usable.
     """
+    started = time.perf_counter()
     context: dict[str, Any] = {
         "transactions": None, "customers": None,
         "features": {"frequency": cfg.features.frequency, "monetary": cfg.features.monetary},
@@ -425,12 +430,14 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     # (customers' ages too) comes after it.
     views.sort(key=lambda v: not (v.name.startswith("staging.") or v.name == LINE_TABLE))
     as_of = None
+    seconds: dict[str, float] = {}
     published: dict[str, str] = {}
     rendered: dict[str, str] = {}  # the build's own SQL, as applied here
     live_as_of = (quote_literal(_resolve_as_of(con, cfg)) if cfg.as_of
                   else _as_of_live() if cfg.transactions else "current_date")
     for view in views:
         if as_of is None and not (view.name.startswith("staging.") or view.name == LINE_TABLE):
+            seconds["load"] = round(time.perf_counter() - started, 4)
             as_of = _resolve_as_of(con, cfg)
             context["as_of"] = quote_literal(as_of)
         if view.name == "features.numeric_bounds":
@@ -492,4 +499,5 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         accounting=accounting, column_quality=quality,
         histograms=histograms, quarantine=quarantine, views=views,
         published_sql=published, customers_removed=removed,
-        source=source.path or source.table, warnings=warnings)
+        source=source.path or source.table, warnings=warnings,
+        seconds=dict(seconds, features=round(time.perf_counter() - started - seconds["load"], 4)))

@@ -25,7 +25,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import polars as pl
@@ -34,7 +34,9 @@ from segkit import __version__, warehouse
 from segkit.config import Config
 from segkit.errors import InputError, SegkitError
 from segkit.features import FeatureResult, build_features
-from segkit.model import SegmentationWarning, Segmenter, match_segment_ids, tsne_map
+
+if TYPE_CHECKING:  # imported in the background while the SQL stage runs (scikit-learn: ~1.5 s)
+    from segkit.model import Segmenter
 
 # Segments whose centroid moved further than this (in bins) get a new id.
 SEGMENT_MATCH_DISTANCE = 1.0
@@ -136,6 +138,8 @@ def _mark_failed(cfg: Config, run_id: str, message: str) -> None:
 
 def _segment_ids(model: Segmenter, previous: dict) -> list[int]:
     """Keep a segment's id when its centroid barely moved since the last build."""
+    from segkit.model import match_segment_ids
+
     k = model.k_
     if not previous or previous["features"] != ",".join(model.features_):
         return list(range(1, k + 1))
@@ -154,17 +158,17 @@ def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
     names = model.segment_names_
     labels = model.labels_
     seg_id = np.asarray(ids)[labels]
-    seg_name = np.asarray(names, dtype=object)[labels]
     n = frame.height
     tables: dict[str, pl.DataFrame] = {}
+    # Columnar all the way (no Python object per customer): at 10M customers a
+    # list of names or run ids would cost gigabytes.
     tables["segments.segment_history"] = pl.DataFrame({
-        "run_id": [run_id] * n,
         "customer_id": frame["customer_id"],
         "segment_id": seg_id.astype(np.int32),
-        "segment_name": seg_name.tolist(),
+        "segment_name": pl.Series(names, dtype=pl.String).gather(labels),
         "distance_to_centroid": model.distances_.astype(float),
         "bins": model.binned_.astype(float),
-    })
+    }).with_columns(pl.lit(run_id).alias("run_id"))
     profile_features = [f for f in feats.numeric_features + feats.onehot_features
                         if f in frame.columns]
     stats = (frame.with_columns(pl.Series("segment_index", labels))
@@ -229,8 +233,13 @@ def _segments_context(model: Segmenter) -> dict:
 
 
 def _publish(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter,
-             tables: dict[str, pl.DataFrame], run_row: dict, stage_seconds: dict) -> None:
-    """Write everything in one transaction: readers see the old build or the new one."""
+             tables: dict[str, pl.DataFrame], run_row: dict, stage_seconds: dict,
+             started: float) -> None:
+    """Write everything in one transaction: readers see the old build or the new one.
+
+    ``started`` is when write-back began: its own time is stored as the last
+    statement before the commit.
+    """
     segment_views = [v for v in warehouse.load_views() if v.name.startswith("segments.")]
     context = _segments_context(model)
     with warehouse.transaction(cfg.warehouse, cfg.duckdb) as con:
@@ -249,13 +258,38 @@ def _publish(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter,
         warehouse.insert_frame(con, "meta.run_views", pl.DataFrame(
             [{"run_id": run_id, "view_name": n, "version": v, "sql_hash": h}
              for n, (v, h) in versions.items()]))
-        warehouse.insert_frame(con, "meta.run_stages", pl.DataFrame(
-            [{"run_id": run_id, "stage": s, "seconds": t} for s, t in stage_seconds.items()]))
         assignments = ", ".join(f"{c} = ?" for c in run_row)
         con.execute(f"update meta.runs set {assignments} where run_id = ?",
                     [*run_row.values(), run_id])
         for view in segment_views:
             con.execute(warehouse.create_view_sql(view, warehouse.render(view, context)))
+        stage_seconds = dict(stage_seconds)
+        stage_seconds["write-back"] = round(time.perf_counter() - started, 4)
+        _insert_stages(con, run_id, stage_seconds)
+
+
+def _insert_stages(con, run_id: str, stage_seconds: dict[str, float]) -> None:
+    warehouse.insert_frame(con, "meta.run_stages", pl.DataFrame(
+        [{"run_id": run_id, "stage": s, "seconds": t} for s, t in stage_seconds.items()],
+        schema={"run_id": pl.String, "stage": pl.String, "seconds": pl.Float64}))
+
+
+def _stage_seconds(seconds: dict[str, float], feats: FeatureResult,
+                   model: Segmenter) -> dict[str, float]:
+    """The stored stages: the SQL and model stages split into their parts.
+
+    They add up to the build's time before publishing: load + features = sql,
+    discretize + sweep + stability = model.
+    """
+    rows = dict(feats.seconds)
+    rows["features"] = round(seconds["sql"] - rows["load"], 4)  # + closing the work database
+    t = model.timings_
+    rows["discretize"] = round(t["discretize"] + t["distinct"], 4)
+    stability = round(t.get("stability", 0.0), 4)
+    rows["sweep"] = round(seconds["model"] - rows["discretize"] - stability, 4)
+    rows["stability"] = stability
+    rows.update((stage, s) for stage, s in seconds.items() if stage not in ("sql", "model"))
+    return rows
 
 
 def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
@@ -304,12 +338,17 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
             _alias_warehouse_tables(con, cfg)
             feats = build_features(con, cfg)
             info["detail"] = (f"{feats.rows_in:,} rows in, {feats.rows_quarantined:,} "
-                              f"quarantined, {feats.frame.height:,} customers")
+                              f"quarantined, {feats.frame.height:,} customers "
+                              f"(load {feats.seconds['load']:.2f} s, "
+                              f"features {feats.seconds['features']:.2f} s)")
     finally:
         con.close()
         shutil.rmtree(work_tmp, ignore_errors=True)
     m = cfg.model
     with stages("model", "Discretizing and sweeping k (K-Means, stability)") as info:
+        # Normally imported already by the warm-up thread, during the SQL stage.
+        from segkit.model import SegmentationWarning, Segmenter, tsne_map
+
         model = Segmenter(features=list(m.features) if m.features else None, n_bins=m.n_bins,
                           strategy=m.strategy, k_min=m.k_min, k_max=m.k_max, k=m.k,
                           correlation_threshold=m.correlation_threshold, n_init=m.n_init,
@@ -322,8 +361,11 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
                 model.fit(feats.frame)
         except ValueError as exc:
             raise InputError(f"cannot segment {feats.source}: {exc}") from None
+        t = model.timings_
         info["detail"] = (f"k = {model.k_}, silhouette {model.selection_.filter(pl.col('is_chosen'))['silhouette'][0]:.3f}, "
-                          f"{model.n_distinct_} distinct vectors")
+                          f"{model.n_distinct_} distinct vectors "
+                          f"(discretize {t['discretize'] + t['distinct']:.2f} s, "
+                          f"stability {t.get('stability', 0.0):.2f} s)")
     tsne = None
     if m.map:
         with stages("tsne", "Drawing the t-SNE map") as info:
@@ -365,7 +407,8 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
     }
     with stages("write-back", "Publishing segment tables to the warehouse"):
         run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
-        _publish(cfg, run_id, feats, model, tables, run_row, stages.seconds)
+        _publish(cfg, run_id, feats, model, tables, run_row,
+                 _stage_seconds(stages.seconds, feats, model), time.perf_counter())
 
     with stages("report", "Rendering the HTML report") as info:
         from segkit.reporting import render_report  # altair is slow to import
@@ -374,6 +417,13 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
         if mlflow_ids:
             tracking.log_report(cfg, mlflow_ids["run_id"], path)
         info["detail"] = str(path)
+    # The report cannot hold its own time; meta.run_stages can, in a second short
+    # write. Best effort: the build is published and complete either way.
+    try:
+        with warehouse.transaction(cfg.warehouse, cfg.duckdb) as con:
+            _insert_stages(con, run_id, {"report": stages.seconds["report"]})
+    except SegkitError as exc:
+        progress.warn(f"the report's time was not stored in meta.run_stages: {exc}")
 
     return BuildResult(
         run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
@@ -390,6 +440,11 @@ def _prepare_tracking(cfg: Config) -> str:
     return tracking.prepare(cfg)
 
 
+def _import_model() -> None:
+    with contextlib.suppress(Exception):  # a broken import fails later, in its own stage
+        import segkit.model  # noqa: F401
+
+
 def _import_report() -> None:
     with contextlib.suppress(Exception):  # a broken import fails later, in its own stage
         import segkit.reporting  # noqa: F401
@@ -398,14 +453,15 @@ def _import_report() -> None:
 def _start_background_work(cfg: Config) -> concurrent.futures.Future | None:
     """Start the data-independent slow parts beside the SQL stage; return MLflow's.
 
-    Importing MLflow and altair and creating a new MLflow store (its Alembic
-    migrations) take seconds of Python while DuckDB, which releases the GIL,
-    scans the source. Results stay deterministic: nothing here touches the data.
+    Importing scikit-learn, MLflow and altair and creating a new MLflow store
+    (its Alembic migrations) take seconds of Python while DuckDB, which releases
+    the GIL, scans the source. Results stay deterministic: nothing here touches the data.
     """
     ready: concurrent.futures.Future | None = (
         concurrent.futures.Future() if cfg.mlflow.enabled else None)
 
     def warm_up() -> None:
+        _import_model()
         if ready is not None:
             try:
                 ready.set_result(_prepare_tracking(cfg))

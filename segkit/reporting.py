@@ -47,11 +47,15 @@ FONT = ("system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 
 
 # Plain words for the stages and features the pipeline names in code.
 STAGE_LABELS = {
-    "sql": "Loading and cleaning (DuckDB)",
-    "model": "Binning and choosing k (K-Means)",
+    "load": "Reading and checking rows (DuckDB)",
+    "features": "Customer features (DuckDB)",
+    "discretize": "Binning into quartiles",
+    "sweep": "K-Means sweep over k",
+    "stability": "Bootstrap stability",
     "tsne": "Drawing the map (t-SNE)",
     "mlflow": "Tracking (MLflow)",
     "write-back": "Publishing to the warehouse",
+    "report": "Rendering the report",
 }
 FEATURE_LABELS = {
     "recency_days": "Days since last purchase",
