@@ -25,6 +25,22 @@ def test_segment_tables_exist_and_describe_the_latest_build(cdnow_build):
     assert "recency_days_bin" in columns and "distance_to_centroid" in columns
 
 
+def test_every_stage_time_is_stored_and_the_parts_add_up(cdnow_build):
+    wh, result = cdnow_build["warehouse"], cdnow_build["result"]
+    stored = dict(query(wh, "select stage, seconds from meta.run_stages where run_id = ?",
+                        [result.run_id]))
+    # map = false in this build, so no tsne stage
+    assert set(stored) == {"load", "features", "discretize", "sweep", "stability", "mlflow",
+                           "write-back", "report"}
+    assert all(seconds >= 0 for seconds in stored.values())
+    shown = result.seconds  # what the terminal showed, stage by stage
+    assert abs(stored["load"] + stored["features"] - shown["sql"]) < 1e-3
+    assert abs(stored["discretize"] + stored["sweep"] + stored["stability"]
+               - shown["model"]) < 1e-3
+    assert stored["report"] == shown["report"]
+    assert stored["write-back"] <= shown["write-back"]  # stored just before the commit
+
+
 def test_live_segments_agree_with_the_model_for_every_customer(cdnow_build):
     wh = cdnow_build["warehouse"]
     (total, agree), = query(wh, """
