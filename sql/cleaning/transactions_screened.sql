@@ -46,11 +46,14 @@ final as (
         {{ column.name }},
         {% endfor -%}
         quarantine_reason,
-        -- the source text is kept for rejected lines only: a usable line's
-        -- values are all in the typed columns
-        case when quarantine_reason is not null then ordered_at_text end
+        -- the source values, as text, for rejected lines only: a usable
+        -- line's values are all in the typed columns
+        case when quarantine_reason is not null then cast(ordered_at_source as varchar) end
             as ordered_at_text,
-        case when quarantine_reason is not null then amount_text end as amount_text
+        case when quarantine_reason is not null then coalesce(
+            cast(amount_source as varchar),
+            cast(quantity_source as varchar) || ' x ' || cast(unit_price_source as varchar))
+        end as amount_text
     from checked
 )
 

@@ -1,7 +1,7 @@
 -- One row per source transaction line, renamed to segkit's canonical columns
--- and typed. A value that does not parse becomes null here, and its source
--- text stays beside it, so cleaning can quarantine the row with a precise
--- reason instead of dropping it.
+-- and typed. A value that does not parse becomes null here, and the source
+-- value stays beside it (*_source), so cleaning can quarantine the row with a
+-- precise reason and its content instead of dropping it.
 with
 
 source as (
@@ -20,7 +20,7 @@ renamed as (
         {%- endif %}
 
         ----- timestamps
-        cast({{ transactions.timestamp }} as varchar) as ordered_at_text,
+        {{ transactions.timestamp }} as ordered_at_source,
         {% if transactions.timestamp_formats -%}
         try_strptime(
             trim(cast({{ transactions.timestamp }} as varchar)),
@@ -31,13 +31,19 @@ renamed as (
         {%- endif %}
 
         ----- money: DECIMAL, so sums are exact and identical on every run
+        -- The source values stay in their own types: turning them into text
+        -- for every line would cost seconds at 10M lines, and only rejected
+        -- lines need it (cleaning.transactions_screened).
         {% if transactions.amount -%}
-        cast({{ transactions.amount }} as varchar) as amount_text,
+        {{ transactions.amount }} as amount_source,
+        cast(null as varchar) as quantity_source,
+        cast(null as varchar) as unit_price_source,
         cast(null as decimal(18, 3)) as quantity,
         try_cast({{ transactions.amount }} as decimal(18, 2)) as amount,
         {%- else -%}
-        cast({{ transactions.quantity }} as varchar)
-            || ' x ' || cast({{ transactions.unit_price }} as varchar) as amount_text,
+        cast(null as varchar) as amount_source,
+        {{ transactions.quantity }} as quantity_source,
+        {{ transactions.unit_price }} as unit_price_source,
         try_cast({{ transactions.quantity }} as decimal(18, 3)) as quantity,
         try_cast(
             try_cast({{ transactions.quantity }} as decimal(18, 3))
@@ -66,10 +72,12 @@ final as (
         end as customer_id,
         order_id,
         ordered_at,
-        ordered_at_text,
+        ordered_at_source,
         amount,
-        amount_text,
+        amount_source,
         quantity,
+        quantity_source,
+        unit_price_source,
         coalesce(quantity < 0, false)
         {%- if transactions.order_id %}
         or coalesce(starts_with(order_id, {{ transactions.cancellation_prefix }}), false)
