@@ -1,5 +1,5 @@
 """``python -m segkit``: the same as the ``segkit`` command."""
 
-from segkit.cli import main
+from segkit.cli import run
 
-raise SystemExit(main())
+run()

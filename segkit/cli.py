@@ -8,6 +8,7 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -206,3 +207,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def run() -> None:
+    """The ``segkit`` command and ``python -m segkit``: :func:`main`, then a quick exit.
+
+    After a build the interpreter's own teardown (MLflow, SQLAlchemy, scikit-learn and
+    the data still referenced) takes 1.2-1.5 s at 10M transactions, for nothing: every
+    file is written and every database closed by then. So the process ends right away.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
