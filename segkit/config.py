@@ -464,7 +464,7 @@ amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "Unit
 
 # [duckdb]
 # threads = 2
-# memory_limit = "4GB"
+# memory_limit = "4GB"   # DuckDB spills beyond it; "1GB" keeps a 10M-line build under 1.5 GB
 # storage_compatibility_version = "v1.0.0"   # readable by DuckDB 1.x clients
 # lock_timeout_seconds = 30   # wait this long for a busy warehouse, then "warehouse busy"
 
