@@ -24,9 +24,9 @@ from segkit.config import Config
 from segkit.errors import SegkitError
 
 # MLflow sends usage telemetry to its servers unless told not to. A local build
-# should make no network call its user did not configure, and without internet
-# the calls wait for timeouts (about 2.5 s per 10M build here). Off unless the
-# user set MLFLOW_DISABLE_TELEMETRY=false; it must be set before the import.
+# should make no network call its user did not configure (and without internet
+# the calls only wait for timeouts). Off unless the user set
+# MLFLOW_DISABLE_TELEMETRY=false; it must be set before the import.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow  # noqa: E402
