@@ -49,7 +49,7 @@ FONT = ("system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 
 STAGE_LABELS = {
     "load": "Reading and checking rows (DuckDB)",
     "features": "Customer features (DuckDB)",
-    "discretize": "Binning into quartiles",
+    "discretize": "Binning the features",
     "sweep": "K-Means sweep over k",
     "stability": "Bootstrap stability",
     "tsne": "Drawing the map (t-SNE)",
