@@ -177,7 +177,7 @@ def bench_size(n: int, runs: int, pandas_runs: int, memory_limit: str | None) ->
             config = write_config(data, run_dir, memory_limit)
             # The first build also creates the warehouse and the MLflow store (its
             # migrations take seconds); the rebuild is the everyday case.
-            for kind in ("build", "rebuild"):
+            for kind in KINDS:
                 build = measure([PY, "-m", "segkit", "build", "--config", str(config)],
                                 cwd=run_dir)
                 if build["returncode"]:
@@ -232,7 +232,7 @@ def table(results: list[dict]) -> str:
         floor = median(r["floor"], "seconds")
         pandas = median(r["pandas"], "seconds") if r["pandas"] else None
         prss = median(r["pandas"], "peak_rss_mb") if r["pandas"] else None
-        for kind in ("build", "rebuild"):
+        for kind in KINDS:
             build = median(r[kind], "seconds")
             rss = median(r[kind], "peak_rss_mb")
             lines.append(
