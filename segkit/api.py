@@ -38,7 +38,7 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
     seed : int, default=None
         Overrides ``[model] seed``.
     no_map : bool, default=False
-        Skip the t-SNE map (the slowest step).
+        Skip the t-SNE map.
     progress : segkit.pipeline.Progress, default=None
 
     Returns

@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="measure recency to this day (default: last purchase day in the data)")
     p.add_argument("--k", type=int, metavar="N", help="use exactly N segments")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (default: [model] seed)")
-    p.add_argument("--no-map", action="store_true", help="skip the t-SNE map (slowest step)")
+    p.add_argument("--no-map", action="store_true", help="skip the t-SNE map")
 
     p = sub.add_parser(
         "init", formatter_class=formatter, help="write a commented segkit.toml template",

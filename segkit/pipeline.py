@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
+import importlib
 import json
 import secrets
 import shutil
@@ -281,8 +282,8 @@ def _stage_seconds(seconds: dict[str, float], feats: FeatureResult,
     They add up to the build's time before publishing: load + features = sql,
     discretize + sweep + stability = model.
     """
-    rows = dict(feats.seconds)
-    rows["features"] = round(seconds["sql"] - rows["load"], 4)  # + closing the work database
+    rows = {"load": feats.load_seconds,
+            "features": round(seconds["sql"] - feats.load_seconds, 4)}
     t = model.timings_
     rows["discretize"] = round(t["discretize"] + t["distinct"], 4)
     stability = round(t.get("stability", 0.0), 4)
@@ -339,8 +340,7 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
             feats = build_features(con, cfg)
             info["detail"] = (f"{feats.rows_in:,} rows in, {feats.rows_quarantined:,} "
                               f"quarantined, {feats.frame.height:,} customers "
-                              f"(load {feats.seconds['load']:.2f} s, "
-                              f"features {feats.seconds['features']:.2f} s)")
+                              f"(load {feats.load_seconds:.2f} s)")
     finally:
         con.close()
         shutil.rmtree(work_tmp, ignore_errors=True)
@@ -440,14 +440,9 @@ def _prepare_tracking(cfg: Config) -> str:
     return tracking.prepare(cfg)
 
 
-def _import_model() -> None:
+def _import_quietly(module: str) -> None:
     with contextlib.suppress(Exception):  # a broken import fails later, in its own stage
-        import segkit.model  # noqa: F401
-
-
-def _import_report() -> None:
-    with contextlib.suppress(Exception):  # a broken import fails later, in its own stage
-        import segkit.reporting  # noqa: F401
+        importlib.import_module(module)
 
 
 def _start_background_work(cfg: Config) -> concurrent.futures.Future | None:
@@ -461,13 +456,13 @@ def _start_background_work(cfg: Config) -> concurrent.futures.Future | None:
         concurrent.futures.Future() if cfg.mlflow.enabled else None)
 
     def warm_up() -> None:
-        _import_model()
+        _import_quietly("segkit.model")
         if ready is not None:
             try:
                 ready.set_result(_prepare_tracking(cfg))
             except BaseException as exc:  # re-raised where the result is used
                 ready.set_exception(exc)
-        _import_report()
+        _import_quietly("segkit.reporting")
 
     # A daemon thread: a build that stops early on a user error exits at once
     # instead of waiting seconds for imports nobody needs any more.
