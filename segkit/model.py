@@ -467,7 +467,7 @@ _KEY_MIN_GAP = 0.1
 
 
 def _key_features(row, features, n_bins, overall=None, labels=None, n_features=3):
-    """The (up to ``n_features``) features that set a centroid apart, most distinct first.
+    """The (up to ``n_features``) features that set a centroid apart, in feature order.
 
     Returns a list of ``(feature index, phrase)``; "apart" is the distance of the
     centroid's level from the average customer's (``overall``, in bins; the middle
@@ -478,8 +478,9 @@ def _key_features(row, features, n_bins, overall=None, labels=None, n_features=3
               else [_level(v, nb) for v, nb in zip(overall, n_bins)])
     gaps = [abs(a - b) for a, b in zip(levels, middle)]
     order = sorted(range(len(features)), key=lambda i: (-round(gaps[i], 9), i))
-    return [(i, _phrase(features[i], levels[i], labels))
-            for i in order[:n_features] if gaps[i] >= _KEY_MIN_GAP]
+    # Chosen by distance, told in feature order, so cards read alike.
+    chosen = sorted(i for i in order[:n_features] if gaps[i] >= _KEY_MIN_GAP)
+    return [(i, _phrase(features[i], levels[i], labels)) for i in chosen]
 
 
 def describe_segment(centroid_row, features, n_bins_per_feature, *, overall=None, labels=None,
@@ -504,8 +505,8 @@ def describe_segment(centroid_row, features, n_bins_per_feature, *, overall=None
     Returns
     -------
     str
-        One clause per feature that sets the segment apart (furthest from
-        ``overall`` first, at least 0.1 of the bin range away). RFM features
+        One clause per feature that sets the segment apart (the furthest from
+        ``overall``, at least 0.1 of the bin range away; in feature order). RFM features
         get fixed wording (recency is inverted: a low bin means "bought
         recently"); other features read "low/medium/high <label>"; one-hot
         columns read "mostly/some/few <label>". "close to the average customer"
@@ -993,8 +994,7 @@ class Segmenter(BaseEstimator):
     segment_descriptions_ : list of str
         :func:`describe_segment` of each centroid against the average customer.
     segment_key_features_ : list of list of (str, str)
-        Per segment, the ``(feature, phrase)`` pairs of its description, most
-        distinct first.
+        Per segment, the ``(feature, phrase)`` pairs of its description.
     segment_stability_ : ndarray of shape (k_,)
         Mean over resamples of Hennig's cluster-wise Jaccard of each segment.
     stability_aris_ : ndarray of shape (n_resamples,)

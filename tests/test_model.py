@@ -345,7 +345,7 @@ def test_names_and_descriptions_use_the_labels():
     assert names == ["High StorePurchases, low meat spend", "Low StorePurchases, high meat spend"]
     text = describe_segment([3.0, 1.5, 1.0], features, [4, 4, 2], overall=[1.5, 1.5, 0.5],
                             labels=labels)
-    # Only the features that set the segment apart, most distinct first.
+    # Only the features that set the segment apart.
     assert text == "high StorePurchases, mostly Region: North"
 
 
@@ -519,7 +519,7 @@ def test_rfm_name_table_covers_grid():
 
 
 def test_describe_segment_plain_words():
-    # Furthest from the average customer (the middle of the bins by default) first.
+    # Against the middle of the bins by default.
     assert (
         describe_segment([0, 1, 3], RFM, [4, 2, 4]) == "bought recently, buys often, spends a lot"
     )
