@@ -393,7 +393,7 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
                           strategy=m.strategy, k_min=m.k_min, k_max=m.k_max, k=m.k,
                           correlation_threshold=m.correlation_threshold, n_init=m.n_init,
                           n_resamples=m.n_resamples, stability_threshold=m.stability_threshold,
-                          random_state=m.seed)
+                          labels=feats.labels, random_state=m.seed)
         try:
             with warnings.catch_warnings():
                 # Shown once through the progress display and stored in meta.runs.
