@@ -459,7 +459,10 @@ def _phrase(feature, level, labels=None):
         return _WORDS[role][_band(level)]
     if feature.startswith("is_"):
         return ("few ", "some ", "mostly ")[_band(level)] + _human(feature, labels)
-    return ("low ", "medium ", "high ")[_band(level)] + _human(feature, labels)
+    band = _band(level)
+    if feature in _ADJECTIVES and band != 1 and not (labels and feature in labels):
+        return _ADJECTIVES[feature][band // 2]
+    return ("low ", "medium ", "high ")[band] + _human(feature, labels)
 
 
 # A centroid this close to the average customer (in bin-range units) says nothing.

@@ -416,7 +416,7 @@ def test_descriptive_names_without_rfm():
     assert s.features_ == ["age", "income"]
     # Most valuable first = highest mean level; names come from the extreme features.
     assert s.segment_names_ == ["Older, high income", "Average", "Younger, low income"]
-    assert s.segment_descriptions_[0] == "high age, high income"
+    assert s.segment_descriptions_[0] == "older, high income"
 
 
 def test_onehot_columns_pass_through_unbinned():
