@@ -630,6 +630,34 @@ def _segment_names(centroids, features, n_bins, overall=None, labels=None):
     return unique
 
 
+def _carry_names(names, kept, centroids, features, n_bins, labels=None):
+    """Names after segments that kept their id took back their previous names.
+
+    ``kept`` maps a segment index to its previous name. A segment named afresh
+    whose name is now taken gets what separates it from the namesake(s), as in
+    :func:`_segment_names`.
+    """
+    result = list(names)
+    for i, name in kept.items():
+        result[i] = name
+    levels = np.array([[_level(v, nb) for v, nb in zip(row, n_bins)] for row in centroids])
+    for i in range(len(result)):
+        if i in kept:
+            continue
+        twins = [j for j in range(len(result)) if result[j] == result[i]]
+        if len(twins) < 2:
+            continue
+        words = _qualifiers(twins, levels, features, labels)[i]
+        joiner = ", " if " · " in result[i] else " · "
+        candidate = result[i] + joiner + ", ".join(words)
+        letter = 0
+        while candidate in result:  # only identical centroids can get here
+            candidate = f"{result[i]} · variant {chr(ord('A') + letter % 26)}"
+            letter += 1
+        result[i] = candidate
+    return result
+
+
 def _value_scores(centroids, features, n_bins, onehot):
     """Higher = more valuable customers. Recency is inverted (recent = valuable)."""
     cols = [i for i, f in enumerate(features) if f not in onehot] or list(range(len(features)))
@@ -1435,6 +1463,32 @@ class Segmenter(BaseEstimator):
             self._warn(f"{int(np.sum(self.segment_sizes_ == 0))} segment(s) are empty after canonical assignment")
 
     # -- use ----------------------------------------------------------------
+
+    def keep_names(self, kept):
+        """Give segments that are the same as in a previous build their previous words.
+
+        Parameters
+        ----------
+        kept : dict of int -> (str, str, list of (str, str))
+            Segment index -> previous ``(name, description, key features)``;
+            key features as in ``segment_key_features_``.
+
+        Returns
+        -------
+        self
+            ``segment_names_``, ``segment_descriptions_`` and
+            ``segment_key_features_`` updated; names stay distinct.
+        """
+        self._check_fitted()
+        nb = [self.n_bins_[f] for f in self.features_]
+        self.segment_names_ = _carry_names(
+            self.segment_names_, {i: v[0] for i, v in kept.items()}, self.centroids_,
+            self.features_, nb, self.labels or {})
+        for i, (_, description, key) in kept.items():
+            self.segment_descriptions_[i] = description
+            self.segment_key_features_[i] = [(f, p) for f, p in key if f in self.features_]
+        return self
+
 
     def _check_fitted(self):
         if not hasattr(self, "kmeans_"):

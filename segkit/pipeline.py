@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import importlib
 import json
+import re
 import secrets
 import shutil
 import threading
@@ -121,7 +122,14 @@ def _register_run(cfg: Config, run_id: str, started_at: dt.datetime) -> dict:
         centroids = con.sql(
             "select segment_id, feature, centroid from segments.centroid_history "
             "where run_id = ? order by segment_index, feature_index", params=[previous[0]]).pl()
-        return {"run_id": previous[0], "features": previous[1], "centroids": centroids}
+        # What the last build called its segments: kept ids keep their words.
+        words = con.sql(
+            "select segment_id, segment_name, description, feature, phrase, description_rank "
+            "from segments.profile_history where run_id = ? "
+            "order by segment_index, description_rank nulls last, feature",
+            params=[previous[0]]).pl()
+        return {"run_id": previous[0], "features": previous[1], "centroids": centroids,
+                "words": words}
 
 
 def _mark_failed(cfg: Config, run_id: str, message: str) -> None:
@@ -150,6 +158,25 @@ def _segment_ids(model: Segmenter, previous: dict) -> list[int]:
     matrix = prev["centroid"].to_numpy().reshape(len(ids), d)
     return [int(i) for i in match_segment_ids(model.centroids_, matrix, ids,
                                               max_distance=SEGMENT_MATCH_DISTANCE)]
+
+
+def _keep_names(model: Segmenter, ids: list[int], previous: dict) -> None:
+    """A segment that kept its id keeps its name and description (and their phrases)."""
+    words = previous.get("words")
+    if (words is None or words.is_empty()
+            or previous.get("features") != ",".join(model.features_)):
+        return  # ids were not matched: every segment is named afresh
+    kept = {}
+    for i, segment_id in enumerate(ids):
+        rows = words.filter(pl.col("segment_id") == segment_id)
+        # A new id is named afresh; so is a name with a number suffix (" 2"),
+        # as builds before distinct names made them.
+        if rows.is_empty() or re.search(r" \d+$", rows["segment_name"][0]):
+            continue
+        key = [(r["feature"], r["phrase"]) for r in rows.iter_rows(named=True)
+               if r["description_rank"] is not None and r["phrase"] is not None]
+        kept[i] = (rows["segment_name"][0], rows["description"][0] or "", key)
+    model.keep_names(kept)
 
 
 def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
@@ -416,6 +443,7 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
                             random_state=m.seed, method="distinct")
             info["detail"] = f"{len(tsne.indices):,} customers sampled"
     ids = _segment_ids(model, previous)
+    _keep_names(model, ids, previous)
     tables = _tables(run_id, feats, model, ids, tsne)
     chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
     build_warnings = feats.warnings + list(model.warnings_)

@@ -554,3 +554,15 @@ def test_tsne_map_stratified_deterministic_and_records_params(seg):
     assert info["perplexity_used"] == min(30.0, (info["n_points_embedded"] - 1) / 3)
     with pytest.raises(ValueError, match="method must be"):
         tsne_map(seg.binned_, seg.labels_, method="umap")
+
+
+def test_kept_names_win_and_a_fresh_namesake_is_told_apart():
+    from segkit.model import _carry_names
+
+    centroids = np.array([[3.0, 1.0, 3.0], [3.0, 1.0, 1.0]])
+    # Segment 1 kept its id and was "At Risk" last time; segment 0 is new and
+    # its fresh name is also "At Risk".
+    names = _carry_names(["At Risk", "Hibernating"], {1: "At Risk"}, centroids, RFM, [4, 4, 4])
+    assert names == ["At Risk · spends more", "At Risk"]
+    # Nothing kept: nothing changes.
+    assert _carry_names(["A", "B"], {}, centroids, RFM, [4, 4, 4]) == ["A", "B"]

@@ -6,12 +6,13 @@ a customers-only table with CamelCase columns must keep their spelling.
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
 
 import segkit
-from tests.conftest import query, write_config
+from tests.conftest import cdnow_config, query, write_config
 
 RFM_NAMES = {
     "Champions", "Loyal", "Potential Loyalist", "New", "Promising", "Need Attention",
@@ -123,3 +124,21 @@ def test_configured_labels_name_the_features(tmp_path):
     assert "SpendMeat" not in text and "StorePurchases" not in text
     html = (tmp_path / "reports" / "latest.html").read_text()
     assert "meat spend" in html
+
+
+def test_a_segment_that_keeps_its_id_keeps_its_name_and_description(tmp_path):
+    config = cdnow_config(tmp_path)
+    first = segkit.build(config)
+    wh = tmp_path / "warehouse" / "segkit.duckdb"
+    # What the previous build called segment 1, as if its centroid had sat on
+    # the other side of a score boundary then.
+    con = duckdb.connect(str(wh))
+    con.execute("update segments.profile_history set segment_name = 'Steady buyers', "
+                "description = 'buy often' where segment_id = 1")
+    con.close()
+    second = segkit.build(config)
+    rows = query(wh, "select distinct segment_id, segment_name, description "
+                     "from segments.segment_profiles order by segment_id")
+    assert rows[0][1:] == ("Steady buyers", "buy often")
+    assert second.segment_names[0] == "Steady buyers"
+    assert second.segment_names[1:] == first.segment_names[1:]
