@@ -559,9 +559,12 @@ def _label(row: dict) -> str:
 
 
 def _number(value: float | None) -> str:
+    """A typical value as a card shows it: 66,951 / 47.0 / 4 / 0.25."""
     if value is None or not math.isfinite(value):
         return "–"
-    return f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:,.1f}"
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
 
 
 # What a median of the RFM features means, in words: "median 176 days ago".
@@ -602,9 +605,13 @@ def _card(group: pl.DataFrame, segs: _Segments, clustered: list[str]) -> dict:
         "color": segment_color(first["segment_id"]), "n_customers": first["n_customers"],
         "share": first["share"], "description": first["description"] or "",
         "stability": _finite(first["stability"]),
-        "apart": [{"phrase": r["phrase"], "value": _typical(r)} for r in key],
+        # "bought recently: median 44 days ago"; a one-hot phrase holds a colon
+        # already ("mostly Country: DE"), so a dash reads better there.
+        "apart": [{"phrase": r["phrase"], "value": _typical(r),
+                   "sep": " — " if r["kind"] == "onehot" else ": "} for r in key],
+        # Whole numbers from 100 up: "66,951" fits a card, "66,951.0" overflows it.
         "features": [{"feature": r["feature"], "label": _label(r),
-                      "mean": _finite(r["mean"]), "median": _finite(r["median"])}
+                      "mean": _number(r["mean"]), "median": _number(r["median"])}
                      for r in numeric],
         "categorical": [{"label": _label(r), "top_level": r["top_level"],
                          "share": r["level_share"], "overall": r["overall_share"]}
