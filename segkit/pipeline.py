@@ -196,7 +196,7 @@ def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
         "distance_to_centroid": model.distances_.astype(float),
         "bins": model.binned_.astype(float),
     }).with_columns(pl.lit(run_id).alias("run_id"))
-    tables["segments.profile_history"] = segment_profiles(feats, model, ids).with_columns(
+    tables["segments.profile_history"] = _segment_profiles(feats, model, ids).with_columns(
         pl.lit(run_id).alias("run_id"))
     tables["segments.selection_history"] = model.selection_.with_columns(
         pl.lit(run_id).alias("run_id"))
@@ -270,7 +270,7 @@ def _profile_frames(feats: FeatureResult, model: Segmenter,
             "fitted_segments": segments, "segment_features": centroids}
 
 
-def segment_profiles(feats: FeatureResult, model: Segmenter, ids: list[int]) -> pl.DataFrame:
+def _segment_profiles(feats: FeatureResult, model: Segmenter, ids: list[int]) -> pl.DataFrame:
     """The rows of ``segments.profile_history`` (without ``run_id``), from SQL.
 
     ``sql/build/segment_profile_rows.sql`` runs in a short in-memory DuckDB over
