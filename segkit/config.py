@@ -72,6 +72,9 @@ class FeaturesConfig:
     top_levels: int = 10  # one-hot columns per categorical before folding into "other"
     min_level_share: float = 0.01  # levels rarer than this are folded into "other"
     age_range: tuple[int, int] = (16, 100)  # ages outside become missing, then imputed
+    # (column, label) pairs: how segment names and the report call a column;
+    # by default the source column name as written
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "features": {
         "frequency": _STR, "monetary": _STR, "impute": _STR, "outliers": _STR,
         "cap_quantiles": ("pair_float",), "top_levels": _INT, "min_level_share": _FLOAT,
-        "age_range": ("pair_int",),
+        "age_range": ("pair_int",), "labels": ("labels",),
     },
     "model": {
         "features": ("list",), "n_bins": _INT, "strategy": _STR, "k_min": _INT, "k_max": _INT,
@@ -237,6 +240,11 @@ def _check_type(where: str, key: str, value: Any, kind: tuple) -> Any:
                 or value[0] >= value[1]):
             raise fail("two increasing numbers, e.g. [0.01, 0.99]")
         return tuple(value)
+    if tag == "labels":
+        if not isinstance(value, dict) or not all(
+                isinstance(v, str) and v.strip() for v in value.values()):
+            raise fail('a table of column = "label" pairs, e.g. { SpendMeat = "meat spend" }')
+        return tuple((str(k), v.strip()) for k, v in value.items())
     if kind == _BOOL:
         if not isinstance(value, bool):
             raise fail("true or false")
@@ -343,6 +351,7 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
     for name, cls in (("features", FeaturesConfig), ("model", ModelConfig),
                       ("duckdb", DuckDBConfig), ("mlflow", MLflowConfig)):
         sections[name] = cls(**_validate_section(raw.get(name, {}), name, file))
+    _check_labels(sections["features"], transactions, customers, file)
     model = sections["model"]
     if not 2 <= model.k_min <= model.k_max:
         raise ConfigError(f"{_where(file, 'model')}: need 2 <= k_min <= k_max "
@@ -363,6 +372,25 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
                          "reports_dir", folder=True)
     return Config(warehouse=Path(warehouse), reports_dir=Path(reports),
                   transactions=transactions, customers=customers, source_file=file, **sections)
+
+
+# Features the SQL derives under these names; a label can rename them too.
+_DERIVED_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "age")
+
+
+def _check_labels(features: FeaturesConfig, transactions, customers, file: Path | None) -> None:
+    """Each [features] labels key must name a column the build turns into a feature."""
+    columns = list(_DERIVED_FEATURES)
+    for section, keys in ((transactions, ("categorical",)), (customers, ("numeric", "categorical"))):
+        for key in keys if section is not None else ():
+            columns += [c for c in getattr(section, key) if c not in columns]
+    for column, _ in features.labels:
+        if column not in columns:
+            close = difflib.get_close_matches(column, columns, n=1)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            raise ConfigError(
+                f'{_where(file, "features")}: labels names "{column}"{hint}, which is not a '
+                f"feature column. Label one of: {', '.join(columns)}.")
 
 
 def demo_config(base: Path | None = None) -> Config:
@@ -451,6 +479,8 @@ amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "Unit
 # top_levels = 10             # one-hot columns per categorical; the rest fold into "other"
 # min_level_share = 0.01
 # age_range = [16, 100]       # ages outside become missing (then imputed)
+# labels = { Income = "income", recency_days = "days since last order" }
+#                             # how names and the report call a column (default: as written)
 
 # [model]
 # features = ["recency_days", "frequency", "monetary"]

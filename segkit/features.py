@@ -70,6 +70,11 @@ class FeatureResult:
     # seconds spent reading and checking the source rows (the "load" stage);
     # the rest of the SQL stage is the "features" stage
     load_seconds: float = 0.0
+    # canonical feature -> how people call it: the source column as written, or
+    # its [features] labels entry; one-hot columns read "<column>: <level>"
+    labels: dict[str, str] = field(default_factory=dict)
+    # one per categorical: {"attribute", "label", "levels": [(one-hot column, level)]}
+    categoricals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rows_in(self) -> int:
@@ -220,7 +225,7 @@ def _attribute_columns(source_names, taken: set[str]) -> list[dict[str, str]]:
             name += "_"
         taken.add(name)
         columns.append({"source": quote_ident(source_name), "name": quote_ident(name),
-                        "plain": name, "label": quote_literal(name)})
+                        "plain": name, "label": quote_literal(name), "written": source_name})
     return columns
 
 
@@ -278,13 +283,39 @@ def _categorical_columns(con, categorical, cfg: Config) -> list[dict[str, Any]]:
                 onehot += "_"
             taken.add(onehot)
             levels.append({"value": quote_literal(level), "column": quote_ident(onehot),
-                           "plain": onehot})
+                           "plain": onehot, "text": str(level)})
         columns.append({**column, "levels": levels,
                         "other": quote_ident(f"is_{plain}_other"),
                         "unknown": quote_ident(f"is_{plain}_unknown"),
                         "onehot": [lv["plain"] for lv in levels]
-                        + [f"is_{plain}_other", f"is_{plain}_unknown"]})
+                        + [f"is_{plain}_other", f"is_{plain}_unknown"],
+                        "level_texts": [lv["text"] for lv in levels] + ["other", "unknown"]})
     return columns
+
+
+def _labels(context: dict[str, Any], cfg: Config) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Canonical name -> the name people know, and each categorical's one-hot levels."""
+    configured = dict(cfg.features.labels)
+    written = {c["plain"]: c["written"] for source in ("transactions", "customers")
+               for key in ("numeric", "categorical")
+               for c in (context[source] or {}).get(key, [])}
+    labels = {}
+    for column in context["numeric_features"]:
+        name = column["plain"]
+        source_name = written.get(name, name)
+        if source_name in configured:
+            labels[name] = configured[source_name]
+        elif name in written:
+            labels[name] = source_name
+    categoricals = []
+    for column in context["categorical_features"]:
+        source_name = column["written"]
+        label = configured.get(source_name, source_name)
+        labels[column["plain"]] = label
+        levels = list(zip(column["onehot"], column["level_texts"]))
+        labels.update((onehot, f"{label}: {text}") for onehot, text in levels)
+        categoricals.append({"attribute": column["plain"], "label": label, "levels": levels})
+    return labels, categoricals
 
 
 def _add_feature_columns(con, context: dict[str, Any], cfg: Config) -> None:
@@ -494,9 +525,11 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         warnings.append(f"{removed:,} customers were removed as outliers "
                         f"(outside the {cfg.features.cap_quantiles} quantiles of a feature).")
     source = cfg.transactions or cfg.customers
+    labels, categoricals = _labels(context, cfg)
     return FeatureResult(
         frame=frame, numeric_features=numeric, onehot_features=onehot, as_of=as_of,
         accounting=accounting, column_quality=quality,
         histograms=histograms, quarantine=quarantine, views=views,
         published_sql=published, customers_removed=removed,
-        source=source.path or source.table, warnings=warnings, load_seconds=load_seconds)
+        source=source.path or source.table, warnings=warnings, load_seconds=load_seconds,
+        labels=labels, categoricals=categoricals)

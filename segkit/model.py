@@ -437,7 +437,10 @@ _WORDS = {
 }
 
 
-def _human(feature):
+def _human(feature, labels=None):
+    """How people call a feature: its label (the source spelling), else the name in words."""
+    if labels and feature in labels:
+        return labels[feature]
     name = feature[3:] if feature.startswith("is_") else feature
     return name.replace("_", " ")
 
@@ -447,8 +450,45 @@ def _band(level):
     return 0 if level < 1 / 3 else (2 if level > 2 / 3 else 1)
 
 
-def describe_segment(centroid_row, features, n_bins_per_feature):
-    """Plain-words description of a centroid, e.g. "bought recently, buys often, spends a lot".
+def _phrase(feature, level, labels=None):
+    """The words for one feature at a centroid level, e.g. "bought recently"."""
+    role = _role(feature)
+    if role == "recency":
+        return _WORDS[role][_band(1 - level)]
+    if role is not None:
+        return _WORDS[role][_band(level)]
+    if feature.startswith("is_"):
+        return ("few ", "some ", "mostly ")[_band(level)] + _human(feature, labels)
+    band = _band(level)
+    if feature in _ADJECTIVES and band != 1 and not (labels and feature in labels):
+        return _ADJECTIVES[feature][band // 2]
+    return ("low ", "medium ", "high ")[band] + _human(feature, labels)
+
+
+# A centroid this close to the average customer (in bin-range units) says nothing.
+_KEY_MIN_GAP = 0.1
+
+
+def _key_features(row, features, n_bins, overall=None, labels=None, n_features=3):
+    """The (up to ``n_features``) features that set a centroid apart, in feature order.
+
+    Returns a list of ``(feature index, phrase)``; "apart" is the distance of the
+    centroid's level from the average customer's (``overall``, in bins; the middle
+    of the bins when not given).
+    """
+    levels = [_level(v, nb) for v, nb in zip(row, n_bins)]
+    middle = ([0.5] * len(levels) if overall is None
+              else [_level(v, nb) for v, nb in zip(overall, n_bins)])
+    gaps = [abs(a - b) for a, b in zip(levels, middle)]
+    order = sorted(range(len(features)), key=lambda i: (-round(gaps[i], 9), i))
+    # Chosen by distance, told in feature order, so cards read alike.
+    chosen = sorted(i for i in order[:n_features] if gaps[i] >= _KEY_MIN_GAP)
+    return [(i, _phrase(features[i], levels[i], labels)) for i in chosen]
+
+
+def describe_segment(centroid_row, features, n_bins_per_feature, *, overall=None, labels=None,
+                     n_features=3):
+    """Plain-words description of what sets a centroid apart, e.g. "bought recently, spends a lot".
 
     Parameters
     ----------
@@ -457,13 +497,23 @@ def describe_segment(centroid_row, features, n_bins_per_feature):
     features : sequence of str of length d
     n_bins_per_feature : sequence of int of length d
         Number of bins each feature really has (2 for one-hot columns).
+    overall : array-like of shape (d,) or None, default=None
+        The average customer in binned space; ``None``: the middle of each feature's bins.
+    labels : dict of str -> str or None, default=None
+        How people call a feature (the source column as written); default: the
+        feature name with underscores as spaces.
+    n_features : int, default=3
+        At most this many clauses.
 
     Returns
     -------
     str
-        One clause per feature, in feature order. RFM features get fixed wording
-        (recency is inverted: a low bin means "bought recently"); other features
-        read "low/medium/high <feature>"; one-hot columns read "mostly/some/few <x>".
+        One clause per feature that sets the segment apart (the furthest from
+        ``overall``, at least 0.1 of the bin range away; in feature order). RFM features
+        get fixed wording (recency is inverted: a low bin means "bought
+        recently"); other features read "low/medium/high <label>"; one-hot
+        columns read "mostly/some/few <label>". "close to the average customer"
+        when no feature stands out.
     """
     row = np.asarray(centroid_row, dtype=float).ravel()
     if not (len(row) == len(features) == len(n_bins_per_feature)):
@@ -471,29 +521,20 @@ def describe_segment(centroid_row, features, n_bins_per_feature):
             f"centroid_row, features and n_bins_per_feature must have equal length, got "
             f"{len(row)}, {len(features)} and {len(n_bins_per_feature)}"
         )
-    parts = []
-    for value, feature, nb in zip(row, features, n_bins_per_feature):
-        level = _level(value, nb)
-        role = _role(feature)
-        if role == "recency":
-            parts.append(_WORDS[role][_band(1 - level)])
-        elif role is not None:
-            parts.append(_WORDS[role][_band(level)])
-        elif feature.startswith("is_"):
-            parts.append(("few ", "some ", "mostly ")[_band(level)] + _human(feature))
-        else:
-            parts.append(("low ", "medium ", "high ")[_band(level)] + _human(feature))
-    return ", ".join(parts)
+    parts = _key_features(row, features, n_bins_per_feature, overall, labels, n_features)
+    return ", ".join(p for _, p in parts) or "close to the average customer"
 
 
 # Adjectives for common demographic features (low, high); others read "low x"/"high x".
-_ADJECTIVES = {"age": ("Younger", "Older"), "tenure": ("Newer", "Long-standing")}
+_ADJECTIVES = {"age": ("younger", "older"), "tenure_days": ("newer", "long-standing")}
 
 
-def _descriptive_name(row, features, n_bins):
+def _descriptive_name(row, features, n_bins, overall=None, labels=None):
     levels = np.array([_level(v, nb) for v, nb in zip(row, n_bins)])
-    # The two most extreme features (furthest from the middle) that are high or low.
-    order = sorted(range(len(features)), key=lambda i: (-abs(levels[i] - 0.5), i))
+    middle = (np.full(len(levels), 0.5) if overall is None
+              else np.array([_level(v, nb) for v, nb in zip(overall, n_bins)]))
+    # The two features furthest from the average customer that are high or low.
+    order = sorted(range(len(features)), key=lambda i: (-round(abs(levels[i] - middle[i]), 9), i))
     words = []
     for i in order:
         band = _band(levels[i])
@@ -501,18 +542,72 @@ def _descriptive_name(row, features, n_bins):
             continue
         f = features[i]
         if f.startswith("is_"):
-            words.append(("mostly not " if band == 0 else "mostly ") + _human(f))
-        elif f.lower() in _ADJECTIVES:
-            words.append(_ADJECTIVES[f.lower()][band // 2])
+            words.append(("mostly not " if band == 0 else "mostly ") + _human(f, labels))
+        elif f in _ADJECTIVES and not (labels and f in labels):
+            words.append(_ADJECTIVES[f][band // 2])
         else:
-            words.append(("low " if band == 0 else "high ") + _human(f))
+            words.append(("low " if band == 0 else "high ") + _human(f, labels))
     if not words:
         return "Average"
     text = ", ".join(words)
     return text[0].upper() + text[1:]
 
 
-def _segment_names(centroids, features, n_bins):
+# Words for "lower" / "higher" on a feature, used to tell apart segments that
+# share a name (comparisons within the group, not absolute levels).
+_COMPARE = {
+    "recency": ("bought more recently", "bought longer ago"),
+    "frequency": ("buys less often", "buys more often"),
+    "monetary": ("spends less", "spends more"),
+}
+
+
+def _compare_words(feature, labels=None):
+    role = _role(feature)
+    if role is not None:
+        return _COMPARE[role]
+    label = _human(feature, labels)
+    if feature.startswith("is_"):
+        return (f"fewer {label}", f"more {label}")
+    if feature in _ADJECTIVES and not (labels and feature in labels):
+        return {"age": ("younger", "older"), "tenure_days": ("newer", "longer-standing")}[feature]
+    return (f"lower {label}", f"higher {label}")
+
+
+def _qualifiers(members, levels, features, labels, used=()):
+    """Words that tell apart the segments ``members`` (indexes) sharing one name.
+
+    The group is split on the feature whose centroid levels differ most within
+    it (ties: the earlier feature), at the middle of that range: one side gets
+    the "lower" word, the other the "higher" word. A side that still holds
+    several segments is split again on the next feature. Returns one list of
+    words per member.
+    """
+    result = {i: [] for i in members}
+    if len(members) < 2:
+        return result
+    free = [j for j in range(len(features)) if j not in used]
+    spans = [(round(float(np.ptp(levels[members, j])), 9), j) for j in free]
+    spans = [(span, j) for span, j in spans if span > 0]
+    if not spans:
+        # Identical centroids (only possible for degenerate fits): letters, not numbers.
+        for n, i in enumerate(members):
+            result[i].append(f"variant {chr(ord('A') + n % 26)}")
+        return result
+    span, j = min(spans, key=lambda t: (-t[0], t[1]))
+    middle = levels[members, j].min() + span / 2
+    low_word, high_word = _compare_words(features[j], labels)
+    sides = ([i for i in members if levels[i, j] <= middle],
+             [i for i in members if levels[i, j] > middle])
+    for side, word in zip(sides, (low_word, high_word)):
+        deeper = _qualifiers(side, levels, features, labels, (*used, j))
+        for i in side:
+            result[i] = [word] + deeper[i]
+    return result
+
+
+def _segment_names(centroids, features, n_bins, overall=None, labels=None):
+    """One distinct, deterministic name per centroid (see docs/MODEL.md, "Names")."""
     roles = {_role(f) for f in features}
     use_rfm = "recency" in roles and ("frequency" in roles or "monetary" in roles)
     names = []
@@ -523,17 +618,44 @@ def _segment_names(centroids, features, n_bins):
             fm = int(math.floor(sum(fm_parts) / len(fm_parts) + 0.5))
             names.append(rfm_segment_name(s["recency"], fm))
         else:
-            names.append(_descriptive_name(row, features, n_bins))
-    # Unique: the second "At Risk" (in canonical order) becomes "At Risk 2", etc.
-    used, unique = set(), []
-    for name in names:
-        candidate, i = name, 1
-        while candidate in used:
-            i += 1
-            candidate = f"{name} {i}"
-        used.add(candidate)
-        unique.append(candidate)
+            names.append(_descriptive_name(row, features, n_bins, overall, labels))
+    # Segments sharing a name get what separates them: "At Risk · spends more".
+    levels = np.array([[_level(v, nb) for v, nb in zip(row, n_bins)] for row in centroids])
+    unique = list(names)
+    for name in dict.fromkeys(names):
+        members = [i for i, n in enumerate(names) if n == name]
+        if len(members) > 1:
+            for i, words in _qualifiers(members, levels, features, labels).items():
+                unique[i] = f"{name} · {', '.join(words)}"
     return unique
+
+
+def _carry_names(names, kept, centroids, features, n_bins, labels=None):
+    """Names after segments that kept their id took back their previous names.
+
+    ``kept`` maps a segment index to its previous name. A segment named afresh
+    whose name is now taken gets what separates it from the namesake(s), as in
+    :func:`_segment_names`.
+    """
+    result = list(names)
+    for i, name in kept.items():
+        result[i] = name
+    levels = np.array([[_level(v, nb) for v, nb in zip(row, n_bins)] for row in centroids])
+    for i in range(len(result)):
+        if i in kept:
+            continue
+        twins = [j for j in range(len(result)) if result[j] == result[i]]
+        if len(twins) < 2:
+            continue
+        words = _qualifiers(twins, levels, features, labels)[i]
+        joiner = ", " if " · " in result[i] else " · "
+        candidate = result[i] + joiner + ", ".join(words)
+        letter = 0
+        while candidate in result:  # only identical centroids can get here
+            candidate = f"{result[i]} · variant {chr(ord('A') + letter % 26)}"
+            letter += 1
+        result[i] = candidate
+    return result
 
 
 def _value_scores(centroids, features, n_bins, onehot):
@@ -840,6 +962,9 @@ class Segmenter(BaseEstimator):
     onehot : list of str or None, default=None
         Columns passed through un-binned (values must be 0/1). ``None``: feature
         columns whose name starts with ``is_``.
+    labels : dict of str -> str or None, default=None
+        How segment names and descriptions call a feature (the source column as
+        written, or the user's label); ``None``: the column name in words.
     random_state : int, default=0
         Seeds every random step (K-Means, bootstrap).
 
@@ -894,10 +1019,13 @@ class Segmenter(BaseEstimator):
         Euclidean distance of each customer's binned vector to its centroid.
     segment_sizes_ : ndarray of shape (k_,)
     segment_names_ : list of str
-        Unique, deterministic names (RFM names when recency and frequency or
-        monetary are kept, else descriptive names).
+        Distinct, deterministic names (RFM names when recency and frequency or
+        monetary are kept, else descriptive names); segments that share a name
+        get what separates them ("At Risk · spends more").
     segment_descriptions_ : list of str
-        :func:`describe_segment` of each centroid.
+        :func:`describe_segment` of each centroid against the average customer.
+    segment_key_features_ : list of list of (str, str)
+        Per segment, the ``(feature, phrase)`` pairs of its description.
     segment_stability_ : ndarray of shape (k_,)
         Mean over resamples of Hennig's cluster-wise Jaccard of each segment.
     stability_aris_ : ndarray of shape (n_resamples,)
@@ -923,6 +1051,7 @@ class Segmenter(BaseEstimator):
         n_resamples=50,
         stability_threshold=0.9,
         onehot=None,
+        labels=None,
         random_state=0,
     ):
         self.features = features
@@ -936,6 +1065,7 @@ class Segmenter(BaseEstimator):
         self.n_resamples = n_resamples
         self.stability_threshold = stability_threshold
         self.onehot = onehot
+        self.labels = labels
         self.random_state = random_state
 
     # -- validation ---------------------------------------------------------
@@ -956,6 +1086,10 @@ class Segmenter(BaseEstimator):
             raise ValueError(f"k must be None or an integer >= 2, got {self.k!r}")
         if not (isinstance(self.correlation_threshold, Real) and 0 < self.correlation_threshold <= 1):
             raise ValueError(f"correlation_threshold must be in (0, 1], got {self.correlation_threshold!r}")
+        if self.labels is not None and not (
+                isinstance(self.labels, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in self.labels.items())):
+            raise ValueError(f"labels must be None or a dict of feature -> label, got {self.labels!r}")
         if not (is_int(self.n_init) and self.n_init >= 1):
             raise ValueError(f"n_init must be an integer >= 1, got {self.n_init!r}")
         if not (is_int(self.n_resamples) and self.n_resamples >= 1):
@@ -1311,8 +1445,16 @@ class Segmenter(BaseEstimator):
         self.distances_ = d[self.inverse_]
         k = self.k_
         self.segment_sizes_ = np.bincount(self.labels_, minlength=k)
-        self.segment_names_ = _segment_names(self.centroids_, self.features_, nb)
-        self.segment_descriptions_ = [describe_segment(c, self.features_, nb) for c in self.centroids_]
+        # Names say what sets a segment apart from the average customer.
+        overall = np.average(self.distinct_, axis=0, weights=self.weights_)
+        labels = self.labels or {}
+        self.segment_names_ = _segment_names(self.centroids_, self.features_, nb, overall, labels)
+        self.segment_key_features_ = [
+            [(self.features_[j], phrase)
+             for j, phrase in _key_features(c, self.features_, nb, overall, labels)]
+            for c in self.centroids_]
+        self.segment_descriptions_ = [", ".join(p for _, p in key) or "close to the average customer"
+                                      for key in self.segment_key_features_]
         w = self.weights_.astype(float)
         jac = np.array([_cluster_jaccard(distinct_labels, b, w, k) for b in fit["boot"]])
         self.segment_stability_ = jac.mean(axis=0)
@@ -1321,6 +1463,32 @@ class Segmenter(BaseEstimator):
             self._warn(f"{int(np.sum(self.segment_sizes_ == 0))} segment(s) are empty after canonical assignment")
 
     # -- use ----------------------------------------------------------------
+
+    def keep_names(self, kept):
+        """Give segments that are the same as in a previous build their previous words.
+
+        Parameters
+        ----------
+        kept : dict of int -> (str, str, list of (str, str))
+            Segment index -> previous ``(name, description, key features)``;
+            key features as in ``segment_key_features_``.
+
+        Returns
+        -------
+        self
+            ``segment_names_``, ``segment_descriptions_`` and
+            ``segment_key_features_`` updated; names stay distinct.
+        """
+        self._check_fitted()
+        nb = [self.n_bins_[f] for f in self.features_]
+        self.segment_names_ = _carry_names(
+            self.segment_names_, {i: v[0] for i, v in kept.items()}, self.centroids_,
+            self.features_, nb, self.labels or {})
+        for i, (_, description, key) in kept.items():
+            self.segment_descriptions_[i] = description
+            self.segment_key_features_[i] = [(f, p) for f, p in key if f in self.features_]
+        return self
+
 
     def _check_fitted(self):
         if not hasattr(self, "kmeans_"):

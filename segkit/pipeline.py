@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import importlib
 import json
+import re
 import secrets
 import shutil
 import threading
@@ -121,7 +122,14 @@ def _register_run(cfg: Config, run_id: str, started_at: dt.datetime) -> dict:
         centroids = con.sql(
             "select segment_id, feature, centroid from segments.centroid_history "
             "where run_id = ? order by segment_index, feature_index", params=[previous[0]]).pl()
-        return {"run_id": previous[0], "features": previous[1], "centroids": centroids}
+        # What the last build called its segments: kept ids keep their words.
+        words = con.sql(
+            "select segment_id, segment_name, description, feature, phrase, description_rank "
+            "from segments.profile_history where run_id = ? "
+            "order by segment_index, description_rank nulls last, feature",
+            params=[previous[0]]).pl()
+        return {"run_id": previous[0], "features": previous[1], "centroids": centroids,
+                "words": words}
 
 
 def _mark_failed(cfg: Config, run_id: str, message: str) -> None:
@@ -152,6 +160,25 @@ def _segment_ids(model: Segmenter, previous: dict) -> list[int]:
                                               max_distance=SEGMENT_MATCH_DISTANCE)]
 
 
+def _keep_names(model: Segmenter, ids: list[int], previous: dict) -> None:
+    """A segment that kept its id keeps its name and description (and their phrases)."""
+    words = previous.get("words")
+    if (words is None or words.is_empty()
+            or previous.get("features") != ",".join(model.features_)):
+        return  # ids were not matched: every segment is named afresh
+    kept = {}
+    for i, segment_id in enumerate(ids):
+        rows = words.filter(pl.col("segment_id") == segment_id)
+        # A new id is named afresh; so is a name with a number suffix (" 2"),
+        # as builds before distinct names made them.
+        if rows.is_empty() or re.search(r" \d+$", rows["segment_name"][0]):
+            continue
+        key = [(r["feature"], r["phrase"]) for r in rows.iter_rows(named=True)
+               if r["description_rank"] is not None and r["phrase"] is not None]
+        kept[i] = (rows["segment_name"][0], rows["description"][0] or "", key)
+    model.keep_names(kept)
+
+
 def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
             tsne) -> dict[str, pl.DataFrame]:
     """Every per-run table the build publishes, keyed by its warehouse name."""
@@ -159,7 +186,6 @@ def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
     names = model.segment_names_
     labels = model.labels_
     seg_id = np.asarray(ids)[labels]
-    n = frame.height
     tables: dict[str, pl.DataFrame] = {}
     # Columnar all the way (no Python object per customer): at 10M customers a
     # list of names or run ids would cost gigabytes.
@@ -170,28 +196,8 @@ def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
         "distance_to_centroid": model.distances_.astype(float),
         "bins": model.binned_.astype(float),
     }).with_columns(pl.lit(run_id).alias("run_id"))
-    profile_features = [f for f in feats.numeric_features + feats.onehot_features
-                        if f in frame.columns]
-    stats = (frame.with_columns(pl.Series("segment_index", labels))
-             .group_by("segment_index")
-             .agg([pl.len().alias("n_customers")]
-                  + [pl.col(f).mean().alias(f"{f}__mean") for f in profile_features]
-                  + [pl.col(f).median().alias(f"{f}__median") for f in profile_features])
-             .sort("segment_index"))
-    rows = []
-    for s in stats.iter_rows(named=True):
-        i = s["segment_index"]
-        for f in profile_features:
-            centroid = (float(model.centroids_[i, model.features_.index(f)])
-                        if f in model.features_ else None)
-            rows.append({"run_id": run_id, "segment_id": ids[i], "segment_index": i,
-                         "segment_name": names[i],
-                         "description": model.segment_descriptions_[i],
-                         "n_customers": s["n_customers"], "share": s["n_customers"] / n,
-                         "stability": float(model.segment_stability_[i]), "feature": f,
-                         "mean": s[f"{f}__mean"], "median": s[f"{f}__median"],
-                         "centroid": centroid})
-    tables["segments.profile_history"] = pl.DataFrame(rows)
+    tables["segments.profile_history"] = _segment_profiles(feats, model, ids).with_columns(
+        pl.lit(run_id).alias("run_id"))
     tables["segments.selection_history"] = model.selection_.with_columns(
         pl.lit(run_id).alias("run_id"))
     edges = []
@@ -223,6 +229,67 @@ def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
     tables["meta.feature_histograms"] = with_run(feats.histograms)
     tables["meta.quarantine_history"] = with_run(pl.from_arrow(feats.quarantine))
     return tables
+
+
+PROFILE_SQL = "build/segment_profile_rows.sql"
+
+
+def _profile_frames(feats: FeatureResult, model: Segmenter,
+                    ids: list[int]) -> dict[str, pl.DataFrame]:
+    """The four frames the profile query reads (see its header)."""
+    frame = feats.frame
+    levels = {column: (c["attribute"], c["label"], level)
+              for c in feats.categoricals for column, level in c["levels"]}
+    profiled = [f for f in feats.numeric_features + feats.onehot_features if f in frame.columns]
+    catalog = pl.DataFrame(
+        [{"feature": f, "kind": "onehot" if f in levels else "numeric",
+          "label": feats.labels.get(f, f), "attribute": levels.get(f, (None,) * 3)[0],
+          "attribute_label": levels.get(f, (None,) * 3)[1], "level": levels.get(f, (None,) * 3)[2],
+          "position": i} for i, f in enumerate(profiled)],
+        schema={"feature": pl.String, "kind": pl.String, "label": pl.String,
+                "attribute": pl.String, "attribute_label": pl.String, "level": pl.String,
+                "position": pl.Int32})
+    k = model.k_
+    segments = pl.DataFrame({
+        "segment_index": pl.Series(range(k), dtype=pl.Int32),
+        "segment_id": pl.Series(ids, dtype=pl.Int32),
+        "segment_name": model.segment_names_, "description": model.segment_descriptions_,
+        "stability": model.segment_stability_.astype(float)})
+    rank = [{f: r for r, (f, _) in enumerate(key, 1)} for key in model.segment_key_features_]
+    phrase = [dict(key) for key in model.segment_key_features_]
+    centroids = pl.DataFrame(
+        [{"segment_index": i, "feature": f, "centroid": float(model.centroids_[i, j]),
+          "phrase": phrase[i].get(f), "description_rank": rank[i].get(f)}
+         for i in range(k) for j, f in enumerate(model.features_)],
+        schema={"segment_index": pl.Int32, "feature": pl.String, "centroid": pl.Float64,
+                "phrase": pl.String, "description_rank": pl.Int32})
+    # Columnar, no copy of the features: the segment index is one more column.
+    members = frame.select(profiled).with_columns(
+        pl.Series("segment_index", model.labels_, dtype=pl.Int32))
+    return {"segment_members": members, "profile_features": catalog,
+            "fitted_segments": segments, "segment_features": centroids}
+
+
+def _segment_profiles(feats: FeatureResult, model: Segmenter, ids: list[int]) -> pl.DataFrame:
+    """The rows of ``segments.profile_history`` (without ``run_id``), from SQL.
+
+    ``sql/build/segment_profile_rows.sql`` runs in a short in-memory DuckDB over
+    the build's frames (DuckDB reads Polars frames through Arrow, without a
+    copy). Not the work database: that is closed (its memory freed) before the
+    model runs, and the segments exist only here until they are published.
+    """
+    import duckdb  # noqa: PLC0415 - the warehouse module owns connections to files
+
+    sql = (warehouse.sql_dir() / PROFILE_SQL).read_text(encoding="utf-8")
+    # One thread: a parallel float avg can differ in its last bits between runs,
+    # and the same input must give identical tables.
+    con = duckdb.connect(":memory:", config={"threads": 1})
+    try:
+        for name, frame in _profile_frames(feats, model, ids).items():
+            con.register(name, frame)
+        return con.sql(sql).pl().drop("position")
+    finally:
+        con.close()
 
 
 def _segments_context(model: Segmenter) -> dict:
@@ -353,7 +420,7 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
                           strategy=m.strategy, k_min=m.k_min, k_max=m.k_max, k=m.k,
                           correlation_threshold=m.correlation_threshold, n_init=m.n_init,
                           n_resamples=m.n_resamples, stability_threshold=m.stability_threshold,
-                          random_state=m.seed)
+                          labels=feats.labels, random_state=m.seed)
         try:
             with warnings.catch_warnings():
                 # Shown once through the progress display and stored in meta.runs.
@@ -376,6 +443,7 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
                             random_state=m.seed, method="distinct")
             info["detail"] = f"{len(tsne.indices):,} customers sampled"
     ids = _segment_ids(model, previous)
+    _keep_names(model, ids, previous)
     tables = _tables(run_id, feats, model, ids, tsne)
     chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
     build_warnings = feats.warnings + list(model.warnings_)

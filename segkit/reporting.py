@@ -411,7 +411,7 @@ def _size_chart(data: ReportData, segs: _Segments) -> dict:
                  .alias("segment")))
     rows = _records(sizes)
     base = alt.Chart(alt.Data(name="rows")).encode(
-        y=alt.Y("segment:N", sort=segs.order, title=None, axis=alt.Axis(labelLimit=260)),
+        y=alt.Y("segment:N", sort=segs.order, title=None, axis=alt.Axis(labelLimit=360)),
         x=alt.X("n_customers:Q", title="Customers", axis=alt.Axis(format=",d", tickCount=6)),
         tooltip=[alt.Tooltip("segment:N", title="Segment"),
                  alt.Tooltip("n_customers:Q", title="Customers", format=",d"),
@@ -425,10 +425,15 @@ def _size_chart(data: ReportData, segs: _Segments) -> dict:
 
 
 def _centroid_chart(data: ReportData, segs: _Segments) -> dict:
+    # The source spelling (or configured label) of each feature, from the profiles.
+    labels = {r["feature"]: _label(r) for r in data.profiles.select(
+        "feature", *(["label"] if "label" in data.profiles.columns else [])).unique()
+        .iter_rows(named=True)}
     c = data.centroids.with_columns(
         pl.col("segment_id").replace_strict(segs.labels, return_dtype=pl.String)
         .alias("segment"),
-        pl.col("feature").map_elements(feature_label, return_dtype=pl.String)
+        pl.col("feature").map_elements(lambda f: labels.get(f) or feature_label(f),
+                                       return_dtype=pl.String)
         .alias("feature_label"),
         pl.col("centroid").round(2))
     features = (c.select("feature_index", "feature_label").unique().sort("feature_index")
@@ -442,7 +447,7 @@ def _centroid_chart(data: ReportData, segs: _Segments) -> dict:
         x=alt.X("feature_label:N", sort=features, title=None,
                 axis=alt.Axis(labelAngle=angle, orient="top", labelLimit=step - 6 if angle == 0
                               else 180, labelAlign="center" if angle == 0 else "left")),
-        y=alt.Y("segment:N", sort=segs.order, title=None, axis=alt.Axis(labelLimit=260)))
+        y=alt.Y("segment:N", sort=segs.order, title=None, axis=alt.Axis(labelLimit=360)))
     heat = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("centroid:Q", title=f"Quantile group (0 = lowest, {top} = highest)",
                         scale=alt.Scale(scheme="blues", domain=[0, top]),
@@ -547,6 +552,73 @@ def vega_javascript() -> str:
     return text
 
 
+def _label(row: dict) -> str:
+    """A profile row's feature as people call it: its source spelling or configured label."""
+    label = row.get("label")
+    return label if label and label != row["feature"] else feature_label(row["feature"])
+
+
+def _number(value: float | None) -> str:
+    """A typical value as a card shows it: 66,951 / 47.0 / 4 / 0.25."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
+
+
+# What a median of the RFM features means, in words: "median 176 days ago".
+_UNITS = {"recency_days": "{} days ago", "frequency": "{} purchases", "tenure_days": "{} days"}
+
+
+def _typical(row: dict) -> str:
+    """The stored typical value behind a phrase: "median 176 days ago", "82% (all: 41%)"."""
+    if row.get("kind") == "onehot":
+        return (f"{_pct(row['level_share'])} of the segment "
+                f"(all customers: {_pct(row['overall_share'])})")
+    median = row["median"]
+    if row["feature"] in _UNITS and median is not None and math.isfinite(median):
+        median = round(median)  # whole days and purchases read better
+    return "median " + _UNITS.get(row["feature"], "{}").format(_number(median))
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def _card(group: pl.DataFrame, segs: _Segments, clustered: list[str]) -> dict:
+    """One segment's card: what sets it apart with the values behind the words."""
+    rows = list(group.iter_rows(named=True))
+    first = rows[0]
+    # Rows of builds before profiles had kinds: one-hot columns start with is_.
+    for r in rows:
+        r["kind"] = r.get("kind") or ("onehot" if r["feature"].startswith("is_") else "numeric")
+    key = sorted((r for r in rows if r.get("description_rank") is not None),
+                 key=lambda r: r["description_rank"])
+    numeric = sorted((r for r in rows if r["kind"] == "numeric"),
+                     key=lambda r: (clustered.index(r["feature"]) if r["feature"] in clustered
+                                    else 99, r["feature"]))
+    categorical = sorted((r for r in rows if r["kind"] == "categorical"),
+                         key=lambda r: _label(r))
+    return {
+        "segment_id": first["segment_id"], "label": segs.labels[first["segment_id"]],
+        "color": segment_color(first["segment_id"]), "n_customers": first["n_customers"],
+        "share": first["share"], "description": first["description"] or "",
+        "stability": _finite(first["stability"]),
+        # "bought recently: median 44 days ago"; a one-hot phrase holds a colon
+        # already ("mostly Country: DE"), so a dash reads better there.
+        "apart": [{"phrase": r["phrase"], "value": _typical(r),
+                   "sep": " — " if r["kind"] == "onehot" else ": "} for r in key],
+        # Whole numbers from 100 up: "66,951" fits a card, "66,951.0" overflows it.
+        "features": [{"feature": r["feature"], "label": _label(r),
+                      "mean": _number(r["mean"]), "median": _number(r["median"])}
+                     for r in numeric],
+        "categorical": [{"label": _label(r), "top_level": r["top_level"],
+                         "share": r["level_share"], "overall": r["overall_share"]}
+                        for r in categorical],
+    }
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("segkit", "templates"),
@@ -647,20 +719,8 @@ def _context(data: ReportData) -> dict[str, Any]:
         charts["chart-map"] = map_chart
 
     # 6. Segments
-    cards = []
-    for sid, group in data.profiles.group_by("segment_id", maintain_order=True):
-        first = group.row(0, named=True)
-        cards.append({
-            "segment_id": first["segment_id"], "label": segs.labels[first["segment_id"]],
-            "color": segment_color(first["segment_id"]), "n_customers": first["n_customers"],
-            "share": first["share"], "description": first["description"] or "",
-            "stability": _finite(first["stability"]),
-            "features": sorted(
-                ({"feature": r["feature"], "mean": _finite(r["mean"]),
-                  "median": _finite(r["median"])} for r in group.iter_rows(named=True)),
-                key=lambda r: (clustered.index(r["feature"]) if r["feature"] in clustered
-                               else 99, r["feature"])),
-        })
+    cards = [_card(group, segs, clustered)
+             for _, group in data.profiles.group_by("segment_index", maintain_order=True)]
     profile_features = data.profiles["feature"].unique(maintain_order=True).to_list()
     profile_features.sort(key=lambda f: (clustered.index(f) if f in clustered else 99, f))
     charts["chart-sizes"] = _size_chart(data, segs)

@@ -116,7 +116,8 @@ create table if not exists segments.segment_history (
     bins double[]                       -- binned features, in meta.runs.features order
 );
 
--- Per build, segment and feature: size, share, mean, median, centroid.
+-- Per build, segment and feature (numeric or one-hot level), plus one row per
+-- segment and categorical attribute: size, share, typical values, centroid.
 create table if not exists segments.profile_history (
     run_id varchar not null,
     segment_id integer not null,
@@ -124,13 +125,34 @@ create table if not exists segments.profile_history (
     segment_name varchar not null,
     description varchar,
     n_customers bigint not null,
-    share double not null,
+    share double not null,              -- of all customers in the segment
     stability double,                   -- mean bootstrap Jaccard of the segment
     feature varchar not null,
-    mean double,
-    median double,
-    centroid double
+    mean double,                        -- numeric features only
+    median double,                      -- numeric features only
+    centroid double,                    -- clustered features only, in bins
+    kind varchar,                       -- numeric, onehot or categorical
+    label varchar,                      -- the feature as people call it
+    attribute varchar,                  -- onehot, categorical: the categorical column
+    level varchar,                      -- onehot: the level, as in the data
+    level_share double,                 -- onehot: share of the segment at the level;
+                                        -- categorical: that of top_level
+    overall_share double,               -- the same share among all customers
+    top_level varchar,                  -- categorical: the segment's most common level
+    phrase varchar,                     -- the words for this feature in the name/description
+    description_rank integer            -- 1..3 when the description names this feature
 );
+
+-- Warehouses written before profiles had shares gain the columns (null in old runs).
+alter table segments.profile_history add column if not exists kind varchar;
+alter table segments.profile_history add column if not exists label varchar;
+alter table segments.profile_history add column if not exists attribute varchar;
+alter table segments.profile_history add column if not exists level varchar;
+alter table segments.profile_history add column if not exists level_share double;
+alter table segments.profile_history add column if not exists overall_share double;
+alter table segments.profile_history add column if not exists top_level varchar;
+alter table segments.profile_history add column if not exists phrase varchar;
+alter table segments.profile_history add column if not exists description_rank integer;
 
 -- Per build and k: the sweep that chose k.
 create table if not exists segments.selection_history (

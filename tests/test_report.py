@@ -171,6 +171,20 @@ def test_sections_of_second_build(project):
         assert f'id="{cid}"' in html
 
 
+def test_segment_cards_show_the_values_behind_the_words(project):
+    html = project["second"].report_path.read_text(encoding="utf-8")
+    section = re.search(r'<section id="segments">(.*?)</section>', html, re.S).group(1)
+    text = " ".join("".join(_parse(section).text).split())
+    # "bought recently: median 12 days ago", whichever words a segment gets.
+    assert re.search(r"(bought recently|bought a while ago|has not bought for a long time): "
+                     r"median [\d,]+ days ago", text), text
+    assert re.search(r"(buys rarely|buys occasionally|buys often): median [\d,.]+ purchases",
+                     text), text
+    # Numeric features by their source spelling; a categorical's most common level.
+    assert "Income" in text and "Most common" in text and "Channel" in text
+    assert "median 0.0" not in text
+
+
 def test_chart_specs_are_valid_vega_lite(project):
     """Specs skip Altair's validation at render time (speed); validate them here."""
     jsonschema = pytest.importorskip("jsonschema")
@@ -220,6 +234,8 @@ def test_every_string_from_the_warehouse_is_escaped(project, tmp_path):
     con = duckdb.connect(str(wh))
     con.execute("update segments.profile_history set segment_name = ? || segment_id, "
                 "description = ?", [evil, evil])
+    con.execute("update segments.profile_history set label = ?, phrase = ?, top_level = ?, "
+                "level = ?", [evil, evil, evil, evil])
     con.execute("update segments.centroid_history set segment_name = ? || segment_id",
                 [evil])
     con.execute("update segments.segment_history set segment_name = ? || segment_id",
