@@ -237,21 +237,22 @@ def build_lock(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build_running(path: Path) -> bool:
-    """True while a build holds the warehouse's build lock (any process, this host)."""
+def build_running(path: Path) -> int | None:
+    """The pid of the build holding the warehouse's build lock, or None (this host)."""
     try:
         fd = os.open(_lock_path(path), os.O_RDONLY)
     except OSError:
-        return False
+        return None
     try:
         # A shared lock is refused only while a builder holds the exclusive one;
         # the kernel drops that lock when the builder dies, however it dies.
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return True
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else -1
     finally:
         os.close(fd)  # also releases the probe's shared lock
-    return False
+    return None
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -568,11 +569,13 @@ def pending_runs(path: Path) -> list[dict[str, Any]]:
     ``interrupted``.
     """
     runs = journal_runs(path)
-    alive = build_running(path)
+    holder = build_running(path)  # the lock holder wrote its pid into the lock file
     out = []
     for run in runs.values():
         run = dict(run)
-        if run.get("status") == "running" and not (alive and _pid_alive(run.get("pid"))):
+        alive = holder is not None and holder in (run.get("pid"), -1) and _pid_alive(
+            run.get("pid"))
+        if run.get("status") == "running" and not alive:
             run["status"] = "interrupted"
             run.setdefault("error", interrupted_message(run))
         out.append(run)
