@@ -20,7 +20,7 @@ create table if not exists meta.runs (
     run_id varchar primary key,
     started_at timestamp not null,
     finished_at timestamp,
-    status varchar not null,            -- running, success or failed
+    status varchar not null,            -- success, failed or interrupted (a running build is in <warehouse>.runs.jsonl)
     error varchar,
     config_hash varchar,
     config_json varchar,
