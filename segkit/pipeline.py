@@ -279,12 +279,13 @@ def _segments_context(model: Segmenter) -> dict:
 
 def _publish(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter,
              tables: dict[str, pl.DataFrame], run_row: dict, stage_seconds: dict,
-             started: float) -> warehouse.NextWarehouse:
+             started: float) -> tuple[warehouse.NextWarehouse, set[str]]:
     """Write everything into the next warehouse (not yet visible) in one transaction.
 
     ``run_row`` holds every ``meta.runs`` column of this run. ``started`` is when
     write-back began: its own time is stored as the last statement. The caller
-    swaps the returned next warehouse in (:meth:`NextWarehouse.publish`).
+    swaps the returned next warehouse in (:meth:`NextWarehouse.publish`), then
+    forgets the returned journal runs, which the write recorded in ``meta.runs``.
     """
     segment_views = [v for v in warehouse.load_views() if v.name.startswith("segments.")]
     context = _segments_context(model)
@@ -321,8 +322,7 @@ def _publish(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter,
     nxt = warehouse.NextWarehouse(cfg.warehouse, cfg.duckdb)
     nxt.prepare()
     nxt.write(write)
-    nxt.journal_ids = journal_ids  # forgotten from the journal once published
-    return nxt
+    return nxt, journal_ids
 
 
 def _insert_stages(con, run_id: str, stage_seconds: dict[str, float]) -> None:
@@ -471,7 +471,7 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
     }
     with stages("write-back", "Writing the next warehouse beside the live one"):
         run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
-        nxt = _publish(cfg, run_id, feats, model, tables, run_row,
+        nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
                        _stage_seconds(stages.seconds, feats, model), time.perf_counter())
 
     # The report is rendered from the next warehouse before the swap, so its time
@@ -492,7 +492,7 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
         progress.warn("someone wrote to the warehouse during the build; their change was "
                       "carried into the published file.")
     with contextlib.suppress(Exception):  # the journal is only cleaned up: runs are recorded
-        warehouse.journal_forget(cfg.warehouse, {run_id} | nxt.journal_ids)
+        warehouse.journal_forget(cfg.warehouse, {run_id} | journal_ids)
 
     path = None
     if html is not None:
