@@ -58,7 +58,7 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
     cfg = _config(config, warehouse)
     if as_of is not None:
         cfg = cfg.replace(as_of=as_of)
-    check_model_flags(k=k, seed=seed)
+    check_model_flags(k=k, seed=seed, as_of=as_of)
     model_changes = {}
     if k is not None:
         model_changes["k"] = k
@@ -86,6 +86,9 @@ def generate(out: str | Path, *, transactions: int = 100_000, seed: int = 0,
 
     if transactions < 1:
         raise ConfigError(f"--transactions {transactions}: need at least 1.")
+    if not 0 <= seed <= 2**32 - 1:
+        raise ConfigError(f"--seed {seed} is out of range; use an integer from 0 to "
+                          "4294967295.")
     if format not in ("parquet", "csv"):
         raise ConfigError(f"--format {format!r}: use parquet or csv.")
     return synthetic.generate(out, transactions=transactions, seed=seed, format=format,

@@ -15,6 +15,7 @@ import json
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,11 @@ def _check_ranges(section: str, values: Any, where: str) -> None:
         value = getattr(values, key, None) if sec == section else None
         if value is not None and not _in_range(section, key, value):
             raise ConfigError(f"{where}: {key} = {value!r} is out of range; use {allowed}.")
+    if section == "model" and values.features is not None and (
+            not values.features or len(set(values.features)) != len(values.features)):
+        raise ConfigError(f"{where}: features = {list(values.features)} needs at least one "
+                          "feature name, each once; remove the key to use the default "
+                          "(recency_days, frequency, monetary).")
     if section == "model" and values.k_min > values.k_max:
         raise ConfigError(f"{where}: need k_min <= k_max (got k_min = {values.k_min}, "
                           f"k_max = {values.k_max}).")
@@ -317,12 +323,19 @@ _MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*", re.IGNORECASE)
 _STORAGE_VERSION = re.compile(r"v\d+\.\d+\.\d+|latest")
 
 
-def check_model_flags(*, k: int | None = None, seed: int | None = None) -> None:
+def check_model_flags(*, k: int | None = None, seed: int | None = None,
+                      as_of: str | None = None) -> None:
     """The build's CLI flags, checked like their config keys (a ConfigError, exit 2)."""
     for flag, key, value in (("--k", "k", k), ("--seed", "seed", seed)):
         if value is not None and not _in_range("model", key, value):
             raise ConfigError(f"{flag} {value} is out of range; use "
                               f"{_RANGES[('model', key)][2]}.")
+    if as_of is not None:
+        try:
+            date.fromisoformat(as_of)
+        except ValueError:
+            raise ConfigError(f'--as-of "{as_of}" is not a date; use YYYY-MM-DD, e.g. '
+                              "2024-01-31.") from None
 
 
 def _validate_section(data: dict, section: str, file: Path | None) -> dict[str, Any]:

@@ -110,6 +110,9 @@ def test_template_is_valid_once_its_data_exists(tmp_path):
     ("model", "stability_threshold = 1.5", "stability_threshold = 1.5 is out of range; use a "
                                            "number in [0, 1]."),
     ("model", "seed = -1", "seed = -1 is out of range; use an integer from 0 to 4294967295."),
+    ("model", "features = []", "features = [] needs at least one feature name, each once"),
+    ("model", 'features = ["frequency", "frequency"]', "needs at least one feature name, "
+                                                       "each once"),
     ("model", "tsne_sample_size = 1", "tsne_sample_size = 1 is out of range; use an integer "
                                       "from 10 to 10000000."),
     ("features", "top_levels = 0", "top_levels = 0 is out of range; use an integer >= 1."),
@@ -140,6 +143,8 @@ def test_out_of_range_values_are_config_errors(tmp_path, section, line, message)
     (["--k", "1"], "Error: --k 1 is out of range; use an integer from 2 to 100."),
     (["--k", "0"], "Error: --k 0 is out of range; use an integer from 2 to 100."),
     (["--seed", "-3"], "Error: --seed -3 is out of range; use an integer from 0 to 4294967295."),
+    (["--as-of", "31/01/2024"], 'Error: --as-of "31/01/2024" is not a date; use YYYY-MM-DD, '
+                                "e.g. 2024-01-31."),
 ])
 def test_build_flags_are_checked_like_their_keys_before_any_sql(tmp_path, capsys, args,
                                                                 message):
@@ -153,12 +158,17 @@ def test_build_flags_are_checked_like_their_keys_before_any_sql(tmp_path, capsys
     assert not (tmp_path / "warehouse").exists()
 
 
-def test_runs_limit_is_checked(tmp_path, capsys):
+def test_runs_limit_and_generate_seed_are_checked(tmp_path, capsys):
     from segkit import cli
 
     code = cli.main(["runs", "--config", str(write_config(tmp_path, MINIMAL)), "--limit", "0"])
     assert code == 2
     assert "--limit 0 is out of range" in capsys.readouterr().err
+    code = cli.main(["generate", "--transactions", "10", "--out", str(tmp_path / "g"),
+                     "--seed", "-1"])
+    assert code == 2
+    assert "--seed -1 is out of range" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
 
 
 def test_cancellation_prefix_is_opt_in_and_needs_order_id(tmp_path):
