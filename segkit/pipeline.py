@@ -472,7 +472,8 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
     with stages("write-back", "Writing the next warehouse beside the live one"):
         run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
         nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
-                       _stage_seconds(stages.seconds, feats, model), time.perf_counter())
+                                    _stage_seconds(stages.seconds, feats, model),
+                                    time.perf_counter())
 
     # The report is rendered from the next warehouse before the swap, so its time
     # is stored with the build; the file is written only once the build is live.
@@ -486,7 +487,8 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
             html = reporting.render_html(data)
         except Exception as exc:  # noqa: BLE001 - the build publishes either way
             report_error = exc
-        info["detail"] = "rendered" if html is not None else "failed"
+        info["detail"] = (str(cfg.reports_dir / f"{run_id}.html") if html is not None
+                          else "failed (see the warning below)")
     nxt.write(lambda con: _insert_stages(con, run_id, {"report": stages.seconds["report"]}))
     if nxt.publish():
         progress.warn("someone wrote to the warehouse during the build; their change was "

@@ -186,6 +186,11 @@ def connect(path: Path, duckdb_config, *, read_only: bool = False,
         try:
             return duckdb.connect(str(path), read_only=read_only, config=settings)
         except duckdb.Error as exc:
+            if read_only and settings and "different configuration" in str(exc):
+                # This process already holds the file (a notebook that calls
+                # segkit): share that database rather than refuse.
+                settings = {}
+                continue
             if _is_lock_error(exc):
                 if time.monotonic() < deadline:
                     time.sleep(0.2)
@@ -345,11 +350,33 @@ def _no_writer(path: Path, duckdb_config, timeout: float | None) -> Iterator[Non
     if not path.exists():
         yield
         return
-    con = connect(path, duckdb_config, read_only=True, timeout=timeout)
+    timeout = _timeout(duckdb_config, timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            # No settings: a connection this process already holds on the file
+            # (a notebook calling segkit.build) is then shared, not refused.
+            con = duckdb.connect(str(path), read_only=True)
+            break
+        except duckdb.Error as exc:
+            if "different configuration" in str(exc):
+                con = None  # this process holds it already, with its own settings
+                break
+            if _is_lock_error(exc) and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            if _is_lock_error(exc):
+                raise WarehouseBusyError(
+                    f"warehouse busy: {path} is open for writing in another process (a "
+                    f"DuckDB session opened without read_only) and stayed locked for "
+                    f"{timeout:g} s. Close that session, or open it read-only "
+                    "(read-only sessions never block segkit), then retry.") from None
+            raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from None
     try:
         yield
     finally:
-        con.close()
+        if con is not None:
+            con.close()
 
 
 class NextWarehouse:

@@ -311,3 +311,21 @@ def test_per_customer_history_keeps_the_last_builds_and_every_run(tmp_path):
     assert query(path, "select count(*) from meta.runs where status = 'success'") == [(3,)]
     assert query(path, "select count(distinct run_id) from segments.profile_history") == [(3,)]
     assert query(path, "select count(*) from segments.customer_segments") == [(N_CUSTOMERS,)]
+
+
+def test_a_notebook_holding_the_warehouse_can_build_in_the_same_process(tmp_path):
+    # The notebook's connection has DuckDB's defaults; the build's config sets threads.
+    cfg = config(tmp_path)
+    first = segkit.build(cfg).run_id
+    config(tmp_path, "[duckdb]\nthreads = 1\n")
+    held = duckdb.connect(str(live(tmp_path)), read_only=True)
+    try:
+        second = segkit.build(cfg).run_id
+        # The held connection keeps its snapshot (one database per path in a process)...
+        assert held.execute("select distinct run_id from segments.customer_segments"
+                            ).fetchall() == [(first,)]
+    finally:
+        held.close()
+    # ...and once it is closed, a new connection sees the new build.
+    assert query(live(tmp_path), "select distinct run_id from segments.customer_segments") \
+        == [(second,)]
