@@ -473,9 +473,13 @@ class NextWarehouse:
                     # that appeared meanwhile.
                     try:
                         os.link(self.path, self.live)
+                        _unlink(self.path)
                     except FileExistsError:
                         continue
-                    _unlink(self.path)
+                    except OSError:  # a file system without hard links
+                        if self.live.exists():
+                            continue
+                        os.replace(self.path, self.live)
                 else:
                     # A crashed client's WAL was replayed into the copy: remove it
                     # first, or DuckDB would replay it again into the new file.
