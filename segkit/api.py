@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from segkit import warehouse as wh
-from segkit.config import Config, load_config, write_template
+from segkit.config import Config, check_model_flags, load_config, write_template
 from segkit.errors import ConfigError, InputError
 
 
@@ -56,10 +58,9 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
     cfg = _config(config, warehouse)
     if as_of is not None:
         cfg = cfg.replace(as_of=as_of)
+    check_model_flags(k=k, seed=seed, as_of=as_of)
     model_changes = {}
     if k is not None:
-        if k < 1:
-            raise ConfigError(f"--k {k}: the number of segments must be at least 1.")
         model_changes["k"] = k
     if seed is not None:
         model_changes["seed"] = seed
@@ -85,6 +86,9 @@ def generate(out: str | Path, *, transactions: int = 100_000, seed: int = 0,
 
     if transactions < 1:
         raise ConfigError(f"--transactions {transactions}: need at least 1.")
+    if not 0 <= seed <= 2**32 - 1:
+        raise ConfigError(f"--seed {seed} is out of range; use an integer from 0 to "
+                          "4294967295.")
     if format not in ("parquet", "csv"):
         raise ConfigError(f"--format {format!r}: use parquet or csv.")
     return synthetic.generate(out, transactions=transactions, seed=seed, format=format,
@@ -93,19 +97,50 @@ def generate(out: str | Path, *, transactions: int = 100_000, seed: int = 0,
 
 def runs(config: str | Path | Config | None = None, *,
          warehouse: str | Path | None = None, limit: int = 20) -> pl.DataFrame:
-    """The latest builds recorded in ``meta.runs``, newest first."""
+    """The latest builds, newest first: ``meta.runs`` plus builds not yet published.
+
+    A build records itself as ``running`` beside the warehouse; one whose
+    process is gone shows as ``interrupted``, and a failed one as ``failed``
+    (both move into ``meta.runs`` with the next successful build).
+    """
+    if limit < 1:
+        raise ConfigError(f"--limit {limit} is out of range; use an integer >= 1.")
     cfg = _config(config, warehouse)
-    if not cfg.warehouse.exists():
+    pending = wh.pending_runs(cfg.warehouse)
+    if not cfg.warehouse.exists() and not pending:
         raise InputError(f"no warehouse at {cfg.warehouse} yet; run `python -m segkit build`.")
-    con = wh.connect(cfg.warehouse, cfg.duckdb, read_only=True)
+    columns = ("run_id, started_at, status, rows_in, rows_used, rows_quarantined, customers, "
+               "k, round(silhouette, 3) as silhouette, model_version, "
+               "round(seconds_total, 1) as seconds, error")
+    con = (wh.connect(cfg.warehouse, cfg.duckdb, read_only=True) if cfg.warehouse.exists()
+           else duckdb.connect(":memory:"))
     try:
-        return con.sql(
-            "select run_id, started_at, status, rows_in, rows_used, rows_quarantined, "
-            "customers, k, round(silhouette, 3) as silhouette, model_version, "
-            "round(seconds_total, 1) as seconds, error from meta.runs "
-            "order by started_at desc, run_id desc limit ?", params=[limit]).pl()
+        if cfg.warehouse.exists():
+            recorded = con.sql(f"select {columns} from meta.runs").pl()
+        else:
+            wh.ensure_tables(con)
+            recorded = con.sql(f"select {columns} from meta.runs").pl()
+        unrecorded = [r for r in pending if r["run_id"] not in set(recorded["run_id"])]
+        journal = pl.DataFrame(
+            {"run_id": [r["run_id"] for r in unrecorded],
+             "started_at": [_timestamp(r.get("started_at")) for r in unrecorded],
+             "status": [r.get("status") for r in unrecorded],
+             "error": [r.get("error") for r in unrecorded]},
+            schema={"run_id": pl.String, "started_at": recorded.schema["started_at"],
+                    "status": pl.String, "error": pl.String})
+        return (pl.concat([recorded, journal], how="diagonal_relaxed")
+                .select(recorded.columns)
+                .sort(["started_at", "run_id"], descending=True, nulls_last=True)
+                .head(limit))
     finally:
         con.close()
+
+
+def _timestamp(text: str | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def score(input: str | Path, output: str | Path, *, config: str | Path | Config | None = None,

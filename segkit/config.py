@@ -12,8 +12,10 @@ import difflib
 import glob
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,10 @@ class TransactionsConfig:
     # Per-customer attributes carried on transaction lines (e.g. Country): the
     # customer's most frequent value becomes a categorical feature.
     categorical: tuple[str, ...] = ()
-    cancellation_prefix: str = "C"
+    # Opt-in: order ids that start with it are cancellations. No default,
+    # because real order ids start with a "C" for other reasons ("CA-1001").
+    # Lines with a negative quantity are cancellations either way.
+    cancellation_prefix: str | None = None
     delimiter: str | None = None
     encoding: str = "utf-8"
 
@@ -107,6 +112,10 @@ class DuckDBConfig:
     # How long a build waits for the warehouse file or another build's lock
     # before it reports "warehouse busy".
     lock_timeout_seconds: float = 30.0
+    # Per-customer history (segment_history, tsne_history, quarantine_history)
+    # is kept for the last N successful builds; 0 keeps every build. The run
+    # registry and the per-segment tables are always kept.
+    history_builds: int = 10
 
 
 @dataclass(frozen=True)
@@ -198,7 +207,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "stability_threshold": _FLOAT, "seed": _INT, "map": _BOOL, "tsne_sample_size": _INT,
     },
     "duckdb": {"threads": _INT, "memory_limit": _STR, "storage_compatibility_version": _STR,
-               "lock_timeout_seconds": _FLOAT},
+               "lock_timeout_seconds": _FLOAT, "history_builds": _INT},
     "mlflow": {"enabled": _BOOL, "tracking_uri": _STR, "experiment": _STR, "registered_model": _STR},
 }
 
@@ -252,6 +261,89 @@ def _check_type(where: str, key: str, value: Any, kind: tuple) -> Any:
     if isinstance(value, bool) or not isinstance(value, kind):
         raise fail({_STR: "a string", _INT: "an integer", _FLOAT: "a number"}[kind])
     return value
+
+
+# Allowed ranges of numeric settings: (low, high, is the low end included).
+# Checked with the config, so a bad value is a config error before any SQL runs.
+_RANGES: dict[tuple[str, str], tuple[float | None, float | None, str]] = {
+    ("features", "top_levels"): (1, None, "an integer >= 1"),
+    ("features", "min_level_share"): (0, 1, "a number in [0, 1)"),
+    ("model", "n_bins"): (2, 100, "an integer from 2 to 100"),
+    ("model", "k_min"): (2, 100, "an integer from 2 to 100"),
+    ("model", "k_max"): (2, 100, "an integer from 2 to 100"),
+    ("model", "k"): (2, 100, "an integer from 2 to 100"),
+    ("model", "correlation_threshold"): (0, 1, "a number in (0, 1]"),
+    ("model", "n_init"): (1, 10_000, "an integer from 1 to 10000"),
+    ("model", "n_resamples"): (1, 10_000, "an integer from 1 to 10000"),
+    ("model", "stability_threshold"): (0, 1, "a number in [0, 1]"),
+    ("model", "seed"): (0, 2**32 - 1, "an integer from 0 to 4294967295"),
+    ("model", "tsne_sample_size"): (10, 10_000_000, "an integer from 10 to 10000000"),
+    ("duckdb", "threads"): (1, 1024, "an integer from 1 to 1024"),
+    ("duckdb", "lock_timeout_seconds"): (0, 86_400, "a number of seconds from 0 to 86400"),
+    ("duckdb", "history_builds"): (0, 100_000, "an integer >= 0 (0 keeps every build)"),
+}
+
+
+def _in_range(section: str, key: str, value: Any) -> bool:
+    low, high, _ = _RANGES[(section, key)]
+    if (section, key) == ("features", "min_level_share"):
+        return 0 <= value < 1
+    if (section, key) == ("model", "correlation_threshold"):
+        return 0 < value <= 1
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _check_ranges(section: str, values: Any, where: str) -> None:
+    """Every numeric setting of a section within its range; pairs and limits too."""
+    for (sec, key), (_, _, allowed) in _RANGES.items():
+        value = getattr(values, key, None) if sec == section else None
+        if value is not None and not _in_range(section, key, value):
+            raise ConfigError(f"{where}: {key} = {value!r} is out of range; use {allowed}.")
+    if section == "model" and values.features is not None and (
+            not values.features or len(set(values.features)) != len(values.features)):
+        raise ConfigError(f"{where}: features = {list(values.features)} needs at least one "
+                          "feature name, each once; remove the key to use the default "
+                          "(recency_days, frequency, monetary).")
+    if section == "model" and values.k_min > values.k_max:
+        raise ConfigError(f"{where}: need k_min <= k_max (got k_min = {values.k_min}, "
+                          f"k_max = {values.k_max}).")
+    if section == "features":
+        low, high = values.cap_quantiles
+        if not 0 <= low < high <= 1:
+            raise ConfigError(f"{where}: cap_quantiles = {list(values.cap_quantiles)} is out "
+                              "of range; use two quantiles 0 <= low < high <= 1, e.g. "
+                              "[0.01, 0.99].")
+        low, high = values.age_range
+        if not 0 <= low < high <= 150:
+            raise ConfigError(f"{where}: age_range = {list(values.age_range)} is out of range; "
+                              "use two ages 0 <= low < high <= 150, e.g. [16, 100].")
+    if section == "duckdb":
+        if values.memory_limit is not None and not _MEMORY.fullmatch(values.memory_limit):
+            raise ConfigError(f"{where}: memory_limit = {values.memory_limit!r} is not a size; "
+                              "use a number and a unit, e.g. \"4GB\" or \"512MiB\".")
+        if not _STORAGE_VERSION.fullmatch(values.storage_compatibility_version):
+            raise ConfigError(f"{where}: storage_compatibility_version = "
+                              f"{values.storage_compatibility_version!r} is not a DuckDB "
+                              "version; use e.g. \"v1.0.0\" (readable by every DuckDB 1.x).")
+
+
+_MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*", re.IGNORECASE)
+_STORAGE_VERSION = re.compile(r"v\d+\.\d+\.\d+|latest")
+
+
+def check_model_flags(*, k: int | None = None, seed: int | None = None,
+                      as_of: str | None = None) -> None:
+    """The build's CLI flags, checked like their config keys (a ConfigError, exit 2)."""
+    for flag, key, value in (("--k", "k", k), ("--seed", "seed", seed)):
+        if value is not None and not _in_range("model", key, value):
+            raise ConfigError(f"{flag} {value} is out of range; use "
+                              f"{_RANGES[('model', key)][2]}.")
+    if as_of is not None:
+        try:
+            date.fromisoformat(as_of)
+        except ValueError:
+            raise ConfigError(f'--as-of "{as_of}" is not a date; use YYYY-MM-DD, e.g. '
+                              "2024-01-31.") from None
 
 
 def _validate_section(data: dict, section: str, file: Path | None) -> dict[str, Any]:
@@ -352,15 +444,17 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
                       ("duckdb", DuckDBConfig), ("mlflow", MLflowConfig)):
         sections[name] = cls(**_validate_section(raw.get(name, {}), name, file))
     _check_labels(sections["features"], transactions, customers, file)
-    model = sections["model"]
-    if not 2 <= model.k_min <= model.k_max:
-        raise ConfigError(f"{_where(file, 'model')}: need 2 <= k_min <= k_max "
-                          f"(got k_min = {model.k_min}, k_max = {model.k_max}).")
-    if model.n_bins < 2:
-        raise ConfigError(f"{_where(file, 'model')}: n_bins = {model.n_bins}; need at least 2.")
-    if sections["duckdb"].lock_timeout_seconds < 0:
-        raise ConfigError(f"{_where(file, 'duckdb')}: lock_timeout_seconds = "
-                          f"{sections['duckdb'].lock_timeout_seconds}; need 0 or more.")
+    for name in ("features", "model", "duckdb"):
+        _check_ranges(name, sections[name], _where(file, name))
+    if transactions is not None and transactions.cancellation_prefix is not None:
+        if not transactions.cancellation_prefix.strip():
+            raise ConfigError(f"{_where(file, 'transactions')}: cancellation_prefix = "
+                              f"{transactions.cancellation_prefix!r} would mark every order "
+                              "as cancelled; give the prefix of cancellation ids, e.g. \"C\", "
+                              "or remove the key.")
+        if transactions.order_id is None:
+            raise ConfigError(f"{_where(file, 'transactions')}: cancellation_prefix needs "
+                              "order_id (the column the prefix is looked for in).")
 
     warehouse = _resolve_path(base, top.get("warehouse", "warehouse/segkit.duckdb"),
                               _where(file, ""), "warehouse", must_exist=False)
@@ -457,9 +551,11 @@ customer_id = "CustomerID"
 timestamp = "InvoiceDate"
 # timestamp_format = "%d/%m/%y" # strptime format(s); needed where dates are ambiguous
 amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "UnitPrice"
-# order_id = "InvoiceNo"      # enables de-duplication and cancellations ("C536379")
+# order_id = "InvoiceNo"      # enables de-duplication of repeated export lines
 # categorical = ["Country"]   # a customer's most frequent value becomes a feature
-# cancellation_prefix = "C"
+# cancellation_prefix = "C"   # opt-in, needs order_id: ids like "C536379" are cancellations.
+#                             # Off by default: real ids may start with C ("CA-1001", "CORP-7").
+#                             # Lines with a negative quantity are cancellations either way.
 # delimiter = ";"             # CSV only; detected when absent
 # encoding = "utf-8"          # CSV only; also "latin-1", "utf-16"
 
@@ -496,7 +592,8 @@ amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "Unit
 # threads = 2
 # memory_limit = "4GB"   # DuckDB spills beyond it; "1GB" keeps a 10M-line build under 1.5 GB
 # storage_compatibility_version = "v1.0.0"   # readable by DuckDB 1.x clients
-# lock_timeout_seconds = 30   # wait this long for a busy warehouse, then "warehouse busy"
+# lock_timeout_seconds = 30   # wait this long for another build, then "warehouse busy"
+# history_builds = 10         # per-customer history kept for the last N builds (0 = all)
 
 # [mlflow]
 # tracking_uri = "http://127.0.0.1:5000"     # default: SQLite beside the warehouse

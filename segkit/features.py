@@ -235,7 +235,8 @@ def _transactions_context(con, cfg: TransactionsConfig, taken: set[str]) -> dict
         context.setdefault(key, None)
     context["categorical"] = _attribute_columns(cfg.categorical, taken)
     context["timestamp_formats"] = [quote_literal(f) for f in cfg.timestamp_format]
-    context["cancellation_prefix"] = quote_literal(cfg.cancellation_prefix)
+    context["cancellation_prefix"] = (quote_literal(cfg.cancellation_prefix)
+                                      if cfg.cancellation_prefix else None)
     return context
 
 
@@ -395,12 +396,55 @@ def _no_usable_rows(con, label: str, rows_in: int) -> InputError:
 
 
 # A reason that rejects at least this share of a source's rows is worth a
-# warning: a date format or decimal comma, not a few bad lines.
-QUARANTINE_WARN_SHARE = 0.05
+# warning: a date format, a decimal comma, or a rule that matches real data
+# (an order id prefix), not a handful of bad lines.
+QUARANTINE_WARN_SHARE = 0.01
+# Which kept source value shows best what a reason rejected.
+_SAMPLE_COLUMN = {
+    "missing or unparseable timestamp": "ordered_at_text",
+    "amount missing or not a number": "amount_text",
+    "amount zero or negative": "amount_text",
+    "timestamp after the as-of date": "ordered_at_text",
+}
 
 
-def _quarantine_warnings(accounting: pl.DataFrame, cfg: Config) -> list[str]:
-    """One warning per reason that rejected a large share of a source's rows."""
+def _lost_customers(con, quarantine) -> pl.DataFrame:
+    """Customers whose every transaction line was quarantined, with the reason of most.
+
+    They have lines (so an id) but no usable one: nobody segments them, and
+    without this count they would vanish with nothing but a line count to show.
+    """
+    con.register("_segkit_quarantine", quarantine)
+    try:
+        return con.sql("""
+            with lines as (
+                select customer_id, reason, count(*) as n_lines
+                from _segkit_quarantine
+                where source = 'transactions' and customer_id is not null
+                group by all
+            ),
+            lost as (
+                select * from lines
+                where customer_id not in (select customer_id
+                                          from features.customer_features_raw)
+            ),
+            ranked as (
+                select *, row_number() over (partition by customer_id
+                                             order by n_lines desc, reason) as rank
+                from lost
+            )
+            select reason, count(*) as n_customers, min(customer_id) as example
+            from ranked where rank = 1 group by all order by reason
+        """).pl()
+    finally:
+        con.unregister("_segkit_quarantine")
+
+
+def _quarantine_warnings(accounting: pl.DataFrame, cfg: Config, samples: dict | None = None,
+                         lost: pl.DataFrame | None = None) -> list[str]:
+    """A warning per reason that rejected a notable share of a source's rows, and
+    one for customers who lost every line; each names the reason, count and a sample."""
+    samples = samples or {}
     warnings = []
     for source in accounting["source"].unique(maintain_order=True).to_list():
         rows = accounting.filter(pl.col("source") == source)
@@ -414,10 +458,41 @@ def _quarantine_warnings(accounting: pl.DataFrame, cfg: Config) -> list[str]:
                         "[transactions] (a list tries each format)",
                     "amount missing or not a number":
                         "; amounts need a decimal point, not a comma (\"12.50\")",
+                    "cancellation or return":
+                        "; if these are real orders, check cancellation_prefix in "
+                        "[transactions]" if cfg.transactions
+                        and cfg.transactions.cancellation_prefix else "",
                 }.get(reason, "")
-                warnings.append(f"{n:,} of {total:,} {source} rows ({n / total:.0%}) were "
-                                f"quarantined as '{reason}' (see cleaning.quarantine){hint}.")
+                sample = samples.get((source, reason))
+                example = f", e.g. {sample!r}" if sample is not None else ""
+                warnings.append(f"{n:,} of {total:,} {source} rows ({n / total:.1%}) were "
+                                f"quarantined as '{reason}'{example} (see cleaning.quarantine)"
+                                f"{hint}.")
+    if lost is not None and lost.height:
+        n_lost = int(lost["n_customers"].sum())
+        parts = ", ".join(f"'{r}' for {n:,} (e.g. customer {e!r})"
+                          for r, n, e in lost.select("reason", "n_customers", "example")
+                          .iter_rows())
+        warnings.append(f"{n_lost:,} customers lost every transaction line to quarantine and "
+                        f"are not segmented: {parts} (see meta.row_accounting, "
+                        "n_customers_lost).")
     return warnings
+
+
+def _quarantine_samples(con, quarantine) -> dict[tuple[str, str], str]:
+    """One source value per (source, reason), the smallest, so builds repeat exactly."""
+    con.register("_segkit_quarantine", quarantine)
+    try:
+        cases = " ".join(f"when '{r}' then {c}" for r, c in _SAMPLE_COLUMN.items())
+        rows = con.execute(f"""
+            select source, reason,
+                   min(coalesce(case reason {cases} end, order_id, customer_id,
+                                ordered_at_text, amount_text))
+            from _segkit_quarantine group by all
+        """).fetchall()
+    finally:
+        con.unregister("_segkit_quarantine")
+    return {(source, reason): value for source, reason, value in rows if value is not None}
 
 
 def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult:
@@ -511,7 +586,15 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         con.execute(warehouse.create_view_sql(view, rendered[view.name]))
     frame = con.sql("select * from features.customer_features").pl()
     histograms = _histograms(con, frame, numeric)
-    warnings = _quarantine_warnings(accounting, cfg)
+    lost = (_lost_customers(con, quarantine) if cfg.transactions
+            else pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
+                                      "example": pl.String}))
+    accounting = (accounting.join(
+        lost.select("reason", pl.col("n_customers").alias("n_customers_lost"))
+        .with_columns(pl.lit("transactions").alias("source")),
+        on=["source", "reason"], how="left")
+        .with_columns(pl.col("n_customers_lost").fill_null(0).cast(pl.Int64)))
+    warnings = _quarantine_warnings(accounting, cfg, _quarantine_samples(con, quarantine), lost)
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = con.execute("select count(*) from cleaning.customers "
                                "where is_age_impossible").fetchall()[0][0]

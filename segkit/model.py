@@ -899,9 +899,18 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
     else:
         distinct, inverse = np.unique(Xs, axis=0, return_inverse=True)
         if distinct.shape[0] < 4:
-            raise ValueError(f"method='distinct' needs at least 4 distinct vectors, got {distinct.shape[0]}")
-        layout = run(distinct + rng.uniform(-1e-3, 1e-3, size=distinct.shape))
-        spread = 0.02 * (layout.max(axis=0) - layout.min(axis=0))
+            # Too few points for t-SNE (it needs perplexity < points). Up to three
+            # points lie in a plane, so their first two principal axes place them
+            # at their exact distances: a valid map, not an error.
+            centered = distinct - distinct.mean(axis=0)
+            _, _, vt = np.linalg.svd(centered, full_matrices=False)
+            layout = np.zeros((distinct.shape[0], 2))
+            layout[:, :min(2, vt.shape[0])] = centered @ vt[:2].T
+            params["layout"] = "pca (fewer than 4 distinct vectors)"
+        else:
+            layout = run(distinct + rng.uniform(-1e-3, 1e-3, size=distinct.shape))
+        extent = layout.max(axis=0) - layout.min(axis=0)
+        spread = 0.02 * np.where(extent > 0, extent, 1.0)
         coords = layout[inverse.ravel()] + rng.normal(0.0, 1.0, size=(len(idx), 2)) * spread
     params["sample_size"] = int(len(idx))
     params["n_points_embedded"] = int(len(idx) if method == "jitter" else distinct.shape[0])

@@ -2,13 +2,17 @@
 
 The order of a build, and why:
 
-1. take the build lock and register the run as ``running`` (a short write);
+1. take the build lock (builders run one at a time), record the run as
+   ``running`` in the journal beside the warehouse (with its pid and start
+   time) and remove what killed builds left (their next file, spill folders);
 2. compute everything in a private in-memory DuckDB: SQL views, features,
-   the model, the t-SNE map (the warehouse stays free for readers);
+   the model, the t-SNE map (the warehouse file is only ever read);
 3. log to MLflow and register the model version;
-4. publish every table and view in ONE warehouse transaction: a build that
-   fails or is killed before this leaves the previous results untouched;
-5. render the HTML report from the published tables.
+4. write the next warehouse: a copy of the live file plus every table, view
+   and the run row (``write-back``), then render the report from it;
+5. swap the next warehouse in with one atomic rename, then write the report
+   file. A build that fails or is killed before the rename leaves the live
+   file untouched; readers never wait for a build, nor a build for readers.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import contextlib
 import datetime as dt
 import importlib
 import json
+import os
 import re
 import secrets
 import shutil
+import socket
 import threading
 import time
 import traceback
@@ -103,16 +109,31 @@ class _Stages:
         self.progress.done(stage, self.seconds[stage], info.get("detail", ""))
 
 
-def _register_run(cfg: Config, run_id: str, started_at: dt.datetime) -> dict:
-    """Mark the run as running; read what the build needs from the last success."""
-    with warehouse.transaction(cfg.warehouse, cfg.duckdb) as con:
-        # We hold the build lock, so any run still "running" died mid-build.
-        con.execute("update meta.runs set status = 'failed', error = 'interrupted: the "
-                    "build process stopped before it finished' where status = 'running'")
-        con.execute("insert into meta.runs (run_id, started_at, status, config_hash, "
-                    "config_json, segkit_version) values (?, ?, 'running', ?, ?, ?)",
-                    [run_id, started_at, cfg.config_hash(), json.dumps(cfg.to_dict()),
-                     __version__])
+def _register_run(cfg: Config, run_id: str, started_at: dt.datetime) -> None:
+    """Record the run as ``running`` in the journal beside the warehouse.
+
+    Not in the warehouse file: writing it would need the file to ourselves,
+    and any open reader would make the build wait. The journal's runs move
+    into ``meta.runs`` with the next publish; ``segkit runs`` shows them meanwhile.
+    We hold the build lock, so whatever an earlier build left is stale.
+    """
+    warehouse.remove_leftovers(cfg.warehouse, tmp_root=cfg.warehouse.parent / ".tmp")
+    warehouse.journal_append(cfg.warehouse, {
+        "run_id": run_id, "status": "running", "pid": os.getpid(),
+        "host": socket.gethostname(), "started_at": started_at.isoformat(sep=" "),
+        "config_hash": cfg.config_hash(), "config_json": json.dumps(cfg.to_dict()),
+        "segkit_version": __version__})
+
+
+def _previous_run(cfg: Config) -> dict:
+    """What the build needs from the last successful build (its centroids), read-only."""
+    if not cfg.warehouse.exists():
+        return {}
+    con = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
+    try:
+        if not con.execute("select count(*) from duckdb_tables() where schema_name = 'meta' "
+                           "and table_name = 'runs'").fetchall()[0][0]:
+            return {}
         rows = con.execute(
             "select run_id, features from meta.runs where status = 'success' "
             "order by finished_at desc, run_id desc limit 1").fetchall()
@@ -123,26 +144,54 @@ def _register_run(cfg: Config, run_id: str, started_at: dt.datetime) -> dict:
             "select segment_id, feature, centroid from segments.centroid_history "
             "where run_id = ? order by segment_index, feature_index", params=[previous[0]]).pl()
         # What the last build called its segments: kept ids keep their words.
+        # A warehouse written before profiles had phrases has no such columns yet
+        # (the publish adds them): its names are then made afresh.
+        has_phrases = con.execute(
+            "select count(*) from duckdb_columns() where schema_name = 'segments' and "
+            "table_name = 'profile_history' and column_name = 'phrase'").fetchall()[0][0]
         words = con.sql(
             "select segment_id, segment_name, description, feature, phrase, description_rank "
             "from segments.profile_history where run_id = ? "
             "order by segment_index, description_rank nulls last, feature",
-            params=[previous[0]]).pl()
+            params=[previous[0]]).pl() if has_phrases else None
         return {"run_id": previous[0], "features": previous[1], "centroids": centroids,
                 "words": words}
+    finally:
+        con.close()
 
 
 def _mark_failed(cfg: Config, run_id: str, message: str) -> None:
-    # Best effort and brief: if the warehouse stays busy, the run keeps status
-    # "running" and the next build marks it failed (it holds the build lock).
-    timeout = min(cfg.duckdb.lock_timeout_seconds, 5.0)
+    # Into the journal (the live file is never written outside a publish); the
+    # next publish moves it into meta.runs. Best effort: if even this fails, the
+    # run shows as "interrupted", which is also true.
     with contextlib.suppress(Exception):
-        with warehouse.transaction(cfg.warehouse, cfg.duckdb, timeout=timeout) as con:
-            # Only a run not yet published: a report that fails after write-back
-            # must not take the published segments back.
-            con.execute("update meta.runs set status = 'failed', finished_at = ?, error = ? "
-                        "where run_id = ? and status = 'running'",
-                        [_now(), message[:2000], run_id])
+        warehouse.journal_append(cfg.warehouse, {
+            "run_id": run_id, "status": "failed", "finished_at": _now().isoformat(sep=" "),
+            "error": message[:2000]})
+    with contextlib.suppress(Exception):
+        warehouse.NextWarehouse(cfg.warehouse, cfg.duckdb).discard()
+
+
+def _record_journal_runs(con, cfg: Config, run_id: str) -> set[str]:
+    """Move the journal's earlier runs (failed, interrupted) into meta.runs; return their ids."""
+    done = set()
+    for run in warehouse.pending_runs(cfg.warehouse):
+        if run["run_id"] == run_id:
+            continue
+        if run["status"] == "running":  # we hold the build lock: that build is gone
+            run["status"] = "interrupted"
+            run["error"] = warehouse.interrupted_message(run)
+        done.add(run["run_id"])
+        if con.execute("select count(*) from meta.runs where run_id = ?",
+                       [run["run_id"]]).fetchall()[0][0]:
+            continue  # recorded by a publish that died before cleaning the journal
+        con.execute("insert into meta.runs (run_id, started_at, finished_at, status, error, "
+                    "config_hash, config_json, segkit_version) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run["run_id"], run.get("started_at") or run.get("finished_at") or _now(),
+                     run.get("finished_at"),
+                     run["status"], run.get("error"), run.get("config_hash"),
+                     run.get("config_json"), run.get("segkit_version")])
+    return done
 
 
 def _segment_ids(model: Segmenter, previous: dict) -> list[int]:
@@ -302,15 +351,19 @@ def _segments_context(model: Segmenter) -> dict:
 
 def _publish(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter,
              tables: dict[str, pl.DataFrame], run_row: dict, stage_seconds: dict,
-             started: float) -> None:
-    """Write everything in one transaction: readers see the old build or the new one.
+             started: float) -> tuple[warehouse.NextWarehouse, set[str]]:
+    """Write everything into the next warehouse (not yet visible) in one transaction.
 
-    ``started`` is when write-back began: its own time is stored as the last
-    statement before the commit.
+    ``run_row`` holds every ``meta.runs`` column of this run. ``started`` is when
+    write-back began: its own time is stored as the last statement. The caller
+    swaps the returned next warehouse in (:meth:`NextWarehouse.publish`), then
+    forgets the returned journal runs, which the write recorded in ``meta.runs``.
     """
     segment_views = [v for v in warehouse.load_views() if v.name.startswith("segments.")]
     context = _segments_context(model)
-    with warehouse.transaction(cfg.warehouse, cfg.duckdb) as con:
+    journal_ids: set[str] = set()
+
+    def write(con) -> None:
         versions = warehouse.version_views(con, feats.views + segment_views)
         for schema in ("staging", "cleaning", "features", "segments"):
             con.execute(f"create schema if not exists {schema}")
@@ -326,14 +379,22 @@ def _publish(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter,
         warehouse.insert_frame(con, "meta.run_views", pl.DataFrame(
             [{"run_id": run_id, "view_name": n, "version": v, "sql_hash": h}
              for n, (v, h) in versions.items()]))
-        assignments = ", ".join(f"{c} = ?" for c in run_row)
-        con.execute(f"update meta.runs set {assignments} where run_id = ?",
-                    [*run_row.values(), run_id])
+        journal_ids.update(_record_journal_runs(con, cfg, run_id))
+        columns = ", ".join(["run_id", *run_row])
+        marks = ", ".join("?" * (len(run_row) + 1))
+        con.execute(f"insert into meta.runs ({columns}) values ({marks})",
+                    [run_id, *run_row.values()])
+        warehouse.trim_history(con, cfg.duckdb.history_builds)
         for view in segment_views:
             con.execute(warehouse.create_view_sql(view, warehouse.render(view, context)))
-        stage_seconds = dict(stage_seconds)
-        stage_seconds["write-back"] = round(time.perf_counter() - started, 4)
-        _insert_stages(con, run_id, stage_seconds)
+        seconds = dict(stage_seconds)
+        seconds["write-back"] = round(time.perf_counter() - started, 4)
+        _insert_stages(con, run_id, seconds)
+
+    nxt = warehouse.NextWarehouse(cfg.warehouse, cfg.duckdb)
+    nxt.prepare()
+    nxt.write(write)
+    return nxt, journal_ids
 
 
 def _insert_stages(con, run_id: str, stage_seconds: dict[str, float]) -> None:
@@ -384,9 +445,10 @@ def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
     run_id = new_run_id()
     with warehouse.build_lock(cfg.warehouse, timeout=cfg.duckdb.lock_timeout_seconds):
         # Started once it holds the lock: time spent waiting for another build is not its own.
-        previous = _register_run(cfg, run_id, _now())
+        started_at = _now()
+        _register_run(cfg, run_id, started_at)
         try:
-            result = _build(cfg, run_id, previous, stages, progress)
+            result = _build(cfg, run_id, started_at, _previous_run(cfg), stages, progress)
         except SegkitError as exc:
             _mark_failed(cfg, run_id, str(exc))
             raise
@@ -396,8 +458,8 @@ def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
     return result
 
 
-def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
-           progress: Progress) -> BuildResult:
+def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
+           stages: _Stages, progress: Progress) -> BuildResult:
     tracking_ready = _start_background_work(cfg)
     work_tmp = cfg.warehouse.parent / ".tmp" / run_id
     con = warehouse.connect_work(cfg.duckdb, work_tmp)
@@ -439,8 +501,13 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
             # "distinct": t-SNE of the <= 4^d distinct binned vectors of the sample,
             # customers placed around their vector: ~0.1-0.3 s, against 20-40 s for
             # the 5,000 jittered points, with the same islands (bench/tsne_options.py).
-            tsne = tsne_map(model.binned_, model.labels_, sample_size=m.tsne_sample_size,
-                            random_state=m.seed, method="distinct")
+            try:
+                tsne = tsne_map(model.binned_, model.labels_, sample_size=m.tsne_sample_size,
+                                random_state=m.seed, method="distinct")
+            except ValueError as exc:
+                raise InputError(f"cannot draw the map of {feats.source}: {exc}. Set "
+                                 "[model] map = false (or --no-map) to build without it.") \
+                    from None
             info["detail"] = f"{len(tsne.indices):,} customers sampled"
     ids = _segment_ids(model, previous)
     _keep_names(model, ids, previous)
@@ -460,6 +527,8 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
             info["detail"] = f"model {mlflow_ids['model_name']} v{mlflow_ids['model_version']}"
 
     run_row = {
+        "started_at": started_at, "config_hash": cfg.config_hash(),
+        "config_json": json.dumps(cfg.to_dict()), "segkit_version": __version__,
         "finished_at": _now(), "status": "success", "source": feats.source,
         "as_of_date": feats.as_of, "rows_in": feats.rows_in, "rows_used": feats.rows_used,
         "rows_quarantined": feats.rows_quarantined, "customers": feats.frame.height,
@@ -473,25 +542,46 @@ def _build(cfg: Config, run_id: str, previous: dict, stages: _Stages,
         "mlflow_run_id": mlflow_ids.get("run_id"), "model_name": mlflow_ids.get("model_name"),
         "model_version": mlflow_ids.get("model_version"),
     }
-    with stages("write-back", "Publishing segment tables to the warehouse"):
+    with stages("write-back", "Writing the next warehouse beside the live one"):
         run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
-        _publish(cfg, run_id, feats, model, tables, run_row,
-                 _stage_seconds(stages.seconds, feats, model), time.perf_counter())
+        nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
+                                    _stage_seconds(stages.seconds, feats, model),
+                                    time.perf_counter())
 
+    # The report is rendered from the next warehouse before the swap, so its time
+    # is stored with the build; the file is written only once the build is live.
+    html, report_error = None, None
     with stages("report", "Rendering the HTML report") as info:
-        from segkit.reporting import render_report  # altair is slow to import
+        try:
+            from segkit import reporting  # altair is slow to import
 
-        path = render_report(cfg, run_id)
-        if mlflow_ids:
-            tracking.log_report(cfg, mlflow_ids["run_id"], path)
-        info["detail"] = str(path)
-    # The report cannot hold its own time; meta.run_stages can, in a second short
-    # write. Best effort: the build is published and complete either way.
-    try:
-        with warehouse.transaction(cfg.warehouse, cfg.duckdb) as con:
-            _insert_stages(con, run_id, {"report": stages.seconds["report"]})
-    except SegkitError as exc:
-        progress.warn(f"the report's time was not stored in meta.run_stages: {exc}")
+            data = reporting.load_report_data(cfg.replace(warehouse=nxt.path), run_id)
+            data.warehouse_path = cfg.warehouse
+            html = reporting.render_html(data)
+        except Exception as exc:  # noqa: BLE001 - the build publishes either way
+            report_error = exc
+        info["detail"] = (str(cfg.reports_dir / f"{run_id}.html") if html is not None
+                          else "failed (see the warning below)")
+    nxt.write(lambda con: _insert_stages(con, run_id, {"report": stages.seconds["report"]}))
+    if nxt.publish():
+        progress.warn("someone wrote to the warehouse during the build; their change was "
+                      "carried into the published file.")
+    with contextlib.suppress(Exception):  # the journal is only cleaned up: runs are recorded
+        warehouse.journal_forget(cfg.warehouse, {run_id} | journal_ids)
+
+    path = None
+    if html is not None:
+        try:
+            path = reporting.write_report(cfg.reports_dir, run_id, html)
+            if mlflow_ids:
+                tracking.log_report(cfg, mlflow_ids["run_id"], path)
+        except Exception as exc:  # noqa: BLE001
+            report_error = exc
+    if report_error is not None:
+        reason = (str(report_error) if isinstance(report_error, SegkitError)
+                  else f"{type(report_error).__name__}: {report_error}")
+        progress.warn(f"the build {run_id} is published, but its report failed: {reason} "
+                      f"Render it again with `python -m segkit report {run_id}`.")
 
     return BuildResult(
         run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,

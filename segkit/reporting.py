@@ -809,3 +809,8 @@ def _write(folder: Path, run_id: str, html: str, *, is_latest: bool) -> Path:
                              f"{reason}. Set reports_dir in segkit.toml to a folder you can "
                              "write, or fix its permissions.") from None
     return target
+
+
+def write_report(folder: Path, run_id: str, html: str) -> Path:
+    """Write the rendered report of the build just published, and ``latest.html``."""
+    return _write(folder, run_id, html, is_latest=True)

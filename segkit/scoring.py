@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,11 @@ def _features_from_transactions(cfg: Config, path: Path) -> pl.DataFrame:
                          "mapping to read it as raw transactions.")
     scoped = cfg.replace(transactions=dataclasses.replace(cfg.transactions, path=str(path),
                                                           table=None), customers=None)
-    tmp = cfg.warehouse.parent / ".tmp" / "score"
+    # A folder of its own: two scores at once must not delete each other's spill
+    # files (and a build only removes folders named like run ids).
+    root = cfg.warehouse.parent / ".tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="score-", dir=root))
     con = warehouse.connect_work(cfg.duckdb, tmp)
     try:
         return build_features(con, scoped).frame

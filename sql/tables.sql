@@ -20,7 +20,7 @@ create table if not exists meta.runs (
     run_id varchar primary key,
     started_at timestamp not null,
     finished_at timestamp,
-    status varchar not null,            -- running, success or failed
+    status varchar not null,            -- success, failed or interrupted (a running build is in <warehouse>.runs.jsonl)
     error varchar,
     config_hash varchar,
     config_json varchar,
@@ -64,12 +64,16 @@ create table if not exists meta.run_stages (
 );
 
 -- Rows in per source and reason (reason null = used). Sums to rows_in.
+-- n_customers_lost: customers whose every line was quarantined, counted under
+-- the reason that took most of their lines.
 create table if not exists meta.row_accounting (
     run_id varchar not null,
     source varchar not null,
     reason varchar,
-    n_rows bigint not null
+    n_rows bigint not null,
+    n_customers_lost bigint
 );
+alter table meta.row_accounting add column if not exists n_customers_lost bigint;
 
 -- Per feature column: values imputed, outside the caps, levels folded.
 create table if not exists meta.column_quality (

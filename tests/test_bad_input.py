@@ -116,11 +116,14 @@ def assert_refused(code: int, err: str, expected_code: int, *phrases: str) -> No
 
 def assert_untouched(warehouse: Path, before: tuple, *, failed_with: str | None = None) -> None:
     assert snapshot(warehouse) == before
-    statuses = query(warehouse, "select status, error from meta.runs order by started_at")
+    # What `segkit runs` shows: meta.runs plus the runs journal beside the warehouse
+    # (a refused build never touches the warehouse file itself).
+    runs = segkit.runs(warehouse=warehouse, limit=1000)
+    statuses = list(zip(runs["status"], runs["error"]))  # newest first
     assert [s for s, _ in statuses].count("success") == 1
     assert "running" not in [s for s, _ in statuses]
     if failed_with:  # the build got as far as registering: it is recorded as failed
-        assert statuses[-1][0] == "failed" and failed_with in statuses[-1][1]
+        assert statuses[0][0] == "failed" and failed_with in statuses[0][1]
 
 
 def accounting(warehouse: Path) -> dict:
@@ -349,8 +352,9 @@ def test_unparseable_and_mixed_dates_are_quarantined_with_a_warning(tmp_path, ca
     rows = accounting(tmp_path / "wh" / "segkit.duckdb")
     assert rows["reasons"] == {"missing or unparseable timestamp": 22}
     assert rows["used"] == 80
-    assert ("22 of 102 transactions rows (22%) were quarantined as 'missing or unparseable "
-            "timestamp'") in err and "set timestamp_format in [transactions]" in err
+    # The reason, the count, the share and a sample value (the smallest, so it repeats).
+    assert ("22 of 102 transactions rows (21.6%) were quarantined as 'missing or unparseable "
+            "timestamp', e.g. '02/03/2023' (see cleaning.quarantine)") in err and "set timestamp_format in [transactions]" in err
     # A list of formats reads both ways of writing a date.
     config = project(tmp_path, data,
                      transactions_extra='timestamp_format = ["%Y-%m-%d", "%d/%m/%Y"]')
@@ -431,3 +435,100 @@ def test_sql_in_categorical_levels_is_only_data(tmp_path, capsys):
     finally:
         con.close()
     assert "is_channel_drop_table_meta_runs" in features
+
+
+# -- default rules never drop real data silently --------------------------------------
+
+def orders_with_c_ids(n_customers: int = 40, seed: int = 1) -> str:
+    """Orders whose ids carry a region/channel code; a few customers order only as "CA-"."""
+    rng = random.Random(seed)
+    lines = ["order_id,customer_id,ts,amount\n"]
+    for i in range(1, n_customers + 1):
+        # customers 1-3 order only through the Canadian shop: every id starts with "C"
+        prefixes = ["CA-"] if i <= 3 else ["CA-", "CORP-", "US-", "DE-"]
+        for j in range(rng.randint(2, 5)):
+            prefix = "US-" if j == 0 and i > 3 else rng.choice(prefixes)
+            lines.append(f"{prefix}{i:03d}{j},c{i:03d},2023-{rng.randint(1, 12):02d}"
+                         f"-{rng.randint(1, 28):02d},{rng.randint(5, 300)}.{rng.randint(0, 99):02d}\n")
+    return "".join(lines)
+
+
+def test_order_ids_starting_with_c_are_not_cancellations_by_default(tmp_path, capsys):
+    data = orders_with_c_ids()
+    code, err = build(project(tmp_path, data, columns={"order_id": "order_id"}), capsys)
+    assert code == 0, err
+    rows = accounting(tmp_path / "wh" / "segkit.duckdb")
+    assert rows["quarantined"] == 0 and rows["reasons"] == {}
+    assert rows["in"] == data.count("\n") - 1
+    assert query(tmp_path / "wh" / "segkit.duckdb",
+                 "select count(*) from segments.customer_segments") == [(40,)]
+    assert "quarantined" not in err.replace("0 quarantined", "")
+
+
+def test_a_configured_prefix_that_removes_many_rows_and_customers_is_a_warning(tmp_path, capsys):
+    data = orders_with_c_ids()
+    code, err = build(project(tmp_path, data, columns={"order_id": "order_id"},
+                              transactions_extra='cancellation_prefix = "C"'), capsys)
+    assert code == 0, err
+    warehouse = tmp_path / "wh" / "segkit.duckdb"
+    rows = accounting(warehouse)
+    n = rows["reasons"]["cancellation or return"]
+    assert n == sum(1 for line in data.splitlines()[1:] if line.startswith("C"))
+    share = f"{n / rows['in']:.1%}"
+    # The reason, the count, the share and a sample value, in the terminal...
+    expected = (f"{n:,} of {rows['in']:,} transactions rows ({share}) were quarantined as "
+                f"'cancellation or return', e.g. 'CA-0010' (see cleaning.quarantine); if these "
+                "are real orders, check cancellation_prefix in [transactions].")
+    lost = ("3 customers lost every transaction line to quarantine and are not segmented: "
+            "'cancellation or return' for 3 (e.g. customer 'c001') (see meta.row_accounting, "
+            "n_customers_lost).")
+    assert expected in err and lost in err
+    # ...in meta.runs (which the report shows)...
+    stored = query(warehouse, "select warnings from meta.runs where status = 'success'")[0][0]
+    assert expected in stored.splitlines() and lost in stored.splitlines()
+    # ...and the accounting counts the customers who lost every line.
+    assert query(warehouse, "select reason, n_customers_lost from meta.row_accounting "
+                            "order by reason nulls first") == [
+        (None, 0), ("cancellation or return", 3)]
+    assert query(warehouse, "select count(*) from segments.customer_segments") == [(37,)]
+    report = next((tmp_path / "reports").glob("2*.html")).read_text()
+    assert "3 customers lost every transaction line to quarantine" in report
+
+
+# -- tiny inputs: a clear message or a valid result, never a traceback, map on ----------
+
+MAP_ON = FAST_MODEL.replace("map = false", "map = true")
+
+
+def test_two_customers_with_the_map_on(tmp_path, capsys):
+    data = HEADER + "a,2023-01-01,10\na,2023-02-01,30\nb,2023-03-01,5\n"
+    config = project(tmp_path, data)
+    config.write_text(config.read_text().replace(FAST_MODEL, MAP_ON))
+    code, err = build(config, capsys)
+    assert code == 0, err
+    warehouse = tmp_path / "wh" / "segkit.duckdb"
+    assert query(warehouse, "select count(*), count(distinct segment_id) from "
+                            "segments.customer_segments") == [(2, 2)]
+    assert query(warehouse, "select count(distinct customer_id) from segments.tsne_history "
+                            "where x is not null and isfinite(x) and isfinite(y)") == [(2,)]
+
+
+@pytest.mark.parametrize("customers, expected", [
+    # one customer: nothing to compare; a clear input error
+    (["a,2023-01-01,10\n"], (3, "need at least 2 customers to segment, got 1")),
+    # three customers, one distinct vector: nothing separates them
+    (["a,2023-01-01,10\n", "b,2023-01-01,10\n", "c,2023-01-01,10\n"],
+     (3, "were dropped (each carries no information after discretization)")),
+    # three customers, three distinct vectors: a valid result with a map
+    (["a,2023-01-01,10\n", "b,2023-01-02,11\n", "c,2023-01-03,12\n"], (0, None)),
+])
+def test_one_to_three_distinct_vectors_with_the_map_on(tmp_path, capsys, customers, expected):
+    config = project(tmp_path, HEADER + "".join(customers))
+    config.write_text(config.read_text().replace(FAST_MODEL, MAP_ON))
+    code, err = build(config, capsys)
+    assert code == expected[0], err
+    if expected[1]:
+        assert_refused(code, err, expected[0], expected[1])
+    else:
+        assert query(tmp_path / "wh" / "segkit.duckdb",
+                     "select count(*) from segments.tsne_map") == [(3,)]

@@ -93,3 +93,97 @@ def test_template_is_valid_once_its_data_exists(tmp_path):
     assert cfg.transactions.customer_id == "CustomerID"
     with pytest.raises(ConfigError, match="already exists"):
         write_template(path)
+
+
+# -- every numeric setting has a range, checked with the config (exit 2, before any SQL) --
+
+@pytest.mark.parametrize("section, line, message", [
+    ("model", "n_bins = 1", "n_bins = 1 is out of range; use an integer from 2 to 100."),
+    ("model", "k_min = 1", "k_min = 1 is out of range; use an integer from 2 to 100."),
+    ("model", "k = 1", "k = 1 is out of range; use an integer from 2 to 100."),
+    ("model", "k_min = 5\nk_max = 3", "need k_min <= k_max (got k_min = 5, k_max = 3)."),
+    ("model", "n_init = 0", "n_init = 0 is out of range; use an integer from 1 to 10000."),
+    ("model", "n_resamples = 0", "n_resamples = 0 is out of range; use an integer from 1 to "
+                                 "10000."),
+    ("model", "correlation_threshold = 0", "correlation_threshold = 0 is out of range; use a "
+                                           "number in (0, 1]."),
+    ("model", "stability_threshold = 1.5", "stability_threshold = 1.5 is out of range; use a "
+                                           "number in [0, 1]."),
+    ("model", "seed = -1", "seed = -1 is out of range; use an integer from 0 to 4294967295."),
+    ("model", "features = []", "features = [] needs at least one feature name, each once"),
+    ("model", 'features = ["frequency", "frequency"]', "needs at least one feature name, "
+                                                       "each once"),
+    ("model", "tsne_sample_size = 1", "tsne_sample_size = 1 is out of range; use an integer "
+                                      "from 10 to 10000000."),
+    ("features", "top_levels = 0", "top_levels = 0 is out of range; use an integer >= 1."),
+    ("features", "min_level_share = 1", "min_level_share = 1 is out of range; use a number in "
+                                        "[0, 1)."),
+    ("features", "cap_quantiles = [0.5, 2]", "cap_quantiles = [0.5, 2] is out of range; use "
+                                             "two quantiles 0 <= low < high <= 1"),
+    ("features", "age_range = [-5, 100]", "age_range = [-5, 100] is out of range; use two ages "
+                                          "0 <= low < high <= 150"),
+    ("duckdb", "threads = 0", "threads = 0 is out of range; use an integer from 1 to 1024."),
+    ("duckdb", "lock_timeout_seconds = -1", "lock_timeout_seconds = -1 is out of range"),
+    ("duckdb", "history_builds = -1", "history_builds = -1 is out of range; use an integer "
+                                      ">= 0 (0 keeps every build)."),
+    ("duckdb", 'memory_limit = "lots"', "memory_limit = 'lots' is not a size; use a number and "
+                                        "a unit, e.g. \"4GB\""),
+    ("duckdb", 'storage_compatibility_version = "1.0"', "storage_compatibility_version = '1.0' "
+                                                        "is not a DuckDB version"),
+])
+def test_out_of_range_values_are_config_errors(tmp_path, section, line, message):
+    path = write_config(tmp_path, MINIMAL + f"\n[{section}]\n{line}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"segkit.toml [{section}]: "), str(info.value)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--k", "1"], "Error: --k 1 is out of range; use an integer from 2 to 100."),
+    (["--k", "0"], "Error: --k 0 is out of range; use an integer from 2 to 100."),
+    (["--seed", "-3"], "Error: --seed -3 is out of range; use an integer from 0 to 4294967295."),
+    (["--as-of", "31/01/2024"], 'Error: --as-of "31/01/2024" is not a date; use YYYY-MM-DD, '
+                                "e.g. 2024-01-31."),
+])
+def test_build_flags_are_checked_like_their_keys_before_any_sql(tmp_path, capsys, args,
+                                                                message):
+    from segkit import cli
+
+    config = write_config(tmp_path, MINIMAL + "\n[mlflow]\nenabled = false\n")
+    code = cli.main(["build", "--config", str(config), *args])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and err == message
+    # Refused before the build began: nothing was written, not even the run journal.
+    assert not (tmp_path / "warehouse").exists()
+
+
+def test_runs_limit_and_generate_seed_are_checked(tmp_path, capsys):
+    from segkit import cli
+
+    code = cli.main(["runs", "--config", str(write_config(tmp_path, MINIMAL)), "--limit", "0"])
+    assert code == 2
+    assert "--limit 0 is out of range" in capsys.readouterr().err
+    code = cli.main(["generate", "--transactions", "10", "--out", str(tmp_path / "g"),
+                     "--seed", "-1"])
+    assert code == 2
+    assert "--seed -1 is out of range" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+
+
+def test_cancellation_prefix_is_opt_in_and_needs_order_id(tmp_path):
+    assert load_config(write_config(tmp_path, MINIMAL)).transactions.cancellation_prefix is None
+    path = write_config(tmp_path, MINIMAL + 'cancellation_prefix = "C"\n')
+    with pytest.raises(ConfigError, match=r"\[transactions\]: cancellation_prefix needs "
+                                          r"order_id"):
+        load_config(path)
+    path = write_config(tmp_path, MINIMAL + 'order_id = "x"\ncancellation_prefix = ""\n')
+    with pytest.raises(ConfigError, match="would mark every order as cancelled"):
+        load_config(path)
+
+
+def test_template_writes_the_cancellation_prefix_commented_with_an_example(tmp_path):
+    text = write_template(tmp_path / "segkit.toml").read_text()
+    line = next(x for x in text.splitlines() if "cancellation_prefix" in x)
+    assert line.startswith('# cancellation_prefix = "C"') and "opt-in" in line
+    assert "# history_builds = 10" in text

@@ -78,8 +78,10 @@ final as (
         quantity,
         quantity_source,
         unit_price_source,
+        -- an order id prefix marks cancellations only when configured: real
+        -- order ids often start with the same letter ("CA-1001")
         coalesce(quantity < 0, false)
-        {%- if transactions.order_id %}
+        {%- if transactions.order_id and transactions.cancellation_prefix %}
         or coalesce(starts_with(order_id, {{ transactions.cancellation_prefix }}), false)
         {%- endif %} as is_cancellation,
         {% for column in transactions.categorical -%}
