@@ -106,6 +106,13 @@ def prepare(cfg: Config) -> str:
 
         with contextlib.suppress(ImportError):
             import skops.io  # noqa: F401  (the default serializer: ~2 s to import)
+        # log_model checks the pinned requirements against the installed packages;
+        # the first check maps every installed module to its distribution (0.5 s
+        # of importlib.metadata). Same map, built here off the critical path.
+        with contextlib.suppress(Exception):
+            from mlflow.utils.requirements_utils import _init_modules_to_packages_map
+
+            _init_modules_to_packages_map()
         return _experiment_id(cfg, uri)
 
 
