@@ -570,7 +570,12 @@ def _sqdist(X, x2, C):
     nearest-centre loop below and the k-means++ candidates read them without a
     transposed copy. Element by element the same arithmetic as before.
     """
-    d2 = x2[None, None, :] - 2.0 * np.matmul(C, X.T) + np.einsum("bkd,bkd->bk", C, C)[:, :, None]
+    # In place, no temporaries: (-2 g) + x2 is exactly x2 - 2 g (IEEE addition
+    # commutes and negation is exact), then + |c|^2 as before.
+    d2 = np.matmul(C, X.T)
+    d2 *= -2.0
+    d2 += x2[None, None, :]
+    d2 += np.einsum("bkd,bkd->bk", C, C)[:, :, None]
     return np.maximum(d2, 0.0, out=d2)
 
 
@@ -584,9 +589,9 @@ def _nearest(d2):
     best = d2[:, 0, :].copy()
     labels = np.zeros(best.shape, dtype=np.intp)
     for j in range(1, d2.shape[1]):
-        closer = d2[:, j, :] < best
+        closer = np.less(d2[:, j, :], best)
         np.copyto(best, d2[:, j, :], where=closer)
-        labels[closer] = j
+        np.copyto(labels, j, where=closer)
     return labels, best
 
 
@@ -650,8 +655,7 @@ def _batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
         flat = (np.arange(n_act)[:, None] * k + new).ravel()
         w = Wr[active]
         size = np.bincount(flat, weights=w.ravel(), minlength=n_act * k).reshape(-1, k)
-        wf = w.ravel()
-        sums = np.stack([np.bincount(flat, weights=wf * np.tile(X[:, j], n_act), minlength=n_act * k)
+        sums = np.stack([np.bincount(flat, weights=(w * X[:, j]).ravel(), minlength=n_act * k)
                          for j in range(d)], axis=-1).reshape(n_act, k, d)
         # Empty clusters keep their centre (sklearn relocates; rare on resamples).
         C[active] = np.where(size[:, :, None] > 0, sums / np.maximum(size, 1e-300)[:, :, None], C[active])
