@@ -568,10 +568,11 @@ def _sqdist(X, x2, C):
 
     Centre-major, so each centre's distances are one contiguous row: the
     nearest-centre loop below and the k-means++ candidates read them without a
-    transposed copy. Element by element the same arithmetic as before.
+    transposed copy.
     """
     # In place, no temporaries: (-2 g) + x2 is exactly x2 - 2 g (IEEE addition
-    # commutes and negation is exact), then + |c|^2 as before.
+    # commutes and negation is exact), then + |c|^2: the floats of the textbook
+    # expression, which tests/test_model.py checks against the former layout.
     d2 = np.matmul(C, X.T)
     d2 *= -2.0
     d2 += x2[None, None, :]
