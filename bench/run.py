@@ -1,8 +1,15 @@
 """segkit's benchmark: `segkit build` against DuckDB's floor and a pandas notebook.
 
-    python bench/run.py                  # 1M and 10M transactions, 3 runs each
+    python bench/run.py                  # demo, wide, 1M and 10M transactions, 3 runs each
     python bench/run.py --with-100m      # and 100M (memory_limit = "4GB")
     python bench/run.py --runs 5 --pandas-runs 1 --sizes 10000000
+    python bench/run.py --regimes demo wide --runs 3   # the two small regimes only
+
+Regimes: "demo" is the bundled CDNOW demo (69,659 lines, `segkit build` with no
+config: the fixed cost of a build); "wide" is a customers-only table of 2,240
+customers and 13 numeric attributes (segkit.synthetic.generate_wide_customers:
+nearly every customer is a distinct vector); the others are transaction counts.
+The two small regimes have no floor and no pandas run.
 
 For each size it generates data once with `python -m segkit generate` (under
 bench/data/, git-ignored, reused when present), then, run by run and
@@ -63,6 +70,7 @@ def measure(cmd: list[str], *, cwd: Path, env: dict | None = None) -> dict:
         r.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"seconds": round(seconds, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
             "returncode": proc.returncode, "stdout": b"".join(out_chunks).decode(errors="replace"),
             "stderr": b"".join(err_chunks).decode(errors="replace")}
 
@@ -76,8 +84,22 @@ def last_json(text: str) -> dict:
 
 # -- data --------------------------------------------------------------------------
 
-def label(n: int) -> str:
+SMALL = ("demo", "wide")  # regimes without a transaction count
+
+
+def label(n) -> str:
+    if n in SMALL:
+        return n
     return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
+
+
+def ensure_wide() -> Path:
+    folder = BENCH / "data" / "wide"
+    if not (folder / "segkit.toml").exists():
+        code = ("import sys; from segkit.synthetic import generate_wide_customers as g; "
+                "g(sys.argv[1], customers=2240, seed=0)")
+        subprocess.run([PY, "-c", code, str(folder)], cwd=ROOT, check=True)
+    return folder
 
 
 def ensure_data(n: int) -> Path:
@@ -156,30 +178,33 @@ def run_stages(warehouse: Path) -> dict[str, float]:
 
 # -- the benchmark ---------------------------------------------------------------------
 
-def bench_size(n: int, runs: int, pandas_runs: int, memory_limit: str | None) -> dict:
-    data = ensure_data(n)
-    glob = transactions_glob(data)
+def bench_size(n, runs: int, pandas_runs: int, memory_limit: str | None) -> dict:
+    small = n in SMALL
+    data = None if n == "demo" else ensure_wide() if n == "wide" else ensure_data(n)
+    glob = None if small else transactions_glob(data)
     result = {"transactions": n, "floor": [], "build": [], "rebuild": [], "pandas": []}
     for i in range(max(runs, pandas_runs)):
         if i < runs:
-            floor = measure([PY, str(BENCH / "floor.py"), glob]
-                            + (["--memory-limit", memory_limit] if memory_limit else []),
-                            cwd=ROOT)
-            if floor["returncode"]:
-                raise SystemExit(f"floor query failed:\n{floor['stderr'][-3000:]}")
-            floor.update(last_json(floor.pop("stdout")))
-            floor.pop("stderr")
-            result["floor"].append(floor)
+            floor = {"seconds": None}
+            if not small:
+                floor = measure([PY, str(BENCH / "floor.py"), glob]
+                                + (["--memory-limit", memory_limit] if memory_limit else []),
+                                cwd=ROOT)
+                if floor["returncode"]:
+                    raise SystemExit(f"floor query failed:\n{floor['stderr'][-3000:]}")
+                floor.update(last_json(floor.pop("stdout")))
+                floor.pop("stderr")
+                result["floor"].append(floor)
 
             run_dir = BENCH / "data" / "runs" / f"{label(n).lower()}-{i}"
             shutil.rmtree(run_dir, ignore_errors=True)
             run_dir.mkdir(parents=True)
-            config = write_config(data, run_dir, memory_limit)
+            # The demo: no segkit.toml in the folder means the bundled CDNOW data.
+            args = [] if n == "demo" else ["--config", str(write_config(data, run_dir, memory_limit))]
             # The first build also creates the warehouse and the MLflow store (its
             # migrations take seconds); the rebuild is the everyday case.
             for kind in KINDS:
-                build = measure([PY, "-m", "segkit", "build", "--config", str(config)],
-                                cwd=run_dir)
+                build = measure([PY, "-m", "segkit", "build", *args], cwd=run_dir)
                 if build["returncode"]:
                     raise SystemExit(f"segkit build failed:\n{build['stdout'][-3000:]}\n"
                                      f"{build['stderr'][-3000:]}")
@@ -187,8 +212,9 @@ def bench_size(n: int, runs: int, pandas_runs: int, memory_limit: str | None) ->
                 build["stages"] = run_stages(run_dir / "warehouse" / "segkit.duckdb")
                 build.pop("stdout"), build.pop("stderr")
                 result[kind].append(build)
-                print(f"  {label(n)} run {i + 1}: floor {floor['seconds']:.2f} s, {kind} "
-                      f"{build['seconds']:.2f} s ({build['peak_rss_mb']:.0f} MB) "
+                print(f"  {label(n)} run {i + 1}: floor {floor['seconds'] or 0:.2f} s, {kind} "
+                      f"{build['seconds']:.2f} s (CPU {build['cpu_seconds']:.2f} s, "
+                      f"{build['peak_rss_mb']:.0f} MB) "
                       f"{ {k: round(v, 2) for k, v in build['stages'].items()} }", flush=True)
             shutil.rmtree(run_dir, ignore_errors=True)
         if i < pandas_runs:
@@ -225,25 +251,29 @@ def machine() -> dict:
 
 
 def table(results: list[dict]) -> str:
-    head = ("| transactions | build | DuckDB floor (s) | segkit build (s) | build peak RSS (MB) "
-            "| pandas reference (s) | pandas peak RSS (MB) | build / floor | pandas / build |")
-    lines = [head, "|" + "---|" * 9]
+    head = ("| regime | build | DuckDB floor (s) | segkit build (s) | build CPU (s) "
+            "| build peak RSS (MB) | pandas reference (s) | pandas peak RSS (MB) | build / floor "
+            "| pandas / build |")
+    lines = [head, "|" + "---|" * 10]
     for r in results:
         floor = median(r["floor"], "seconds")
         pandas = median(r["pandas"], "seconds") if r["pandas"] else None
         prss = median(r["pandas"], "peak_rss_mb") if r["pandas"] else None
         for kind in KINDS:
             build = median(r[kind], "seconds")
+            cpu = median(r[kind], "cpu_seconds")
             rss = median(r[kind], "peak_rss_mb")
             lines.append(
-                f"| {label(r['transactions'])} | {KINDS[kind]} | {floor:.2f} | {build:.2f} | "
+                f"| {label(r['transactions'])} | {KINDS[kind]} | "
+                + (f"{floor:.2f}" if floor else "n/a") + f" | {build:.2f} | {cpu:.2f} | "
                 f"{rss:,.0f} | " + (f"{pandas:.1f} | {prss:,.0f} | " if pandas else "n/a | n/a | ")
-                + f"{build / floor:.1f}x | " + (f"{pandas / build:.1f}x |" if pandas else "n/a |"))
+                + (f"{build / floor:.1f}x | " if floor else "n/a | ")
+                + (f"{pandas / build:.1f}x |" if pandas else "n/a |"))
     stages = sorted({s for r in results for kind in KINDS for b in r[kind] for s in b["stages"]},
                     key=lambda s: STAGES.index(s) if s in STAGES else len(STAGES))
     lines += ["", "Build stages (median seconds, from meta.run_stages; \"outside stages\" is "
               "interpreter start-up, imports and run registration):", "",
-              "| transactions | build | " + " | ".join(stages) + " | outside stages |",
+              "| regime | build | " + " | ".join(stages) + " | outside stages |",
               "|" + "---|" * (len(stages) + 3)]
     for r in results:
         for kind in KINDS:
@@ -263,10 +293,16 @@ def main() -> None:
     parser.add_argument("--with-100m", action="store_true",
                         help="also 100M transactions (~1.2 GB Parquet), memory_limit 4GB")
     parser.add_argument("--sizes", type=int, nargs="*", default=None,
-                        help="transaction counts instead of 1M and 10M")
+                        help="transaction counts instead of 1M and 10M (no demo or wide)")
+    parser.add_argument("--regimes", nargs="*", default=None,
+                        help="regimes to run: demo, wide and/or transaction counts "
+                             "(default: demo wide 1000000 10000000)")
     parser.add_argument("--memory-limit-100m", default="4GB")
     args = parser.parse_args()
-    sizes = args.sizes or [1_000_000, 10_000_000]
+    if args.regimes:
+        sizes = [r if r in SMALL else int(r) for r in args.regimes]
+    else:
+        sizes = args.sizes or ["demo", "wide", 1_000_000, 10_000_000]
     if args.with_100m:
         sizes.append(100_000_000)
     pandas_runs = args.runs if args.pandas_runs is None else args.pandas_runs
@@ -275,9 +311,12 @@ def main() -> None:
     print(json.dumps(facts), flush=True)
     results = []
     for n in sizes:
-        limit = args.memory_limit_100m if n >= 100_000_000 else None
+        big = n not in SMALL and n >= 100_000_000
+        limit = args.memory_limit_100m if big else None
         # pandas on 100M rows needs ~10+ GB and many minutes: the 100M row is segkit only.
-        results.append(bench_size(n, args.runs, 0 if n >= 100_000_000 else pandas_runs, limit))
+        # The small regimes have no pandas counterpart.
+        skip_pandas = big or n in SMALL
+        results.append(bench_size(n, args.runs, 0 if skip_pandas else pandas_runs, limit))
     load_after = os.getloadavg()
     raw = BENCH / "results" / "raw"
     raw.mkdir(parents=True, exist_ok=True)

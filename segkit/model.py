@@ -686,9 +686,36 @@ def _sample_rows(p, rng):
 
 
 def _sqdist(X, x2, C):
-    """Squared distances (b, m, k) between rows of X (m, d) and centres C (b, k, d)."""
-    d2 = x2[None, :, None] - 2.0 * np.matmul(C, X.T).transpose(0, 2, 1) + np.einsum("bkd,bkd->bk", C, C)[:, None, :]
-    return np.maximum(d2, 0.0)
+    """Squared distances (b, k, m) between centres C (b, k, d) and rows of X (m, d).
+
+    Centre-major, so each centre's distances are one contiguous row: the
+    nearest-centre loop below and the k-means++ candidates read them without a
+    transposed copy.
+    """
+    # In place, no temporaries: (-2 g) + x2 is exactly x2 - 2 g (IEEE addition
+    # commutes and negation is exact), then + |c|^2: the floats of the textbook
+    # expression, which tests/test_model.py checks against the former layout.
+    d2 = np.matmul(C, X.T)
+    d2 *= -2.0
+    d2 += x2[None, None, :]
+    d2 += np.einsum("bkd,bkd->bk", C, C)[:, :, None]
+    return np.maximum(d2, 0.0, out=d2)
+
+
+def _nearest(d2):
+    """``d2.argmin(axis=1)`` for (b, k, m) distances: the first nearest centre.
+
+    A loop over the few centres on contiguous (b, m) slices; numpy's argmin over
+    a middle axis copies the array and is several times slower. Strict ``<``
+    keeps the first of equal distances, as argmin does.
+    """
+    best = d2[:, 0, :].copy()
+    labels = np.zeros(best.shape, dtype=np.intp)
+    for j in range(1, d2.shape[1]):
+        closer = np.less(d2[:, j, :], best)
+        np.copyto(best, d2[:, j, :], where=closer)
+        np.copyto(labels, j, where=closer)
+    return labels, best
 
 
 def _batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
@@ -713,7 +740,7 @@ def _batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
         Nearest best centre for *every* distinct vector (also zero-weight ones).
     inertia : ndarray (B,)
     """
-    m = X.shape[0]
+    m, d = X.shape
     x2 = np.einsum("md,md->m", X, X)
     Wr = np.repeat(W, n_init, axis=0)
     b = Wr.shape[0]
@@ -724,13 +751,13 @@ def _batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
     n_trials = 2 + int(np.log(k))
     idx = np.empty((b, k), dtype=np.int64)
     idx[:, 0] = _sample_rows(Wr, rng)
-    closest = _sqdist(X, x2, X[idx[:, :1]])[:, :, 0]
+    closest = _sqdist(X, x2, X[idx[:, :1]])[:, 0, :]
     for j in range(1, k):
         p = Wr * closest
         empty = p.sum(axis=1) <= 0  # fewer occupied points than k: any point will do
         p[empty] = Wr[empty]
         trials = np.column_stack([_sample_rows(p, rng) for _ in range(n_trials)])  # (b, L)
-        cand = np.minimum(closest[:, None, :], _sqdist(X, x2, X[trials]).transpose(0, 2, 1))  # (b, L, m)
+        cand = np.minimum(closest[:, None, :], _sqdist(X, x2, X[trials]))  # (b, L, m)
         best = np.einsum("blm,bm->bl", cand, Wr).argmin(axis=1)
         idx[:, j] = trials[np.arange(b), best]
         closest = cand[np.arange(b), best]
@@ -740,28 +767,23 @@ def _batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
     labels = np.full((b, m), -1)
     active = np.arange(b)
     for _ in range(max_iter):
-        new = _sqdist(X, x2, C[active]).argmin(axis=2)
+        new, _ = _nearest(_sqdist(X, x2, C[active]))
         changed = (new != labels[active]).any(axis=1)
         labels[active] = new
         active, new = active[changed], new[changed]
         if active.size == 0:
             break
         # Weighted cluster sums via one flat bincount per coordinate.
-        flat = (np.arange(active.size)[:, None] * k + new).ravel()
-        w = Wr[active].ravel()
-        size = np.bincount(flat, weights=w, minlength=active.size * k).reshape(-1, k)
-        sums = np.stack(
-            [
-                np.bincount(flat, weights=w * np.tile(X[:, j], active.size), minlength=active.size * k)
-                for j in range(X.shape[1])
-            ],
-            axis=-1,
-        ).reshape(active.size, k, -1)
+        n_act = active.size
+        flat = (np.arange(n_act)[:, None] * k + new).ravel()
+        w = Wr[active]
+        size = np.bincount(flat, weights=w.ravel(), minlength=n_act * k).reshape(-1, k)
+        sums = np.stack([np.bincount(flat, weights=(w * X[:, j]).ravel(), minlength=n_act * k)
+                         for j in range(d)], axis=-1).reshape(n_act, k, d)
         # Empty clusters keep their centre (sklearn relocates; rare on resamples).
         C[active] = np.where(size[:, :, None] > 0, sums / np.maximum(size, 1e-300)[:, :, None], C[active])
-    d2 = _sqdist(X, x2, C)
-    labels = d2.argmin(axis=2)
-    inertia = (Wr * np.take_along_axis(d2, labels[:, :, None], axis=2)[:, :, 0]).sum(axis=1)
+    labels, nearest = _nearest(_sqdist(X, x2, C))
+    inertia = (Wr * nearest).sum(axis=1)
     # Row r of the batch is restart r % n_init of weight vector r // n_init.
     best = inertia.reshape(-1, n_init).argmin(axis=1) + np.arange(W.shape[0]) * n_init
     return labels[best], inertia[best]
@@ -794,6 +816,10 @@ TSNE_DEFAULTS = {
 }
 
 
+#: Most distinct vectors the default ("distinct") map embeds; see :func:`tsne_map`.
+TSNE_MAX_POINTS = 500
+
+
 class TsneResult(tuple):
     """``(indices, coords)`` tuple with an extra ``info`` dict of the settings used."""
 
@@ -824,7 +850,8 @@ def _stratified_sample(labels, sample_size, rng, min_per_segment=5):
     return np.sort(np.concatenate(picks))
 
 
-def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distinct", **tsne_params):
+def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distinct",
+             max_points=TSNE_MAX_POINTS, **tsne_params):
     """2-D t-SNE map of a stratified sample of customers for the report.
 
     Parameters
@@ -838,6 +865,12 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
         5 per segment.
     random_state : int, default=0
         Seeds the sample, the jitter and t-SNE; same seed gives the same map.
+    max_points : int, default=TSNE_MAX_POINTS (500)
+        ``"distinct"`` only: most distinct vectors t-SNE embeds. When the sample
+        has more (wide data: nearly every customer is its own vector), the map
+        shows a stratified sub-sample of about ``max_points`` customers instead;
+        ``.info`` then records ``max_points``. RFM data (a few dozen vectors) is
+        never affected.
     method : {"distinct", "jitter"}, default="distinct"
         ``"distinct"``: t-SNE of only the distinct binned vectors in the sample
         (a few dozen points: ~0.15 s), each customer then drawn at its vector's
@@ -870,6 +903,8 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
         raise ValueError(f"unknown t-SNE parameters {sorted(unknown)}; allowed: {sorted(TSNE_DEFAULTS)}")
     if not (isinstance(sample_size, Integral) and sample_size >= 2):
         raise ValueError(f"sample_size must be an integer >= 2, got {sample_size!r}")
+    if not (isinstance(max_points, Integral) and max_points >= 4):
+        raise ValueError(f"max_points must be an integer >= 4, got {max_points!r}")
     params = {**TSNE_DEFAULTS, **tsne_params, "method": method}
     start = time.perf_counter()
     rng = np.random.default_rng(random_state)
@@ -898,6 +933,15 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
         coords = run(Xs + rng.uniform(-params["jitter"], params["jitter"], size=Xs.shape))
     else:
         distinct, inverse = np.unique(Xs, axis=0, return_inverse=True)
+        if distinct.shape[0] > max_points:
+            # Barnes-Hut t-SNE costs ~10 ms per point here (2,200 distinct vectors of a
+            # wide customer table: 9 s); a stratified sub-sample keeps every segment's
+            # island at a bounded cost. Drawn only in this case, so maps of RFM data
+            # (tens of vectors) are unchanged.
+            idx = idx[_stratified_sample(labels[idx], max_points, rng)]
+            Xs = X[idx]
+            distinct, inverse = np.unique(Xs, axis=0, return_inverse=True)
+            params["max_points"] = int(max_points)
         if distinct.shape[0] < 4:
             # Too few points for t-SNE (it needs perplexity < points). Up to three
             # points lie in a plane, so their first two principal axes place them

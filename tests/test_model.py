@@ -566,3 +566,102 @@ def test_kept_names_win_and_a_fresh_namesake_is_told_apart():
     assert names == ["At Risk · spends more", "At Risk"]
     # Nothing kept: nothing changes.
     assert _carry_names(["A", "B"], {}, centroids, RFM, [4, 4, 4]) == ["A", "B"]
+
+
+# ---------------------------------------------------------------------------
+# Fast paths: bit-for-bit the results of the implementations they replaced
+# ---------------------------------------------------------------------------
+
+
+def _reference_batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
+    """The bootstrap k-means as it was before the centre-major rewrite (verbatim)."""
+    from segkit.model import _sample_rows
+
+    def sqdist(X, x2, C):
+        d2 = x2[None, :, None] - 2.0 * np.matmul(C, X.T).transpose(0, 2, 1) + np.einsum("bkd,bkd->bk", C, C)[:, None, :]
+        return np.maximum(d2, 0.0)
+
+    m = X.shape[0]
+    x2 = np.einsum("md,md->m", X, X)
+    Wr = np.repeat(W, n_init, axis=0)
+    b = Wr.shape[0]
+    n_trials = 2 + int(np.log(k))
+    idx = np.empty((b, k), dtype=np.int64)
+    idx[:, 0] = _sample_rows(Wr, rng)
+    closest = sqdist(X, x2, X[idx[:, :1]])[:, :, 0]
+    for j in range(1, k):
+        p = Wr * closest
+        empty = p.sum(axis=1) <= 0
+        p[empty] = Wr[empty]
+        trials = np.column_stack([_sample_rows(p, rng) for _ in range(n_trials)])
+        cand = np.minimum(closest[:, None, :], sqdist(X, x2, X[trials]).transpose(0, 2, 1))
+        best = np.einsum("blm,bm->bl", cand, Wr).argmin(axis=1)
+        idx[:, j] = trials[np.arange(b), best]
+        closest = cand[np.arange(b), best]
+    C = X[idx]
+    labels = np.full((b, m), -1)
+    active = np.arange(b)
+    for _ in range(max_iter):
+        new = sqdist(X, x2, C[active]).argmin(axis=2)
+        changed = (new != labels[active]).any(axis=1)
+        labels[active] = new
+        active, new = active[changed], new[changed]
+        if active.size == 0:
+            break
+        flat = (np.arange(active.size)[:, None] * k + new).ravel()
+        w = Wr[active].ravel()
+        size = np.bincount(flat, weights=w, minlength=active.size * k).reshape(-1, k)
+        sums = np.stack(
+            [np.bincount(flat, weights=w * np.tile(X[:, j], active.size), minlength=active.size * k)
+             for j in range(X.shape[1])],
+            axis=-1,
+        ).reshape(active.size, k, -1)
+        C[active] = np.where(size[:, :, None] > 0, sums / np.maximum(size, 1e-300)[:, :, None], C[active])
+    d2 = sqdist(X, x2, C)
+    labels = d2.argmin(axis=2)
+    inertia = (Wr * np.take_along_axis(d2, labels[:, :, None], axis=2)[:, :, 0]).sum(axis=1)
+    best = inertia.reshape(-1, n_init).argmin(axis=1) + np.arange(W.shape[0]) * n_init
+    return labels[best], inertia[best]
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    """A wide customers-only table (the bench's wide regime, smaller): every row distinct."""
+    from segkit.synthetic import generate_wide_customers
+
+    info = generate_wide_customers(tmp_path_factory.mktemp("wide"), customers=400, seed=3)
+    frame = pl.read_parquet(info["paths"]["customers"]).rename({"CustomerID": "customer_id"})
+    return fit_quiet(frame.with_columns(pl.exclude("customer_id").cast(pl.Float64)),
+                     k_max=6, n_resamples=10, random_state=0)
+
+
+@pytest.mark.parametrize("data", ["cdnow", "wide"])
+def test_bootstrap_kmeans_is_bit_identical_to_the_reference(data, request):
+    """Same rng draws, same labels and the very same inertia floats as before the rewrite."""
+    from segkit.model import _batched_weighted_kmeans
+
+    s = request.getfixturevalue("seg" if data == "cdnow" else "wide")
+    X, w = s.distinct_.astype(float), s.weights_.astype(float)
+    n = int(w.sum())
+    for k in (2, 3, 5, 7):
+        W = np.random.default_rng(k).multinomial(n, w / n, size=6).astype(float)
+        new = _batched_weighted_kmeans(X, W, k, 4, np.random.default_rng([1, k]))
+        ref = _reference_batched_weighted_kmeans(X, W, k, 4, np.random.default_rng([1, k]))
+        assert np.array_equal(new[0], ref[0]), f"{data} k={k}: labels differ"
+        assert np.array_equal(new[1], ref[1]), f"{data} k={k}: inertia differs"
+
+
+def test_tsne_map_bounds_wide_data_and_leaves_rfm_maps_alone(seg, wide):
+    """Wide data: t-SNE embeds about max_points vectors, every segment kept; RFM: unchanged."""
+    kw = dict(sample_size=2000, random_state=1, max_iter=250)
+    capped = tsne_map(wide.binned_, wide.labels_, max_points=60, **kw)
+    assert capped.info["max_points"] == 60
+    assert capped.info["n_points_embedded"] <= 60 + 5 * wide.k_
+    assert set(np.unique(wide.labels_[capped.indices])) == set(range(wide.k_))
+    assert capped.coords.shape == (len(capped.indices), 2)
+    rfm_map = tsne_map(seg.binned_, seg.labels_, **kw)
+    same = tsne_map(seg.binned_, seg.labels_, max_points=seg.n_distinct_, **kw)
+    assert "max_points" not in rfm_map.info
+    assert np.array_equal(rfm_map.indices, same.indices) and np.array_equal(rfm_map.coords, same.coords)
+    with pytest.raises(ValueError, match="max_points"):
+        tsne_map(seg.binned_, seg.labels_, max_points=2)

@@ -202,6 +202,23 @@ def test_chart_specs_are_valid_vega_lite(project):
             assert len(spec["datasets"]["rows"]) <= (5000 if cid == "chart-map" else 500)
 
 
+def test_report_is_the_same_with_the_shared_config_set_on_the_dict(project, monkeypatch):
+    """The config block is set once per spec instead of by configure_* copies of each chart."""
+    from segkit import reporting
+
+    cfg, run_id = project["cfg"], project["first"].run_id
+    data = reporting.load_report_data(cfg, run_id)
+    fast = reporting.render_html(data)
+
+    def configured_spec(rows, chart):  # the former way: configure_* on the chart itself
+        spec = reporting._base_config(chart).to_dict(validate=False)
+        spec["datasets"] = {**spec.get("datasets", {}), "rows": rows}
+        return spec
+
+    monkeypatch.setattr(reporting, "_spec", configured_spec)
+    assert reporting.render_html(data) == fast
+
+
 def test_segment_colours_are_the_same_in_every_chart(project):
     html = project["first"].report_path.read_text(encoding="utf-8")
     charts = json.loads(re.search(r'id="segkit-charts">(.*?)</script>', html, re.S).group(1))

@@ -69,6 +69,18 @@ def test_champion_model_predicts_the_published_labels(cdnow_build):
     assert [index_to_id[int(i)] for i in labels] == frame["segment_id"].to_list()
 
 
+def test_a_new_mlflow_store_is_created_in_wal_mode(cdnow_build):
+    """Fewer syncs while MLflow migrates a new store (the first build's extra seconds)."""
+    import sqlite3
+
+    con = sqlite3.connect(cdnow_build["folder"] / "warehouse" / "mlflow.db")
+    try:
+        assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
+        assert con.execute("select count(*) from registered_models").fetchone()[0] == 1
+    finally:
+        con.close()
+
+
 def test_score_file_of_feature_rows_matches_the_segment_table(cdnow_build, tmp_path):
     wh = cdnow_build["warehouse"]
     features_csv = tmp_path / "features.csv"
