@@ -82,8 +82,10 @@ def _params(cfg: Config, feats, model) -> dict[str, str]:
     for section in ("features",):
         for key, value in cfg.to_dict()[section].items():
             params[f"{section}.{key}"] = value
-    for view in feats.views:
-        params[f"view.{view.name}"] = view.sql_hash
+    from segkit.project import fingerprint
+
+    for name, sql in feats.rendered.items():
+        params[f"view.{name}"] = fingerprint(sql)
     return {k: str(v)[:500] for k, v in params.items()}
 
 

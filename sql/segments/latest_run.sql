@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: view
+--   grain: one row (or none)
+--   unique: run_id
+--   not_null: run_id
 -- One row: the newest successful build. Every "current" view reads its
 -- run_id from here, so they all switch to a new build at the same commit.
 with

@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: view
+--   grain: one row (or none)
+--   unique: run_id
+--   not_null: run_id
 -- One row (or none): the successful build before the latest one, for movement.
 with
 
