@@ -109,12 +109,17 @@ def runs(config: str | Path | Config | None = None, *,
 
 
 def score(input: str | Path, output: str | Path, *, config: str | Path | Config | None = None,
-          warehouse: str | Path | None = None, model: str = "centroids") -> dict:
-    """Assign segments to the customers in a file; see :func:`segkit.scoring.score`."""
+          warehouse: str | Path | None = None, model: str = "centroids",
+          as_of: str | None = None) -> dict:
+    """Assign segments to the customers in a file with the latest build's reference values.
+
+    See :func:`segkit.scoring.score`. ``as_of`` (``YYYY-MM-DD``) measures recency
+    of raw transactions to that day; default: the file's last purchase day.
+    """
     from segkit import scoring
 
     cfg = _config(config, warehouse)
-    return scoring.score(cfg, Path(input), Path(output), model=model)
+    return scoring.score(cfg, Path(input), Path(output), model=model, as_of=as_of)
 
 
 def report(run_id: str | None = None, *, config: str | Path | Config | None = None,

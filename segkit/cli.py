@@ -111,12 +111,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Assign each customer in a CSV/Parquet file to a segment of the latest "
                     "build. The file holds either feature rows (the model's feature columns "
                     "plus customer_id) or raw transactions mapped like [transactions].",
-        epilog="example:\n  python -m segkit score --input new_orders.csv --output scored.csv")
+        epilog="examples:\n  python -m segkit score --input new_orders.csv --output scored.csv\n"
+               "  python -m segkit score --input orders.csv --output s.parquet --as-of 2024-01-01")
     _add_common(p)
     p.add_argument("--input", required=True, metavar="FILE")
     p.add_argument("--output", required=True, metavar="FILE", help=".csv or .parquet")
     p.add_argument("--model", choices=("centroids", "champion"), default="centroids",
                    help="stored bin edges + centroids (default), or the MLflow champion model")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD",
+                   help="raw transactions: measure recency to this day (default: the file's "
+                        "last purchase day)")
 
     p = sub.add_parser(
         "report", formatter_class=formatter, help="render a build's HTML report again",
@@ -229,8 +233,15 @@ def main(argv: list[str] | None = None) -> int:
             return _runs(args)
         if args.command == "score":
             info = api.score(args.input, args.output, config=args.config,
-                             warehouse=args.warehouse, model=args.model)
-            console.print(f"Scored {info['customers']:,} customers into {args.output}.")
+                             warehouse=args.warehouse, model=args.model, as_of=args.as_of)
+            as_of = (f" as of {info['as_of']}" + ("" if args.as_of else
+                                                  " (the file's last purchase day)")
+                     if info["as_of"] else "")
+            console.print(f"Scored {info['scored']:,} customers{as_of} with build "
+                          f"{info['run_id']} into {escape(args.output)}.")
+            if info["unscored"]:
+                console.print(f"[yellow]![/yellow] {info['unscored']:,} customers could not "
+                              "be scored; they are in the output with an unscored_reason.")
             return 0
         if args.command == "sql":
             return _sql(args)

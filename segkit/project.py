@@ -218,6 +218,11 @@ def render(model: Model, context: dict[str, Any], *, dialect: str = "duckdb") ->
                            "see docs/SQL.md for the context's keys).") from None
 
 
+def render_string(text: str, context: dict[str, Any], *, dialect: str = "duckdb") -> str:
+    """SQL text that calls the project's macros (``segkit score`` uses the assignment rule)."""
+    return _ENV.from_string(text).render(**macros(dialect), **context, dialect=dialect)
+
+
 def create_sql(name: str, sql: str, *, materialize: bool = False) -> str:
     kind = "table" if materialize else "view"
     return f"create or replace {kind} {name} as\n{sql}"
