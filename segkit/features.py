@@ -396,15 +396,18 @@ def _no_usable_rows(con, label: str, rows_in: int) -> InputError:
     reason, n, example = con.execute(
         "select quarantine_reason, count(*), any_value(coalesce(ordered_at_text, amount_text)) "
         "from cleaning.transactions_checked group by all order by 2 desc limit 1").fetchall()[0]
-    hint = {
-        "missing or unparseable timestamp":
-            f" (e.g. {example!r}); set timestamp_format in [transactions], e.g. \"%d/%m/%Y\"",
-        "amount missing or not a number":
-            f" (e.g. {example!r}); amounts must be numbers with a decimal point",
-        "missing customer id": "; check that customer_id names the right column",
-    }.get(reason, "")
+    hint = reason_hints(con, "transactions").get(reason, "")
+    if hint:
+        example_text = f" (e.g. {example!r})" if example is not None else ""
+        hint = f"{example_text}; {hint}"
     return InputError(f"none of the {rows_in:,} rows in {label} can be used: {n:,} have "
                       f"'{reason}'{hint}.")
+
+
+def reason_hints(con, source: str) -> dict[str, str]:
+    """reason -> hint, from the one list of reasons (cleaning.quarantine_reasons)."""
+    return dict(con.execute("select reason, hint from cleaning.quarantine_reasons "
+                            "where source = ?", [source]).fetchall())
 
 
 # A reason that rejects at least this share of a source's rows is worth a

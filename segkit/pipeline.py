@@ -271,8 +271,10 @@ def _publish_models(con, run_id: str, models: list, rendered: dict[str, str],
     """
     from segkit.project import order
 
-    first = [m for m in models if m.name in ("segments.latest_run", "segments.previous_run")]
-    for model in first + [m for m in order(models, rendered) if m not in first]:
+    ordered = order(models, rendered)
+    registry = ("segments.successful_runs", "segments.latest_run", "segments.previous_run")
+    first = [m for m in ordered if m.name in registry]
+    for model in first + [m for m in ordered if m not in first]:
         if model.published == "run_table":
             _store_run_table(con, run_id, model, run_tables[model.name])
         con.execute(warehouse.create_sql(model.live_name, rendered[model.name]))

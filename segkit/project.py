@@ -223,6 +223,14 @@ def render_string(text: str, context: dict[str, Any], *, dialect: str = "duckdb"
     return _ENV.from_string(text).render(**macros(dialect), **context, dialect=dialect)
 
 
+def render_model(name: str, context: dict[str, Any], *, dialect: str = "duckdb") -> str:
+    """One model by name, for a context that holds just the keys it reads."""
+    model = next((m for m in load_models() if m.name == name), None)
+    if model is None:
+        raise ProjectError(f"no model {name!r} under {sql_dir()}.")
+    return render(model, context, dialect=dialect)
+
+
 def create_sql(name: str, sql: str, *, materialize: bool = False) -> str:
     kind = "table" if materialize else "view"
     return f"create or replace {kind} {name} as\n{sql}"

@@ -56,4 +56,5 @@ moves as (
 )
 
 select * from moves
-order by from_segment_id nulls first, to_segment_id nulls first
+-- new customers (no segment before) and gone ones (none now) after the segments
+order by from_segment_id nulls last, to_segment_id nulls last

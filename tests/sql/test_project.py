@@ -153,3 +153,25 @@ def test_the_categorical_levels_reach_the_rendered_sql(tmp_path, generated_cfg):
     assert "is_" in sql and "_other" in sql
     con = duckdb.connect()
     assert con.execute("select 1").fetchall() == [(1,)]  # sanity: a plain session
+
+
+def test_every_reason_a_check_gives_is_in_the_one_list_of_reasons(tmp_path, generated_cfg):
+    models, rendered = _compile(generated_cfg, tmp_path)
+    con = duckdb.connect()
+    listed = set(con.execute(rendered["cleaning.quarantine_reasons"]).fetchall())
+    reasons = {(s, r) for s, _, r, _ in listed}
+    given = set()
+    for name, source in (("cleaning.transactions_screened", "transactions"),
+                         ("cleaning.transactions_checked", "transactions"),
+                         ("cleaning.customers_checked", "customers")):
+        tree = sqlglot.parse_one(rendered[name], read="duckdb")
+        for alias in tree.find_all(sqlglot.exp.Alias):
+            if alias.alias == "quarantine_reason" and isinstance(alias.this, sqlglot.exp.Case):
+                for branch in alias.this.args["ifs"]:
+                    if isinstance(branch.args["true"], sqlglot.exp.Literal):
+                        given.add((source, branch.args["true"].this))
+    assert len(given) == 9
+    assert given == reasons
+    # the order of the checks is the order of the list
+    screened = [r for s, o, r, _ in sorted(listed) if s == "transactions"]
+    assert screened[0] == "missing customer id" and screened[-1] == "timestamp after the as-of date"
