@@ -59,3 +59,22 @@ def test_sql_render_of_an_unknown_model_suggests_the_name(cdnow_build):
     assert done.returncode == 3
     assert "no model 'features.customer_rfn' for this config (did you mean " \
            "\"features.customer_rfm\"?)" in done.stderr
+
+
+def test_the_data_tests_in_every_header_hold_on_the_demo_build(cdnow_build):
+    from segkit import project
+
+    con = duckdb.connect(str(cdnow_build["warehouse"]), read_only=True)
+    present = {r[0] for r in con.execute(
+        "select schema_name || '.' || view_name from duckdb_views() where not internal").fetchall()}
+    try:
+        checked = 0
+        for model in project.load_models():
+            if model.name not in present:
+                continue  # a model of a source the demo does not have
+            for description, sql in project.audits(model):
+                assert con.execute(sql).fetchall() == [], description
+                checked += 1
+        assert checked >= 30
+    finally:
+        con.close()
