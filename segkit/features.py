@@ -23,6 +23,7 @@ import polars as pl
 from segkit import project, warehouse
 from segkit.config import Config, CustomersConfig, TransactionsConfig
 from segkit.errors import InputError
+from segkit.feature_names import BEHAVIOUR_FEATURES, RFM_FEATURES
 from segkit.warehouse import quote_ident, quote_literal
 
 # The build keeps these as tables in the work database (their headers say
@@ -34,10 +35,6 @@ from segkit.warehouse import quote_ident, quote_literal
 LINE_TABLE = "cleaning.transactions_screened"
 AS_OF = "cleaning.as_of"
 RAW_FEATURES = "features.customer_features_raw"
-# The one list of behaviour features computed from transactions. Which of them
-# are clustered is the model's choice: [model] features, by default the first
-# three (segkit.model.RFM_FEATURES); tenure_days is profiled, not clustered.
-RFM_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days")
 HISTOGRAM_BINS = 30
 
 
@@ -288,7 +285,7 @@ def _categorical_columns(con, categorical, cfg: Config) -> list[dict[str, Any]]:
 
 def _numeric_feature_names(context: dict[str, Any]) -> list[str]:
     """The numeric columns of features.customer_features_raw, known from the config alone."""
-    names = list(RFM_FEATURES) if context["transactions"] else []
+    names = list(BEHAVIOUR_FEATURES) if context["transactions"] else []
     customers = context["customers"]
     if customers:
         names += (["age"] if customers["has_age"] else [])
@@ -333,7 +330,7 @@ def render_context(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, Any
         "numeric_features": [], "categorical_features": [],
         "segment_features": [], "from_run_id": None, "to_run_id": None,
     }
-    taken = set(RFM_FEATURES) | {"customer_id", "age"}  # canonical names in use
+    taken = set(BEHAVIOUR_FEATURES) | {"customer_id", "age"}  # canonical names in use
     if cfg.transactions:
         context["transactions"] = _transactions_context(con, cfg.transactions, taken)
     if cfg.customers:
@@ -529,10 +526,6 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
 
 # -- the SQL project for `segkit sql list` and `segkit sql render` ---------------
 
-# clustered by default when [model] features is not set (segkit.model.RFM_FEATURES)
-DEFAULT_CLUSTERED = RFM_FEATURES[:3]
-
-
 def _spark_value(value: Any) -> Any:
     """A context value in Spark's spelling: `quoted` identifiers, file sources as paths."""
     if isinstance(value, dict):
@@ -566,7 +559,7 @@ def _clustered_features(cfg: Config) -> list[str]:
             wh.close()
         if rows and rows[0][0]:
             return rows[0][0].split(",")
-    return list(cfg.model.features or DEFAULT_CLUSTERED)
+    return list(cfg.model.features or RFM_FEATURES)
 
 
 def compile_project(con: duckdb.DuckDBPyConnection, cfg: Config, *,
