@@ -451,11 +451,13 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     started = time.perf_counter()
     context = render_context(con, cfg)
     models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
+    # The "load" stage first: staging, the line table and the as-of date (they
+    # read only each other, so running them first keeps the order valid).
+    loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
+    models = loading + [m for m in models if m not in loading]
     load_seconds = None
     for model in models:
-        if load_seconds is None and not (model.layer == "staging"
-                                         or model.name in (LINE_TABLE, AS_OF)):
-            # "load": reading and checking the source rows, and the as-of date
+        if load_seconds is None and model not in loading:
             load_seconds = round(time.perf_counter() - started, 4)
         # Rendered again where the context grew (the levels); same SQL otherwise.
         sql = rendered[model.name] = project.render(model, context)
