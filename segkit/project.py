@@ -246,16 +246,15 @@ def parse(sql: str, *, dialect: str = "duckdb", name: str = "") -> exp.Expressio
     return tree
 
 
-def dependencies(sql: str, *, dialect: str = "duckdb") -> set[str]:
+def dependencies(sql: str, *, dialect: str = "duckdb", name: str = "") -> set[str]:
     """The ``schema.table`` names a query reads (CTE names are not tables)."""
-    tree = parse(sql, dialect=dialect)
-    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    tree = parse(sql, dialect=dialect, name=name)
     found = set()
     for table in tree.find_all(exp.Table):
-        if table.db and not table.args.get("catalog"):
+        # Models are always schema-qualified; an unqualified name is a CTE, a
+        # registered frame or a table function (read_csv), not a model.
+        if table.db:
             found.add(f"{table.db}.{table.name}")
-        elif table.name and table.name not in ctes and not table.db:
-            continue  # an unqualified name: a CTE or a table function
     return found
 
 
@@ -279,7 +278,8 @@ def order(models: list[Model], rendered: dict[str, str], *,
     by_name = {m.name: m for m in models}
     graph = {}
     for model in models:
-        deps = {_base(d) for d in dependencies(rendered[model.name], dialect=dialect)}
+        deps = {_base(d) for d in dependencies(rendered[model.name], dialect=dialect,
+                                               name=str(model.path))}
         graph[model.name] = (deps & by_name.keys()) - {model.name}
     try:
         # static_order breaks ties by insertion; models are by layer then name.

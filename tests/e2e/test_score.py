@@ -213,3 +213,22 @@ def test_feature_rows_with_a_missing_value_are_listed_not_dropped(small_build, t
     assert (info["scored"], info["unscored"]) == (1, 1)
     assert scored.filter(pl.col("customer_id") == "b")["unscored_reason"][0] == \
         "no value for frequency"
+
+
+def test_the_mlflow_model_answers_in_segment_ids_not_the_internal_index(small_build):
+    """After ids were matched to an earlier build, index i is no longer id i + 1."""
+    from segkit import tracking
+    from segkit.model import Segmenter
+
+    folder, cfg = small_build
+    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    frame = con.sql("select * from features.customer_features order by customer_id").pl()
+    con.close()
+    model = Segmenter(features=["recency_days", "frequency", "monetary"], k=3,
+                      random_state=0).fit(frame)
+    ids, names = [12, 4, 9], ["Twelve", "Four", "Nine"]
+    wrapped = tracking.SegmentModel(model.to_pipeline(), model.features_, ids, names)
+    got = wrapped.predict(None, frame.select(model.features_).to_pandas())
+    index = model.predict(frame)
+    assert got["segment_id"].tolist() == [ids[i] for i in index]
+    assert got["segment_name"].tolist() == [names[i] for i in index]
