@@ -46,7 +46,6 @@ class _Build:
     centroids: pl.DataFrame
     bounds: pl.DataFrame  # the build's one-row features.numeric_bounds
     features_sql: str | None  # the SQL of features.customer_features the build ran
-    outliers: str
 
 
 def _latest_build(cfg: Config) -> _Build:
@@ -55,13 +54,13 @@ def _latest_build(cfg: Config) -> _Build:
     con = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
     try:
         try:
-            rows = con.execute("select run_id, features, config_json from segments.latest_run "
+            rows = con.execute("select run_id, features from segments.latest_run "
                                "join meta.runs using (run_id)").fetchall()
         except duckdb.Error:
             rows = []
         if not rows:
             raise InputError(f"{cfg.warehouse} has no successful build to score with.")
-        run_id, features, config_json = rows[0]
+        run_id, features = rows[0]
         edges = con.sql("select * from segments.bin_edges order by feature_index, bin").pl()
         centroids = con.sql("select * from segments.centroids "
                             "order by segment_index, feature_index").pl()
@@ -73,11 +72,8 @@ def _latest_build(cfg: Config) -> _Build:
                           "'features.customer_features'", [run_id]).fetchall()
     finally:
         con.close()
-    import json
-
-    outliers = json.loads(config_json or "{}").get("features", {}).get("outliers", "cap")
     return _Build(run_id, features.split(","), edges, centroids, bounds,
-                  sql[0][0] if sql else None, outliers)
+                  sql[0][0] if sql else None)
 
 
 def _read(path: Path) -> pl.DataFrame:

@@ -9,7 +9,6 @@ while a build runs, and a build that dies leaves the previous results intact.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import os
 import time

@@ -232,3 +232,33 @@ def test_the_mlflow_model_answers_in_segment_ids_not_the_internal_index(small_bu
     index = model.predict(frame)
     assert got["segment_id"].tolist() == [ids[i] for i in index]
     assert got["segment_name"].tolist() == [names[i] for i in index]
+
+
+def test_a_customer_outside_the_caps_with_outliers_remove_is_listed(tmp_path):
+    source = tmp_path / "orders.csv"
+    shutil.copy(DEMO_DATA, source)
+    config = write_config(tmp_path, f"""
+        [transactions]
+        path = "{source}"
+        customer_id = "customer_id"
+        timestamp = "purchase_date"
+        amount = "dollar_value"
+        [features]
+        outliers = "remove"
+        [model]
+        map = false
+        k = 4
+        [mlflow]
+        enabled = false
+    """)
+    segkit.build(config)
+    new = tmp_path / "new.csv"
+    new.write_text("customer_id,purchase_date,cd_count,dollar_value\n"
+                   "w1,1998-06-01,1,999999.00\n"
+                   "n1,1998-06-01,1,20.00\n")
+    out = tmp_path / "scored.csv"
+    info = segkit.score(new, out, config=config, as_of="1998-06-30")
+    scored = pl.read_csv(out)
+    assert (info["scored"], info["unscored"]) == (1, 1)
+    assert dict(scored.select("customer_id", "unscored_reason").iter_rows()) == {
+        "n1": None, "w1": "outside the build's caps of a feature (outliers = remove)"}
