@@ -6,7 +6,9 @@ Each CLI command is one function here with the same name and arguments:
 
 __version__ = "0.1.0"
 
-from segkit.api import build, generate, init, report, runs, score  # noqa: E402
+from segkit.api import (  # noqa: E402
+    build, generate, init, report, runs, score, sql_list, sql_render,
+)
 from segkit.errors import (  # noqa: E402
     ConfigError,
     InputError,

@@ -144,12 +144,17 @@ def _timestamp(text: str | None) -> dt.datetime | None:
 
 
 def score(input: str | Path, output: str | Path, *, config: str | Path | Config | None = None,
-          warehouse: str | Path | None = None, model: str = "centroids") -> dict:
-    """Assign segments to the customers in a file; see :func:`segkit.scoring.score`."""
+          warehouse: str | Path | None = None, model: str = "centroids",
+          as_of: str | None = None) -> dict:
+    """Assign segments to the customers in a file with the latest build's reference values.
+
+    See :func:`segkit.scoring.score`. ``as_of`` (``YYYY-MM-DD``) measures recency
+    of raw transactions to that day; default: the file's last purchase day.
+    """
     from segkit import scoring
 
     cfg = _config(config, warehouse)
-    return scoring.score(cfg, Path(input), Path(output), model=model)
+    return scoring.score(cfg, Path(input), Path(output), model=model, as_of=as_of)
 
 
 def report(run_id: str | None = None, *, config: str | Path | Config | None = None,
@@ -162,3 +167,96 @@ def report(run_id: str | None = None, *, config: str | Path | Config | None = No
 
     cfg = _config(config, warehouse)
     return render_report(cfg, run_id)
+
+
+def _compiled(cfg: Config, dialect: str):
+    """The project rendered for ``cfg`` in a scratch DuckDB (sources read for their headers)."""
+    import shutil
+    import tempfile
+
+    from segkit import features, pipeline
+
+    tmp = Path(tempfile.mkdtemp(prefix="segkit-sql-"))
+    con = wh.connect_work(cfg.duckdb, tmp)
+    try:
+        pipeline._alias_warehouse_tables(con, cfg)
+        return features.compile_project(con, cfg, dialect=dialect)
+    finally:
+        con.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sql_list(config: str | Path | Config | None = None, *,
+             warehouse: str | Path | None = None) -> pl.DataFrame:
+    """The SQL project's models for the current config, upstream first.
+
+    One row per model: its materialization in a build, how the warehouse holds
+    it (``published``), its grain, the models it reads, the fingerprint of its
+    rendered SQL and the version the warehouse has recorded for that
+    fingerprint (null when no build ran this SQL yet). Like ``dbt ls``.
+
+    Examples
+    --------
+    >>> import segkit
+    >>> segkit.sql_list().select("model", "materialized", "version")  # doctest: +SKIP
+    """
+    from segkit import project
+
+    cfg = _config(config, warehouse)
+    models, rendered = _compiled(cfg, "duckdb")
+    known: dict[tuple[str, str], int] = {}
+    if cfg.warehouse.exists():
+        con = wh.connect(cfg.warehouse, cfg.duckdb, read_only=True)
+        try:
+            known = {(n, h): v for n, v, h in con.execute(
+                "select view_name, version, sql_hash from meta.view_versions").fetchall()}
+        except Exception:  # a warehouse without a build yet
+            known = {}
+        finally:
+            con.close()
+    names = {m.name for m in models}
+    rows = []
+    for m in models:
+        sql = rendered[m.name]
+        fp = project.fingerprint(sql)
+        deps = sorted({project._base(d) for d in project.dependencies(sql)} & names - {m.name})
+        rows.append({"model": m.name, "materialized": m.materialized, "published": m.published,
+                     "grain": m.grain, "depends_on": ", ".join(deps), "fingerprint": fp,
+                     "version": known.get((m.name, fp))})
+    return pl.DataFrame(rows, schema={"model": pl.String, "materialized": pl.String,
+                                      "published": pl.String, "grain": pl.String,
+                                      "depends_on": pl.String, "fingerprint": pl.String,
+                                      "version": pl.Int64})
+
+
+def sql_render(model: str, *, config: str | Path | Config | None = None,
+               warehouse: str | Path | None = None, dialect: str = "duckdb") -> str:
+    """The exact SQL of one model for the current config, like ``dbt compile``.
+
+    The result is one ``select`` that runs as it is in a DuckDB session on the
+    warehouse (``dialect="spark"``: spelled for Spark SQL).
+
+    Raises
+    ------
+    InputError
+        No model of that name is enabled for this config.
+
+    Examples
+    --------
+    >>> import segkit
+    >>> print(segkit.sql_render("features.customer_rfm"))  # doctest: +SKIP
+    """
+    import difflib
+
+    from segkit import project
+
+    cfg = _config(config, warehouse)
+    if dialect not in project.DIALECTS:
+        raise ConfigError(f"--dialect {dialect!r}: use one of {', '.join(project.DIALECTS)}.")
+    models, rendered = _compiled(cfg, dialect)
+    if model not in rendered:
+        close = difflib.get_close_matches(model, list(rendered), n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        raise InputError(f"no model {model!r} for this config{hint}. List them with "
+                         "`python -m segkit sql list`.")
+    return rendered[model]

@@ -111,12 +111,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Assign each customer in a CSV/Parquet file to a segment of the latest "
                     "build. The file holds either feature rows (the model's feature columns "
                     "plus customer_id) or raw transactions mapped like [transactions].",
-        epilog="example:\n  python -m segkit score --input new_orders.csv --output scored.csv")
+        epilog="examples:\n  python -m segkit score --input new_orders.csv --output scored.csv\n"
+               "  python -m segkit score --input orders.csv --output s.parquet --as-of 2024-01-01")
     _add_common(p)
     p.add_argument("--input", required=True, metavar="FILE")
     p.add_argument("--output", required=True, metavar="FILE", help=".csv or .parquet")
     p.add_argument("--model", choices=("centroids", "champion"), default="centroids",
                    help="stored bin edges + centroids (default), or the MLflow champion model")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD",
+                   help="raw transactions: measure recency to this day (default: the file's "
+                        "last purchase day)")
 
     p = sub.add_parser(
         "report", formatter_class=formatter, help="render a build's HTML report again",
@@ -124,7 +128,41 @@ def _parser() -> argparse.ArgumentParser:
         epilog="examples:\n  python -m segkit report\n  python -m segkit report 20261127T101500Z-ab12cd")
     _add_common(p)
     p.add_argument("run_id", nargs="?", help="a run id from `segkit runs` (default: latest)")
+
+    p = sub.add_parser(
+        "sql", formatter_class=formatter, help="list or render the SQL project's models",
+        description="The SQL under sql/ as a project: `sql list` shows the models in "
+                    "dependency order with their materialization and version (like dbt ls); "
+                    "`sql render MODEL` prints the exact SQL of one model for the current "
+                    "config (like dbt compile), runnable as it is in a DuckDB session on the "
+                    "warehouse.",
+        epilog="examples:\n  python -m segkit sql list\n"
+               "  python -m segkit sql render features.customer_rfm\n"
+               "  python -m segkit sql render segments.live_segments --dialect spark")
+    sql_sub = p.add_subparsers(dest="sql_command", metavar="SUBCOMMAND", required=True)
+    q = sql_sub.add_parser("list", formatter_class=formatter,
+                           help="the models in dependency order",
+                           description="The models for the current config, upstream first.",
+                           epilog="example:\n  python -m segkit sql list --config segkit.toml")
+    _add_common(q)
+    q = sql_sub.add_parser("render", formatter_class=formatter,
+                           help="the exact SQL of one model",
+                           description="Print one model's SQL for the current config.",
+                           epilog="example:\n  python -m segkit sql render cleaning.as_of")
+    q.add_argument("model", help="a model name from `segkit sql list`, e.g. features.customer_rfm")
+    q.add_argument("--dialect", choices=("duckdb", "spark"), default="duckdb",
+                   help="the SQL dialect to spell it in (default: duckdb)")
+    _add_common(q)
     return parser
+
+
+def _sql(args) -> int:
+    if args.sql_command == "render":
+        print(api.sql_render(args.model, config=args.config, warehouse=args.warehouse,
+                             dialect=args.dialect), end="")
+        return 0
+    frame = api.sql_list(args.config, warehouse=args.warehouse)
+    return _print_frame(frame)
 
 
 def _build(args) -> int:
@@ -150,6 +188,10 @@ def _build(args) -> int:
 
 def _runs(args) -> int:
     frame = api.runs(args.config, warehouse=args.warehouse, limit=args.limit)
+    return _print_frame(frame)
+
+
+def _print_frame(frame) -> int:
     if not sys.stdout.isatty():
         # Piped or redirected: tab-separated, whole values, for grep, cut and scripts.
         print("\t".join(frame.columns))
@@ -191,9 +233,18 @@ def main(argv: list[str] | None = None) -> int:
             return _runs(args)
         if args.command == "score":
             info = api.score(args.input, args.output, config=args.config,
-                             warehouse=args.warehouse, model=args.model)
-            console.print(f"Scored {info['customers']:,} customers into {args.output}.")
+                             warehouse=args.warehouse, model=args.model, as_of=args.as_of)
+            as_of = (f" as of {info['as_of']}" + ("" if args.as_of else
+                                                  " (the file's last purchase day)")
+                     if info["as_of"] else "")
+            console.print(f"Scored {info['scored']:,} customers{as_of} with build "
+                          f"{info['run_id']} into {escape(args.output)}.")
+            if info["unscored"]:
+                console.print(f"[yellow]![/yellow] {info['unscored']:,} customers could not "
+                              "be scored; they are in the output with an unscored_reason.")
             return 0
+        if args.command == "sql":
+            return _sql(args)
         if args.command == "report":
             path = api.report(args.run_id, config=args.config, warehouse=args.warehouse)
             console.print(f"Report: {path}")

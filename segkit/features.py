@@ -20,33 +20,21 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from segkit import warehouse
+from segkit import project, warehouse
 from segkit.config import Config, CustomersConfig, TransactionsConfig
 from segkit.errors import InputError
+from segkit.feature_names import BEHAVIOUR_FEATURES, RFM_FEATURES
 from segkit.warehouse import quote_ident, quote_literal
 
-# Views that exist only when their source is configured.
-NEEDS = {
-    "staging.transactions": "transactions",
-    "cleaning.transactions_screened": "transactions",
-    "cleaning.transactions_checked": "transactions",
-    "cleaning.transactions": "transactions",
-    "features.customer_rfm": "transactions",
-    "staging.customers": "customers",
-    "cleaning.customers_checked": "customers",
-    "cleaning.customers": "customers",
-}
-# Computed once per build and kept as tables in the work database; the warehouse
-# keeps them as views over the source, so they stay live for ad-hoc queries.
-# The transactions are read once: staging.transactions stays a view, inlined into
-# the one transaction-grain table (cleaning.transactions_screened), which also
-# gives the default as-of date; everything at customer grain reads
-# features.customer_features_raw, so the RFM aggregate runs once, not once per
-# downstream query (levels, bounds, quality, the matrix).
+# The build keeps these as tables in the work database (their headers say
+# materialized: table). The transactions are read once: staging.transactions
+# stays a view, inlined into the one transaction-grain table (the line table),
+# which also gives the default as-of date (cleaning.as_of); everything at
+# customer grain reads features.customer_features_raw, so the RFM aggregate
+# runs once, not once per downstream query.
 LINE_TABLE = "cleaning.transactions_screened"
-MATERIALIZED = ("staging.customers", LINE_TABLE,
-                "features.customer_features_raw", "features.numeric_bounds")
-RFM_FEATURES = ("recency_days", "frequency", "monetary", "tenure_days")
+AS_OF = "cleaning.as_of"
+RAW_FEATURES = "features.customer_features_raw"
 HISTOGRAM_BINS = 30
 
 
@@ -62,8 +50,11 @@ class FeatureResult:
     column_quality: pl.DataFrame
     histograms: pl.DataFrame
     quarantine: Any  # Arrow table of rejected rows
-    views: list[warehouse.View]
-    published_sql: dict[str, str]  # view -> SQL for the warehouse (live over the source)
+    models: list[project.Model]  # the enabled models of sql/ up to features, upstream first
+    rendered: dict[str, str]  # model -> the SQL this build ran (also what the warehouse shows)
+    # run_table models (header published: run_table) -> the rows the build computed,
+    # stored per run in the warehouse
+    run_tables: dict[str, Any] = field(default_factory=dict)
     customers_removed: int = 0
     source: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -75,6 +66,11 @@ class FeatureResult:
     labels: dict[str, str] = field(default_factory=dict)
     # one per categorical: {"attribute", "label", "levels": [(one-hot column, level)]}
     categoricals: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def views(self) -> list[project.Model]:
+        """The models this build ran (older name, kept for callers)."""
+        return self.models
 
     @property
     def rows_in(self) -> int:
@@ -319,39 +315,84 @@ def _labels(context: dict[str, Any], cfg: Config) -> tuple[dict[str, str], list[
     return labels, categoricals
 
 
-def _add_feature_columns(con, context: dict[str, Any], cfg: Config) -> None:
-    """Name the numeric and one-hot columns once the raw feature view exists."""
-    names = [c for c in con.sql("select * from features.customer_features_raw").columns
-             if c != "customer_id"]
+def _numeric_feature_names(context: dict[str, Any]) -> list[str]:
+    """The numeric columns of features.customer_features_raw, known from the config alone."""
+    names = list(BEHAVIOUR_FEATURES) if context["transactions"] else []
+    customers = context["customers"]
+    if customers:
+        names += (["age"] if customers["has_age"] else [])
+        names += [c["plain"] for c in customers["numeric"]]
+    return names
+
+
+def _add_levels(con, context: dict[str, Any], cfg: Config) -> None:
+    """The one part of the context read from data: each categorical's common levels."""
     categorical = [c for source in ("transactions", "customers")
                    for c in (context[source] or {}).get("categorical", [])]
-    plain = {c["plain"] for c in categorical}
-    context["numeric_features"] = _numeric_columns([n for n in names if n not in plain])
     context["categorical_features"] = _categorical_columns(con, categorical, cfg)
 
 
-# The last usable purchase day that is not in the future: a typo like 2099 must
-# not become "today" and push every customer's recency by decades.
-LAST_USABLE_DAY_SQL = (
-    f"select max(cast(ordered_at as date)) from {LINE_TABLE} "
-    "where quarantine_reason is null and cast(ordered_at as date) <= current_date")
+def _as_of_given(cfg: Config) -> dt.date | None:
+    if not cfg.as_of:
+        return None
+    try:
+        return dt.date.fromisoformat(cfg.as_of)
+    except ValueError:
+        raise InputError(f'--as-of "{cfg.as_of}" is not a date; use YYYY-MM-DD.') from None
 
 
-def _as_of_live() -> str:
-    """The as-of date the warehouse views use when none was given: live data's last day."""
-    return f"({LAST_USABLE_DAY_SQL})"
+def render_context(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, Any]:
+    """The one render context of the SQL project for a config (docs/SQL.md lists its keys).
+
+    Reads the sources' headers through ``con`` to check the mapping. The
+    categorical levels are data: empty here, filled by the build once
+    ``features.customer_features_raw`` exists.
+    """
+    as_of = _as_of_given(cfg)
+    context: dict[str, Any] = {
+        "transactions": None, "customers": None,
+        "features": {"frequency": cfg.features.frequency, "monetary": cfg.features.monetary},
+        "as_of_given": quote_literal(as_of) if as_of else "null",
+        "age_min": quote_literal(cfg.features.age_range[0]),
+        "age_max": quote_literal(cfg.features.age_range[1]),
+        "impute_function": {"median": "median", "mean": "avg"}[cfg.features.impute],
+        "cap_low": quote_literal(float(cfg.features.cap_quantiles[0])),
+        "cap_high": quote_literal(float(cfg.features.cap_quantiles[1])),
+        "outliers": cfg.features.outliers,
+        "numeric_features": [], "categorical_features": [],
+        "segment_features": [], "from_run_id": None, "to_run_id": None,
+    }
+    taken = set(BEHAVIOUR_FEATURES) | {"customer_id", "age"}  # canonical names in use
+    if cfg.transactions:
+        context["transactions"] = _transactions_context(con, cfg.transactions, taken)
+    if cfg.customers:
+        context["customers"] = _customers_context(con, cfg.customers, taken)
+    if cfg.features.frequency == "orders" and not (cfg.transactions and cfg.transactions.order_id):
+        raise InputError('[features] frequency = "orders" needs order_id in [transactions].')
+    context["numeric_features"] = _numeric_columns(_numeric_feature_names(context))
+    categorical = [c for source in ("transactions", "customers")
+                   for c in (context[source] or {}).get("categorical", [])]
+    context["categorical_features"] = [
+        {**c, "levels": [], "other": quote_ident(f"is_{c['plain']}_other"),
+         "unknown": quote_ident(f"is_{c['plain']}_unknown"),
+         "onehot": [f"is_{c['plain']}_other", f"is_{c['plain']}_unknown"]} for c in categorical]
+    return context
 
 
-def _resolve_as_of(con, cfg: Config) -> dt.date:
-    if cfg.as_of:
-        try:
-            return dt.date.fromisoformat(cfg.as_of)
-        except ValueError:
-            raise InputError(f'--as-of "{cfg.as_of}" is not a date; use YYYY-MM-DD.') from None
-    if cfg.transactions is None:
-        return dt.date.today()
-    value = con.execute(LAST_USABLE_DAY_SQL).fetchall()[0][0]
-    return value or dt.date.today()
+def segment_context(features: list[str]) -> dict[str, Any]:
+    """The context keys of the segments models: the clustered features, in order."""
+    return {"segment_features": [
+        {"name": quote_ident(f), "label": quote_literal(f),
+         "bin_column": quote_ident(f"{f}_bin"), "position": j + 1}
+        for j, f in enumerate(features)]}
+
+
+def project_models(context: dict[str, Any], *, layers=project.LAYERS) -> tuple[
+        list[project.Model], dict[str, str]]:
+    """The models enabled for this context, upstream first, and their rendered SQL."""
+    models = [m for m in project.load_models() if m.layer in layers and m.enabled(context)]
+    rendered = {m.name: project.render(m, context) for m in models}
+    return project.order(models, rendered), rendered
 
 
 def _histograms(con, final: pl.DataFrame, names: list[str]) -> pl.DataFrame:
@@ -384,15 +425,18 @@ def _no_usable_rows(con, label: str, rows_in: int) -> InputError:
     reason, n, example = con.execute(
         "select quarantine_reason, count(*), any_value(coalesce(ordered_at_text, amount_text)) "
         "from cleaning.transactions_checked group by all order by 2 desc limit 1").fetchall()[0]
-    hint = {
-        "missing or unparseable timestamp":
-            f" (e.g. {example!r}); set timestamp_format in [transactions], e.g. \"%d/%m/%Y\"",
-        "amount missing or not a number":
-            f" (e.g. {example!r}); amounts must be numbers with a decimal point",
-        "missing customer id": "; check that customer_id names the right column",
-    }.get(reason, "")
+    hint = reason_hints(con, "transactions").get(reason, "")
+    if hint:
+        example_text = f" (e.g. {example!r})" if example is not None else ""
+        hint = f"{example_text}; {hint}"
     return InputError(f"none of the {rows_in:,} rows in {label} can be used: {n:,} have "
                       f"'{reason}'{hint}.")
+
+
+def reason_hints(con, source: str) -> dict[str, str]:
+    """reason -> hint, from the one list of reasons (cleaning.quarantine_reasons)."""
+    return dict(con.execute("select reason, hint from cleaning.quarantine_reasons "
+                            "where source = ?", [source]).fetchall())
 
 
 # A reason that rejects at least this share of a source's rows is worth a
@@ -440,10 +484,14 @@ def _lost_customers(con, quarantine) -> pl.DataFrame:
         con.unregister("_segkit_quarantine")
 
 
-def _quarantine_warnings(accounting: pl.DataFrame, cfg: Config, samples: dict | None = None,
+def _quarantine_warnings(accounting: pl.DataFrame, hints: dict[str, dict[str, str]],
+                         samples: dict | None = None,
                          lost: pl.DataFrame | None = None) -> list[str]:
     """A warning per reason that rejected a notable share of a source's rows, and
-    one for customers who lost every line; each names the reason, count and a sample."""
+    one for customers who lost every line; each names the reason, count and a sample.
+
+    ``hints`` is source -> reason -> hint, from cleaning.quarantine_reasons.
+    """
     samples = samples or {}
     warnings = []
     for source in accounting["source"].unique(maintain_order=True).to_list():
@@ -452,17 +500,8 @@ def _quarantine_warnings(accounting: pl.DataFrame, cfg: Config, samples: dict | 
         for reason, n in rows.filter(pl.col("reason").is_not_null()).select(
                 "reason", "n_rows").iter_rows():
             if total and n / total >= QUARANTINE_WARN_SHARE:
-                hint = {
-                    "missing or unparseable timestamp":
-                        "; if dates are written another way, set timestamp_format in "
-                        "[transactions] (a list tries each format)",
-                    "amount missing or not a number":
-                        "; amounts need a decimal point, not a comma (\"12.50\")",
-                    "cancellation or return":
-                        "; if these are real orders, check cancellation_prefix in "
-                        "[transactions]" if cfg.transactions
-                        and cfg.transactions.cancellation_prefix else "",
-                }.get(reason, "")
+                hint = hints.get(source, {}).get(reason)
+                hint = f"; {hint}" if hint else ""
                 sample = samples.get((source, reason))
                 example = f", e.g. {sample!r}" if sample is not None else ""
                 warnings.append(f"{n:,} of {total:,} {source} rows ({n / total:.1%}) were "
@@ -511,47 +550,23 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         A source cannot be read, a mapped column is missing, or no row is usable.
     """
     started = time.perf_counter()
-    context: dict[str, Any] = {
-        "transactions": None, "customers": None,
-        "features": {"frequency": cfg.features.frequency, "monetary": cfg.features.monetary},
-        "age_min": quote_literal(cfg.features.age_range[0]),
-        "age_max": quote_literal(cfg.features.age_range[1]),
-        "impute_function": {"median": "median", "mean": "avg"}[cfg.features.impute],
-        "cap_low": quote_literal(float(cfg.features.cap_quantiles[0])),
-        "cap_high": quote_literal(float(cfg.features.cap_quantiles[1])),
-        "outliers": cfg.features.outliers,
-        "numeric_features": [], "categorical_features": [],
-    }
-    taken = set(RFM_FEATURES) | {"customer_id", "age"}  # canonical names in use
-    if cfg.transactions:
-        context["transactions"] = _transactions_context(con, cfg.transactions, taken)
-    if cfg.customers:
-        context["customers"] = _customers_context(con, cfg.customers, taken)
-    if cfg.features.frequency == "orders" and not (cfg.transactions and cfg.transactions.order_id):
-        raise InputError('[features] frequency = "orders" needs order_id in [transactions].')
-
-    views = [v for v in warehouse.load_views()
-             if v.name.split(".")[0] != "segments" and context.get(NEEDS.get(v.name, ""), True)]
-    # The line table first after staging: every view that needs the as-of date
-    # (customers' ages too) comes after it.
-    views.sort(key=lambda v: not (v.name.startswith("staging.") or v.name == LINE_TABLE))
-    as_of = None
-    load_seconds = 0.0
-    published: dict[str, str] = {}
-    rendered: dict[str, str] = {}  # the build's own SQL, as applied here
-    live_as_of = (quote_literal(_resolve_as_of(con, cfg)) if cfg.as_of
-                  else _as_of_live() if cfg.transactions else "current_date")
-    for view in views:
-        if as_of is None and not (view.name.startswith("staging.") or view.name == LINE_TABLE):
+    context = render_context(con, cfg)
+    models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
+    # The "load" stage first: staging, the line table and the as-of date (they
+    # read only each other, so running them first keeps the order valid).
+    loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
+    models = loading + [m for m in models if m not in loading]
+    load_seconds = None
+    for model in models:
+        if load_seconds is None and model not in loading:
             load_seconds = round(time.perf_counter() - started, 4)
-            as_of = _resolve_as_of(con, cfg)
-            context["as_of"] = quote_literal(as_of)
-        if view.name == "features.numeric_bounds":
-            _add_feature_columns(con, context, cfg)
-        sql = warehouse.render(view, context)
-        rendered[view.name] = sql
-        con.execute(warehouse.create_view_sql(view, sql, materialize=view.name in MATERIALIZED))
-        published[view.name] = warehouse.render(view, dict(context, as_of=live_as_of))
+        # Rendered again where the context grew (the levels); same SQL otherwise.
+        sql = rendered[model.name] = project.render(model, context)
+        con.execute(project.create_sql(model.name, sql,
+                                       materialize=model.materialized == "table"))
+        if model.name == RAW_FEATURES:
+            _add_levels(con, context, cfg)
+    as_of = con.execute(f"select as_of_date from {AS_OF}").fetchall()[0][0]
 
     accounting_sql = []
     if cfg.transactions:
@@ -581,9 +596,8 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         # Everything left reads customer-grain tables: free the line-grain one
         # before the per-customer frames come to Python (matters at 100M lines),
         # leaving the view in its place.
-        view = next(v for v in views if v.name == LINE_TABLE)
         con.execute(f"drop table {LINE_TABLE}")
-        con.execute(warehouse.create_view_sql(view, rendered[view.name]))
+        con.execute(project.create_sql(LINE_TABLE, rendered[LINE_TABLE]))
     frame = con.sql("select * from features.customer_features").pl()
     histograms = _histograms(con, frame, numeric)
     lost = (_lost_customers(con, quarantine) if cfg.transactions
@@ -594,7 +608,9 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         .with_columns(pl.lit("transactions").alias("source")),
         on=["source", "reason"], how="left")
         .with_columns(pl.col("n_customers_lost").fill_null(0).cast(pl.Int64)))
-    warnings = _quarantine_warnings(accounting, cfg, _quarantine_samples(con, quarantine), lost)
+    hints = {source: reason_hints(con, source)
+             for source in accounting["source"].unique().to_list()}
+    warnings = _quarantine_warnings(accounting, hints, _quarantine_samples(con, quarantine), lost)
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = con.execute("select count(*) from cleaning.customers "
                                "where is_age_impossible").fetchall()[0][0]
@@ -609,10 +625,76 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
                         f"(outside the {cfg.features.cap_quantiles} quantiles of a feature).")
     source = cfg.transactions or cfg.customers
     labels, categoricals = _labels(context, cfg)
+    # What the warehouse keeps per run: the build's own rows, not a view of the source.
+    run_tables = {"features.customer_features": frame, "features.column_quality": quality,
+                  "cleaning.quarantine": quarantine,
+                  "features.numeric_bounds": con.sql("select * from features.numeric_bounds").pl()}
     return FeatureResult(
         frame=frame, numeric_features=numeric, onehot_features=onehot, as_of=as_of,
         accounting=accounting, column_quality=quality,
-        histograms=histograms, quarantine=quarantine, views=views,
-        published_sql=published, customers_removed=removed,
-        source=source.path or source.table, warnings=warnings, load_seconds=load_seconds,
-        labels=labels, categoricals=categoricals)
+        histograms=histograms, quarantine=quarantine, models=models,
+        rendered=rendered, run_tables=run_tables, customers_removed=removed,
+        source=source.path or source.table, warnings=warnings,
+        load_seconds=load_seconds or 0.0, labels=labels, categoricals=categoricals)
+
+
+# -- the SQL project for `segkit sql list` and `segkit sql render` ---------------
+
+def _spark_value(value: Any) -> Any:
+    """A context value in Spark's spelling: `quoted` identifiers, file sources as paths."""
+    if isinstance(value, dict):
+        return {k: _spark_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_spark_value(v) for v in value]
+    if isinstance(value, str):
+        source = re.match(r"read_(csv|parquet)\('((?:[^']|'')*)'", value)
+        if source:
+            return f"{source.group(1)}.`{source.group(2).replace(chr(39) * 2, chr(39))}`"
+        if len(value) > 1 and value[0] == value[-1] == '"':
+            return "`" + value[1:-1].replace('""', '"').replace("`", "``") + "`"
+    return value
+
+
+def for_dialect(context: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """The render context with identifiers and sources spelled for ``dialect``."""
+    return _spark_value(context) if dialect == "spark" else context
+
+
+def _clustered_features(cfg: Config) -> list[str]:
+    """The features the segments models name: the latest build's, else the config's."""
+    if cfg.warehouse.exists():
+        wh = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
+        try:
+            rows = wh.execute("select r.features from segments.latest_run l "
+                              "join meta.runs r using (run_id)").fetchall()
+        except duckdb.Error:  # no build yet
+            rows = []
+        finally:
+            wh.close()
+        if rows and rows[0][0]:
+            return rows[0][0].split(",")
+    return list(cfg.model.features or RFM_FEATURES)
+
+
+def compile_project(con: duckdb.DuckDBPyConnection, cfg: Config, *,
+                    dialect: str = "duckdb") -> tuple[list[project.Model], dict[str, str]]:
+    """Every enabled model rendered for the current config, upstream first.
+
+    With categorical columns configured, the levels are data: the models up to
+    ``features.customer_features_raw`` run in ``con`` (DuckDB) to find them.
+    """
+    context = render_context(con, cfg)
+    context.update(segment_context(_clustered_features(cfg)))
+    models, rendered = project_models(context)
+    if context["categorical_features"]:
+        for model in models:
+            if model.layer == "segments":
+                continue
+            con.execute(project.create_sql(model.name, project.render(model, context),
+                                           materialize=model.materialized == "table"))
+            if model.name == RAW_FEATURES:
+                _add_levels(con, context, cfg)
+                break
+    context = for_dialect(context, dialect)
+    rendered = {m.name: project.render(m, context, dialect=dialect) for m in models}
+    return models, rendered

@@ -49,8 +49,8 @@ __all__ = [
     "weighted_silhouette",
 ]
 
-#: Default features when ``features=None`` and all three columns exist.
-RFM_FEATURES = ("recency_days", "frequency", "monetary")
+#: Default features when ``features=None`` and all three columns exist (one list: feature_names).
+from segkit.feature_names import RFM_FEATURES  # noqa: E402
 
 # Random restarts per bootstrap refit (capped by ``n_init``). The full fit uses
 # sklearn KMeans with ``n_init`` (default 100) restarts; the 9 x 50 resample refits

@@ -35,6 +35,7 @@ import polars as pl
 from segkit import __version__, warehouse
 from segkit.config import Config
 from segkit.errors import InputError, WarehouseError
+from segkit.project import render_model
 
 RUN_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]+$")
 LATEST_NAME = "latest.html"
@@ -165,8 +166,8 @@ def load_report_data(cfg: Config, run_id: str | None) -> ReportData:
 
 
 def _read(con, cfg: Config, run_id: str | None) -> ReportData:
-    latest = _q(con, "select run_id from meta.runs where status = 'success' "
-                     "order by finished_at desc, run_id desc limit 1")
+    # "Latest" and "previous" have one definition: segments.successful_runs.
+    latest = _q(con, "select run_id from segments.latest_run")
     latest_id = latest["run_id"][0] if latest.height else None
     if run_id is None:
         if latest_id is None:
@@ -185,34 +186,16 @@ def _read(con, cfg: Config, run_id: str | None) -> ReportData:
                          "it has no segments to report. Pick a successful build from "
                          "`python -m segkit runs`.")
     p = [run_id]
-    previous = _q(con, "select run_id from meta.runs where status = 'success' and "
-                       "(finished_at < ? or (finished_at = ? and run_id < ?)) "
-                       "order by finished_at desc, run_id desc limit 1",
-                  [run["finished_at"], run["finished_at"], run_id])
-    previous_id = previous["run_id"][0] if previous.height else None
+    previous = _q(con, "select previous_run_id from segments.successful_runs where run_id = ?",
+                  [run_id])
+    previous_id = previous["previous_run_id"][0] if previous.height else None
     migration = pl.DataFrame()
     if previous_id is not None:
-        # Aggregated in DuckDB: one row per (before, after) pair, never per customer.
-        migration = _q(con, """
-            with before as (
-                select customer_id, segment_id, segment_name
-                from segments.segment_history where run_id = ?
-            ),
-            after as (
-                select customer_id, segment_id, segment_name
-                from segments.segment_history where run_id = ?
-            )
-            select
-                before.segment_id as from_segment_id,
-                before.segment_name as from_segment_name,
-                after.segment_id as to_segment_id,
-                after.segment_name as to_segment_name,
-                count(*) as n_customers
-            from before
-            full outer join after on after.customer_id = before.customer_id
-            group by all
-            order by from_segment_id nulls last, to_segment_id nulls last
-        """, [previous_id, run_id])
+        # The one migration query (sql/segments/migration.sql), for these two runs;
+        # aggregated in DuckDB: one row per (before, after) pair, never per customer.
+        migration = _q(con, render_model("segments.migration", {
+            "from_run_id": warehouse.quote_literal(previous_id),
+            "to_run_id": warehouse.quote_literal(run_id)}))
     n_bins = None
     try:
         n_bins = int(json.loads(run.get("config_json") or "{}").get("model", {})["n_bins"])

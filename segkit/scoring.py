@@ -1,43 +1,80 @@
 """``segkit score``: assign the customers in a file to the latest build's segments.
 
 The file holds either feature rows (``customer_id`` plus the model's feature
-columns) or raw transactions mapped like ``[transactions]`` in the config, which
-then go through the same SQL pipeline as a build. Assignment uses the stored
-bin edges and centroids (the same rule as ``segments.live_segments``) or, with
-``model="champion"``, the MLflow model registered under the alias champion.
+columns) or raw transactions mapped like ``[transactions]`` in the config. Raw
+transactions go through the same SQL models as a build, up to the raw
+features; from there the **build's** reference values apply: its imputation
+values and caps (``features.numeric_bounds``), its categorical levels (the
+SQL of ``features.customer_features`` the build ran), its bin edges and
+centroids. Assignment is the one SQL rule (``sql/macros/assign.sql``), run in
+DuckDB over the input, the rule ``segments.live_segments`` uses; with
+``model="champion"`` the MLflow model registered under the alias champion
+gives the segment instead.
+
+Every customer in the file gets a row in the output: a customer that cannot be
+scored has no segment and an ``unscored_reason``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
+import duckdb
 import polars as pl
 
-from segkit import warehouse
+from segkit import project, warehouse
 from segkit.config import Config
 from segkit.errors import InputError
 
+SCORE_SQL = """with
 
-def _latest_model(cfg: Config) -> tuple[str, pl.DataFrame, pl.DataFrame]:
+{{ assign_segments('scored_features', segment_features,
+                   edges='build_edges', centroids='build_centroids') }}
+
+select * from assigned
+"""
+
+
+@dataclasses.dataclass
+class _Build:
+    run_id: str
+    features: list[str]
+    edges: pl.DataFrame
+    centroids: pl.DataFrame
+    bounds: pl.DataFrame  # the build's one-row features.numeric_bounds
+    features_sql: str | None  # the SQL of features.customer_features the build ran
+
+
+def _latest_build(cfg: Config) -> _Build:
     if not cfg.warehouse.exists():
         raise InputError(f"no warehouse at {cfg.warehouse}; run `python -m segkit build` first.")
     con = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
     try:
-        rows = con.execute("select run_id from segments.latest_run").fetchall()
+        try:
+            rows = con.execute("select run_id, features from segments.latest_run "
+                               "join meta.runs using (run_id)").fetchall()
+        except duckdb.Error:
+            rows = []
         if not rows:
             raise InputError(f"{cfg.warehouse} has no successful build to score with.")
-        run_id = rows[0][0]
-        edges = con.sql("select * from segments.bin_edge_history where run_id = ? "
-                        "order by feature_index, bin", params=[run_id]).pl()
-        centroids = con.sql("select * from segments.centroid_history where run_id = ? "
-                            "order by segment_index, feature_index", params=[run_id]).pl()
+        run_id, features = rows[0]
+        edges = con.sql("select * from segments.bin_edges order by feature_index, bin").pl()
+        centroids = con.sql("select * from segments.centroids "
+                            "order by segment_index, feature_index").pl()
+        try:
+            bounds = con.sql("select * from features.numeric_bounds").pl()
+        except duckdb.Error:
+            bounds = pl.DataFrame()
+        sql = con.execute("select sql from meta.run_views where run_id = ? and view_name = "
+                          "'features.customer_features'", [run_id]).fetchall()
     finally:
         con.close()
-    return run_id, edges, centroids
+    return _Build(run_id, features.split(","), edges, centroids, bounds,
+                  sql[0][0] if sql else None)
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -46,19 +83,29 @@ def _read(path: Path) -> pl.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema_length=10_000, schema_overrides={"customer_id": pl.String})
+        return pl.read_csv(path, infer_schema_length=10_000,
+                           schema_overrides={"customer_id": pl.String})
     except Exception as exc:  # polars raises many types for unreadable files
         raise InputError(f"cannot read --input {path}: {exc}") from None
 
 
-def _features_from_transactions(cfg: Config, path: Path) -> pl.DataFrame:
-    from segkit.features import build_features
+def _features_from_transactions(cfg: Config, path: Path, build: _Build,
+                                as_of: str | None) -> tuple[pl.DataFrame, pl.DataFrame, dt.date]:
+    """Feature rows of the file's customers with the build's reference values.
+
+    Returns the features, the customers that could not be scored with their
+    reason, and the as-of date used.
+    """
+    from segkit import features
 
     if cfg.transactions is None:
         raise InputError(f"{path} has no feature columns and the config has no [transactions] "
                          "mapping to read it as raw transactions.")
+    if build.features_sql is None:
+        raise InputError(f"the latest build in {cfg.warehouse} predates the stored SQL of its "
+                         "features; run `python -m segkit build` once, then score again.")
     scoped = cfg.replace(transactions=dataclasses.replace(cfg.transactions, path=str(path),
-                                                          table=None), customers=None)
+                                                          table=None), as_of=as_of)
     # A folder of its own: two scores at once must not delete each other's spill
     # files (and a build only removes folders named like run ids).
     root = cfg.warehouse.parent / ".tmp"
@@ -66,63 +113,150 @@ def _features_from_transactions(cfg: Config, path: Path) -> pl.DataFrame:
     tmp = Path(tempfile.mkdtemp(prefix="score-", dir=root))
     con = warehouse.connect_work(cfg.duckdb, tmp)
     try:
-        return build_features(con, scoped).frame
+        context = features.render_context(con, scoped)
+        models, _ = features.project_models(context, layers=("staging", "cleaning", "features"))
+        for model in models:
+            if model.published == "run_table":
+                continue  # the build's: bounds, levels and quarantine are not recomputed
+            con.execute(project.create_sql(model.name, project.render(model, context),
+                                           materialize=model.materialized == "table"))
+        con.register("_build_bounds", build.bounds)
+        con.execute("create table features.numeric_bounds as select * from _build_bounds")
+        # The build's own SQL: its levels, imputation and capping rule.
+        con.execute(project.create_sql("features.customer_features", build.features_sql))
+        frame = con.sql("select * from features.customer_features order by customer_id").pl()
+        as_of_used = con.execute("select as_of_date from cleaning.as_of").fetchall()[0][0]
+        dropped = con.sql(f"""
+            with lines as (
+                select customer_id, quarantine_reason from cleaning.transactions_checked
+                where customer_id is not null
+            ),
+            unused as (
+                select customer_id from lines
+                except
+                select customer_id from features.customer_features_raw
+            ),
+            reasons as (
+                select
+                    lines.customer_id,
+                    'every line quarantined: ' || string_agg(
+                        distinct lines.quarantine_reason, ', '
+                        order by lines.quarantine_reason) as unscored_reason
+                from lines
+                inner join unused on unused.customer_id = lines.customer_id
+                group by lines.customer_id
+            ),
+            removed as (
+                select customer_id, {warehouse.quote_literal(
+                    "outside the build's caps of a feature (outliers = remove)")}
+                    as unscored_reason
+                from features.customer_features_raw
+                where customer_id not in (select customer_id from features.customer_features)
+            )
+            select * from reasons
+            union all
+            select * from removed
+            order by customer_id
+        """).pl()
+    except duckdb.Error as exc:
+        raise InputError(f"cannot score {path}: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    return frame, dropped, as_of_used
 
 
-def assign(frame: pl.DataFrame, edges: pl.DataFrame, centroids: pl.DataFrame) -> np.ndarray:
-    """Canonical segment index per row: bin with the stored edges, nearest centroid.
+def assign(frame: pl.DataFrame, edges: pl.DataFrame, centroids: pl.DataFrame,
+           features: list[str]) -> pl.DataFrame:
+    """Segment of each row by the one SQL assignment rule, run in DuckDB.
 
-    A value's bin is the number of inner edges at or below it, exactly as
-    scikit-learn's ``KBinsDiscretizer`` does; distance ties go to the lower index.
+    Returns ``customer_id, segment_id, segment_name, distance_to_centroid``.
     """
-    features = centroids.filter(pl.col("segment_index") == 0)["feature"].to_list()
-    X = np.empty((frame.height, len(features)))
-    for j, feature in enumerate(features):
-        values = frame[feature].cast(pl.Float64).to_numpy()
-        inner = edges.filter((pl.col("feature") == feature) & (pl.col("bin") > 0))["lower"]
-        X[:, j] = np.searchsorted(inner.to_numpy(), values, side="right") if len(
-            edges.filter(pl.col("feature") == feature)) else values
-    k = centroids["segment_index"].max() + 1
-    C = centroids["centroid"].to_numpy().reshape(k, len(features))
-    distances = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
-    return distances.argmin(axis=1)
+    from segkit.features import segment_context
+
+    sql = project.render_string(SCORE_SQL, segment_context(features))
+    con = duckdb.connect()
+    try:
+        con.register("scored_features", frame.select("customer_id", *features))
+        con.register("build_edges", edges)
+        con.register("build_centroids", centroids)
+        return con.sql(sql).pl()
+    finally:
+        con.close()
 
 
-def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids") -> dict:
-    """Score ``input`` and write ``customer_id, segment_id, segment_name`` to ``output``.
+def _missing_values(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
+    """Rows with a null or non-finite feature: no bin to put them in."""
+    bad = pl.any_horizontal([pl.col(f).cast(pl.Float64).is_null()
+                             | ~pl.col(f).cast(pl.Float64).is_finite() for f in features])
+    first = pl.coalesce([pl.when(pl.col(f).cast(pl.Float64).is_null()
+                                 | ~pl.col(f).cast(pl.Float64).is_finite())
+                         .then(pl.lit(f"no value for {f}")) for f in features])
+    return (frame.filter(bad).select("customer_id", first.alias("unscored_reason")))
+
+
+def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
+          as_of: str | None = None) -> dict:
+    """Score ``input`` and write one row per customer to ``output``.
+
+    Columns: ``customer_id, segment_id, segment_name, run_id, unscored_reason``
+    (the reason is null for scored customers; their segment is null otherwise).
+
+    Parameters
+    ----------
+    cfg : Config
+    input, output : Path
+        CSV or Parquet.
+    model : {"centroids", "champion"}, default="centroids"
+        The build's bin edges and centroids in SQL, or the MLflow champion model.
+    as_of : str, default=None
+        ``YYYY-MM-DD`` to measure recency to, for raw transactions. Default: the
+        file's last usable purchase day (returned as ``as_of``).
+
+    Returns
+    -------
+    dict
+        ``customers``, ``scored``, ``unscored``, ``run_id``, ``output``, ``as_of``
+        (None for feature rows).
 
     Raises
     ------
     InputError
-        No build to score with, an unreadable input, or missing feature columns.
+        No build to score with, an unreadable input, or no usable rows.
     """
-    run_id, edges, centroids = _latest_model(cfg)
-    features = centroids.filter(pl.col("segment_index") == 0)["feature"].to_list()
+    build = _latest_build(cfg)
+    features = build.features
     frame = _read(input)
-    if "customer_id" not in frame.columns or not set(features) <= set(frame.columns):
-        frame = _features_from_transactions(cfg, input)
-    if frame.height == 0:
+    as_of_used = None
+    if "customer_id" in frame.columns and set(features) <= set(frame.columns):
+        frame = frame.with_columns(pl.col("customer_id").cast(pl.String))
+        unscored = _missing_values(frame, features)
+        frame = frame.join(unscored, on="customer_id", how="anti")
+    else:
+        frame, unscored, as_of_used = _features_from_transactions(cfg, input, build, as_of)
+    if frame.height + unscored.height == 0:
         raise InputError(f"--input {input} has no rows to score.")
     if model == "champion":
         from segkit import tracking
 
-        pipeline = tracking.load_champion(cfg)
-        labels = pipeline.predict(frame.select(features).to_pandas())
+        predicted = tracking.load_champion(cfg).predict(frame.select(features).to_pandas())
+        scored = frame.select("customer_id").with_columns(
+            pl.Series("segment_id", predicted["segment_id"].to_numpy()).cast(pl.Int32),
+            pl.Series("segment_name", predicted["segment_name"].to_numpy(), dtype=pl.String))
     else:
-        labels = assign(frame, edges, centroids)
-    segments = (centroids.filter(pl.col("feature_index") == 0)
-                .select("segment_index", "segment_id", "segment_name"))
-    result = (frame.select("customer_id")
-              .with_columns(pl.Series("segment_index", labels, dtype=pl.Int32))
-              .join(segments, on="segment_index", how="left")
-              .select("customer_id", "segment_id", "segment_name")
-              .with_columns(pl.lit(run_id).alias("run_id")))
+        scored = assign(frame, build.edges, build.centroids, features).select(
+            "customer_id", pl.col("segment_id").cast(pl.Int32), "segment_name")
+    result = (pl.concat([
+        scored.with_columns(pl.lit(None, pl.String).alias("unscored_reason")),
+        unscored.select("customer_id", pl.lit(None, pl.Int32).alias("segment_id"),
+                        pl.lit(None, pl.String).alias("segment_name"), "unscored_reason"),
+    ]).with_columns(pl.lit(build.run_id).alias("run_id"))
+        .select("customer_id", "segment_id", "segment_name", "run_id", "unscored_reason")
+        .sort("customer_id"))
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() in (".parquet", ".pq"):
         result.write_parquet(output)
     else:
         result.write_csv(output)
-    return {"customers": result.height, "run_id": run_id, "output": str(output)}
+    return {"customers": result.height, "scored": scored.height, "unscored": unscored.height,
+            "run_id": build.run_id, "output": str(output), "as_of": as_of_used}

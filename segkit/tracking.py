@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from segkit.errors import SegkitError
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow  # noqa: E402
+import mlflow.pyfunc  # noqa: E402
 from mlflow.entities import Metric  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -37,12 +39,39 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 CHAMPION_ALIAS = "champion"
 # MLflow logs store migrations and registrations at INFO; the CLI shows its own summary.
 logging.getLogger("mlflow").setLevel(logging.WARNING)
+# The model's predict takes and returns frames; MLflow's type-hint advice is noise to users.
+warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")
 
 
 class TrackingError(SegkitError):
     """MLflow could not be reached or refused a write."""
 
     exit_code = 6
+
+
+class SegmentModel(mlflow.pyfunc.PythonModel):
+    """The logged model: the build's fitted pipeline, answering in segment ids.
+
+    The scikit-learn pipeline predicts the canonical segment index (0..k-1) of
+    one build; every table speaks ``segment_id``, which stays the same across
+    builds whose segments match. So the model maps the index to the build's
+    ``segment_id`` and ``segment_name``: the same answer as
+    ``segments.live_segments`` for the same feature row.
+    """
+
+    def __init__(self, pipeline, features, segment_ids, segment_names):
+        self.pipeline = pipeline
+        self.features = list(features)
+        self.segment_ids = [int(i) for i in segment_ids]
+        self.segment_names = list(segment_names)
+
+    def predict(self, context, model_input, params=None):
+        """A frame with ``segment_id`` and ``segment_name`` per input row."""
+        import pandas as pd
+
+        index = np.asarray(self.pipeline.predict(model_input[self.features]), dtype=int)
+        return pd.DataFrame({"segment_id": np.asarray(self.segment_ids)[index],
+                             "segment_name": np.asarray(self.segment_names, dtype=object)[index]})
 
 
 def tracking_uri(cfg: Config) -> str:
@@ -108,8 +137,10 @@ def _params(cfg: Config, feats, model) -> dict[str, str]:
     for section in ("features",):
         for key, value in cfg.to_dict()[section].items():
             params[f"{section}.{key}"] = value
-    for view in feats.views:
-        params[f"view.{view.name}"] = view.sql_hash
+    from segkit.project import fingerprint
+
+    for name, sql in feats.rendered.items():
+        params[f"view.{name}"] = fingerprint(sql)
     return {k: str(v)[:500] for k, v in params.items()}
 
 
@@ -128,7 +159,8 @@ def prepare(cfg: Config) -> str:
     """
     uri = tracking_uri(cfg)
     with _tracking_errors(uri):
-        import mlflow.sklearn  # noqa: F401  (imports the flavour before log_model needs it)
+        import mlflow.pyfunc  # noqa: F401  (imports the flavour before log_model needs it)
+        import mlflow.sklearn  # noqa: F401
 
         with contextlib.suppress(ImportError):
             import skops.io  # noqa: F401  (the default serializer: ~2 s to import)
@@ -206,12 +238,17 @@ def _log_build(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> di
             (folder / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
             mlflow.log_artifacts(str(folder), artifact_path="build")
         example = feats.frame.select(model.features_).head(5).to_pandas()
-        pipeline = model.to_pipeline()
-        signature = infer_signature(example, pipeline.predict(example))
+        segments = (tables["segments.centroid_history"].filter(pl.col("feature_index") == 0)
+                    .sort("segment_index"))
+        segment_model = SegmentModel(model.to_pipeline(), list(model.features_),
+                                     segments["segment_id"].to_list(),
+                                     segments["segment_name"].to_list())
+        signature = infer_signature(example, segment_model.predict(None, example))
         # MLflow prints "Successfully registered model ..." to stderr; the CLI says it once.
         with contextlib.redirect_stderr(io.StringIO()):
-            info = mlflow.sklearn.log_model(
-                pipeline, name="model", signature=signature, input_example=example,
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=segment_model, signature=signature,
+                input_example=example,
                 registered_model_name=cfg.mlflow.registered_model,
                 # Explicit: inferring requirements imports and inspects packages for seconds.
                 pip_requirements=_requirements())
@@ -236,6 +273,9 @@ def log_report(cfg: Config, mlflow_run_id: str, report: Path) -> None:
 
 
 def load_champion(cfg: Config):
-    """The registered pipeline with the alias ``champion`` (for ``segkit score``)."""
+    """The registered model with the alias ``champion`` (for ``segkit score``).
+
+    Its ``predict(frame)`` returns a frame of ``segment_id`` and ``segment_name``.
+    """
     mlflow.set_tracking_uri(tracking_uri(cfg))
-    return mlflow.sklearn.load_model(f"models:/{cfg.mlflow.registered_model}@{CHAMPION_ALIAS}")
+    return mlflow.pyfunc.load_model(f"models:/{cfg.mlflow.registered_model}@{CHAMPION_ALIAS}")

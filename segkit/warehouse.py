@@ -14,7 +14,6 @@ a build that dies leaves the live file as it was. The run registry's
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -22,91 +21,22 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass
-from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
-import jinja2
 
 from segkit.errors import WarehouseBusyError, WarehouseError
 
-LAYERS = ("staging", "cleaning", "features", "segments")
 LOCK_TIMEOUT_SECONDS = 30.0
 
+# The SQL project (headers, rendering, versions) lives in segkit.project; these
+# names stay importable from here for callers that used them.
+from segkit.project import (  # noqa: E402
+    LAYERS, Model, View, create_sql, load_models, quote_ident, quote_literal, render, sql_dir,
+)
 
-def sql_dir() -> Path:
-    """The folder of versioned SQL: packaged in a wheel, or the repo's ``sql/``."""
-    packaged = Path(__file__).parent / "sql"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "sql"
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier, quoted so any column name is safe in SQL."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def quote_literal(value: Any) -> str:
-    """A SQL literal for a config value: strings quoted, numbers checked."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"not a finite number: {value!r}")
-        return repr(value)
-    if isinstance(value, dt.date):
-        return f"date '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-@dataclass(frozen=True)
-class View:
-    """One SQL file: ``sql/<layer>/<name>.sql`` is the view ``<layer>.<name>``."""
-
-    name: str
-    path: Path
-    template: str
-
-    @property
-    def sql_hash(self) -> str:
-        # Whitespace-only edits are not a new version: hash the normalized text.
-        normalized = " ".join(self.template.split())
-        return hashlib.sha256(normalized.encode()).hexdigest()[:16]
-
-    @property
-    def upstream(self) -> set[str]:
-        refs = re.findall(r"\b(?:from|join)\s+([a-z_]+\.[a-z_]+)", self.template)
-        return {r for r in refs if r.split(".")[0] in LAYERS} - {self.name}
-
-
-def load_views() -> list[View]:
-    """Every view under ``sql/``, upstream views first."""
-    views = {}
-    for layer in LAYERS:
-        for path in sorted((sql_dir() / layer).glob("*.sql")):
-            name = f"{layer}.{path.stem}"
-            views[name] = View(name, path, path.read_text(encoding="utf-8"))
-    graph = TopologicalSorter({n: v.upstream & views.keys() for n, v in views.items()})
-    position = {name: i for i, name in enumerate(graph.static_order())}
-    # Layer by layer (a view reads only its own layer or the one below), and
-    # within a layer upstream first.
-    order = sorted(views, key=lambda n: (LAYERS.index(n.split(".")[0]), position[n]))
-    return [views[name] for name in order]
-
-
-_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
-                            keep_trailing_newline=True)
-
-
-def render(view: View, context: dict[str, Any]) -> str:
-    """The view's SQL with the config's (pre-quoted) names and values filled in."""
-    return _JINJA.from_string(view.template).render(**context)
-
-
-def create_view_sql(view: View, sql: str, *, materialize: bool = False) -> str:
-    kind = "table" if materialize else "view"
-    return f"create or replace {kind} {view.name} as\n{sql}"
+load_views = load_models
 
 
 # -- connections ---------------------------------------------------------------
@@ -295,7 +225,7 @@ RUN_ID_SHAPE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 # and are trimmed to the last ``[duckdb] history_builds`` successful builds.
 # Everything else (the run registry, per-segment and per-feature tables) is kept.
 PER_CUSTOMER_HISTORY = ("segments.segment_history", "segments.tsne_history",
-                        "meta.quarantine_history")
+                        "features.customer_features_history", "meta.quarantine_history")
 PUBLISH_ATTEMPTS = 3
 
 
@@ -640,21 +570,10 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
         con.unregister("_segkit_frame")
 
 
-def version_views(con: duckdb.DuckDBPyConnection, views: list[View]) -> dict[str, tuple[int, str]]:
-    """Record a new version for each view whose SQL changed; return name -> (version, hash)."""
-    known = {}
-    for name, version, sql_hash in con.execute(
-            "select view_name, version, sql_hash from meta.view_versions").fetchall():
-        known[(name, sql_hash)] = version
-    latest = dict(con.execute(
-        "select view_name, max(version) from meta.view_versions group by view_name").fetchall())
-    result = {}
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    for view in views:
-        version = known.get((view.name, view.sql_hash))
-        if version is None:
-            version = latest.get(view.name, 0) + 1
-            con.execute("insert into meta.view_versions values (?, ?, ?, ?, ?)",
-                        [view.name, version, view.sql_hash, view.template, now])
-        result[view.name] = (version, view.sql_hash)
-    return result
+def version_views(con: duckdb.DuckDBPyConnection,
+                  rendered: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """Record a version for each model whose parsed, rendered SQL is new; see
+    :func:`segkit.project.version_models`."""
+    from segkit.project import version_models
+
+    return version_models(con, rendered)

@@ -5,12 +5,13 @@
 create schema if not exists meta;
 create schema if not exists segments;
 
--- One row per version of a view's SQL: changing a file's logic adds a version.
+-- One row per version of a model: a new fingerprint of its parsed, rendered
+-- SQL (a logic or config change, not a comment or layout edit) adds a version.
 create table if not exists meta.view_versions (
     view_name varchar not null,
     version integer not null,
     sql_hash varchar not null,
-    sql_template varchar not null,
+    sql_template varchar not null,      -- the rendered SQL of the version's first build
     recorded_at timestamp not null,
     primary key (view_name, version)
 );
@@ -48,13 +49,16 @@ create table if not exists meta.runs (
     segkit_version varchar
 );
 
--- Which version of each view a build used.
+-- Which version of each model a build used, and the exact SQL it ran.
 create table if not exists meta.run_views (
     run_id varchar not null,
     view_name varchar not null,
     version integer not null,
-    sql_hash varchar not null
+    sql_hash varchar not null,          -- fingerprint of the parsed, rendered query
+    sql varchar                         -- the rendered SQL (null for builds before it was kept)
 );
+-- Warehouses written before the rendered SQL was kept gain the column.
+alter table meta.run_views add column if not exists sql varchar;
 
 -- Seconds per stage of each build.
 create table if not exists meta.run_stages (

@@ -1,3 +1,10 @@
+-- model:
+--   materialized: view
+--   published: live
+--   grain: one row per customer
+--   requires: customers
+--   unique: customer_id
+--   not_null: customer_id
 -- One row per customer with a usable id. Age comes from the birth year, birth
 -- date or a given age; impossible ages (a birth year of 1893) become missing,
 -- to be imputed like any other missing value.
@@ -7,15 +14,21 @@ checked as (
     select * from cleaning.customers_checked
 ),
 
+as_of as (
+    select * from cleaning.as_of
+),
+
 aged as (
     select
         *,
         coalesce(
             age_given,
-            year({{ as_of }}) - birth_year,
-            date_diff('year', birth_date, {{ as_of }})
+            year(as_of.as_of_date) - birth_year,
+            -- calendar years, as DuckDB's date_diff('year', ...) counts them
+            year(as_of.as_of_date) - year(birth_date)
         ) as age_stated
     from checked
+    cross join as_of
     where quarantine_reason is null
 ),
 
@@ -27,11 +40,10 @@ final as (
         end as age,
         age_stated is not null
             and age_stated not between {{ age_min }} and {{ age_max }}
-            as is_age_impossible,
-        * exclude (
-            customer_id, age_stated, age_given, birth_year, birth_date, row_hash,
-            quarantine_reason
-        )
+            as is_age_impossible
+        {%- for column in customers.numeric + customers.categorical %},
+        {{ column.name }}
+        {%- endfor %}
     from aged
 )
 

@@ -1,3 +1,10 @@
+-- model:
+--   materialized: view
+--   published: run_table
+--   history: meta.quarantine_history
+--   grain: one row per rejected source row
+--   not_null: source, reason
+--   accepted_values: source = transactions | customers
 -- One row per source row that segkit could not use, with the reason. Nothing
 -- vanishes silently: these rows plus the usable ones are all the source rows.
 with

@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: live
+--   grain: one row per usable transaction line
+--   requires: transactions
+--   not_null: customer_id, ordered_at, amount
 -- One row per usable transaction line: the lines no check rejected.
 with
 

@@ -1,3 +1,8 @@
+-- model:
+--   materialized: table
+--   published: live
+--   grain: one row per source transaction line
+--   requires: transactions
 -- One row per source transaction line, with the first reason it cannot be
 -- used (null when it can), by every check that needs nothing but the line
 -- itself. The as-of check comes after, in cleaning.transactions_checked: the
@@ -48,11 +53,12 @@ final as (
         quarantine_reason,
         -- the source values, as text, for rejected lines only: a usable
         -- line's values are all in the typed columns
-        case when quarantine_reason is not null then cast(ordered_at_source as varchar) end
+        case when quarantine_reason is not null then cast(ordered_at_source as {{ string_type() }}) end
             as ordered_at_text,
         case when quarantine_reason is not null then coalesce(
-            cast(amount_source as varchar),
-            cast(quantity_source as varchar) || ' x ' || cast(unit_price_source as varchar))
+            cast(amount_source as {{ string_type() }}),
+            cast(quantity_source as {{ string_type() }}) || ' x '
+                || cast(unit_price_source as {{ string_type() }}))
         end as amount_text
     from checked
 )

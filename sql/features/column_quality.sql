@@ -1,3 +1,11 @@
+-- model:
+--   materialized: view
+--   published: run_table
+--   history: meta.column_quality
+--   grain: one row per feature column
+--   unique: column_name
+--   not_null: column_name, column_kind
+--   accepted_values: column_kind = numeric | categorical
 -- One row per feature column: how many values were imputed, capped and
 -- folded, so the report can say how much the data was touched.
 with

@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: run_table
+--   grain: one row per customer
+--   unique: customer_id
+--   not_null: customer_id
 -- One row per customer: the feature matrix segkit clusters. Missing numbers
 -- are imputed, outliers capped (or the customer removed) at the bounds in
 -- features.numeric_bounds, and categoricals one-hot encoded for their most

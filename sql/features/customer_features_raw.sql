@@ -1,3 +1,9 @@
+-- model:
+--   materialized: table
+--   published: live
+--   grain: one row per customer
+--   unique: customer_id
+--   not_null: customer_id
 -- One row per customer to segment, before imputation and capping: behaviour
 -- from transactions joined to attributes from the customers table. With
 -- transactions, the customers are those who bought; without, every customer.

@@ -1,3 +1,10 @@
+-- model:
+--   materialized: view
+--   published: live
+--   grain: one row per customer
+--   requires: transactions
+--   unique: customer_id
+--   not_null: customer_id, recency_days, frequency, monetary, tenure_days
 -- One row per customer with at least one usable transaction: recency,
 -- frequency, monetary and tenure. A purchase is a day by default, because
 -- one order spans many lines and some sources have no order id.
@@ -27,6 +34,10 @@ per_customer as (
     group by customer_id
 ),
 
+as_of as (
+    select * from cleaning.as_of
+),
+
 {% for column in transactions.categorical -%}
 {{ column.plain }}_counts as (
     -- the customer's most frequent value; ties go to the first in sort order
@@ -51,12 +62,16 @@ orders as (
     from transactions
     group by customer_id
 ),
+
+as_of as (
+    select * from cleaning.as_of
+),
 {%- endif %}
 
 final as (
     select
         per_customer.customer_id,
-        date_diff('day', last_purchase_date, {{ as_of }}) as recency_days,
+        {{ days_between('last_purchase_date', 'as_of.as_of_date') }} as recency_days,
         {% if features.frequency == 'orders' -%}
         orders.n_orders as frequency,
         {%- else -%}
@@ -68,7 +83,7 @@ final as (
         -- average spend per purchase; DECIMAL division, rounded to cents
         round(total_spend / {% if features.frequency == 'orders' %}orders.n_orders{% else %}n_purchase_days{% endif %}, 2) as monetary,
         {%- endif %}
-        date_diff('day', first_purchase_date, {{ as_of }}) as tenure_days,
+        {{ days_between('first_purchase_date', 'as_of.as_of_date') }} as tenure_days,
         {% for column in transactions.categorical -%}
         {{ column.plain }}_counts.{{ column.name }},
         {% endfor -%}
@@ -76,6 +91,7 @@ final as (
         last_purchase_date,
         total_spend
     from per_customer
+    cross join as_of
     {% if features.frequency == 'orders' -%}
     inner join orders on orders.customer_id = per_customer.customer_id
     {%- endif %}

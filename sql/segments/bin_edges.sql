@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: view
+--   grain: one row per feature and bin
+--   unique: feature, bin
+--   not_null: feature, bin
 -- One row per feature and bin of the latest build: bin b holds lower <= value
 -- < upper (the first and last bins are open-ended).
 with

@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: view
+--   grain: one row per segment and feature
+--   unique: segment_id, feature
+--   not_null: segment_id, feature, centroid
 -- One row per segment and feature of the latest build: the centroid in binned
 -- space. With segments.bin_edges, enough to assign any customer.
 with

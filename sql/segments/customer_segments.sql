@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: view
+--   grain: one row per customer
+--   unique: customer_id
+--   not_null: customer_id, segment_id, segment_name, run_id
 -- One row per customer of the latest build: its segment, its binned features
 -- (0 = the lowest quantile group) and its distance to the segment's centroid.
 with
@@ -16,8 +22,8 @@ final as (
         history.segment_id,
         history.segment_name,
         history.run_id,
-        {% for feature in features -%}
-        history.bins[{{ feature.position }}] as {{ feature.bin_column }},
+        {% for feature in segment_features -%}
+        {{ array_item('history.bins', feature.position) }} as {{ feature.bin_column }},
         {% endfor -%}
         history.distance_to_centroid
     from history

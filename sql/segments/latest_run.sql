@@ -1,9 +1,15 @@
--- One row: the newest successful build. Every "current" view reads its
+-- model:
+--   materialized: view
+--   published: view
+--   grain: one row (or none)
+--   unique: run_id
+--   not_null: run_id
+-- One row (none before the first build): the newest successful build. Every "current" view reads its
 -- run_id from here, so they all switch to a new build at the same commit.
 with
 
 runs as (
-    select * from meta.runs
+    select * from segments.successful_runs
 ),
 
 latest as (
@@ -15,9 +21,7 @@ latest as (
         customers,
         model_version
     from runs
-    where status = 'success'
-    order by finished_at desc, run_id desc
-    limit 1
+    where run_number = 1
 )
 
 select * from latest

@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: view
+--   grain: one row per k tried
+--   unique: k
+--   not_null: k
 -- One row per k tried by the latest build: inertia, silhouette,
 -- Davies-Bouldin, Calinski-Harabasz, bootstrap stability, and which k was
 -- chosen.

@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: view
+--   grain: one row per segment and feature
+--   unique: segment_id, feature
+--   not_null: segment_id, feature
 -- One row per segment and feature of the latest build: size, share, the
 -- feature's mean and median, and the centroid (in bins) when the feature was
 -- clustered.

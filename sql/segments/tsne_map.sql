@@ -1,3 +1,9 @@
+-- model:
+--   materialized: view
+--   published: view
+--   grain: one row per sampled customer
+--   unique: customer_id
+--   not_null: customer_id
 -- One row per sampled customer of the latest build: the 2-D t-SNE coordinates.
 with
 

@@ -1,3 +1,8 @@
+-- model:
+--   materialized: table
+--   published: live
+--   grain: one row per source customer row
+--   requires: customers
 -- One row per source customer row, renamed to canonical columns and typed.
 -- Unparseable numbers become null (imputed later, and counted there).
 with
@@ -8,8 +13,7 @@ source as (
 
 renamed as (
     select
-        nullif(trim(cast({{ customers.customer_id }} as varchar)), '')
-            as customer_id_text,
+        {{ as_text(customers.customer_id) }} as customer_id_text,
         {% if customers.birth_year -%}
         try_cast({{ customers.birth_year }} as double) as birth_year,
         {%- else -%}
@@ -29,20 +33,26 @@ renamed as (
         try_cast({{ column.source }} as double) as {{ column.name }},
         {% endfor -%}
         {% for column in customers.categorical -%}
-        nullif(trim(cast({{ column.source }} as varchar)), '') as {{ column.name }},
+        {{ as_text(column.source) }} as {{ column.name }},
         {% endfor -%}
-        hash(source) as row_hash
+        {{ row_hash('source') }} as row_hash
     from source
 ),
 
 final as (
     select
-        case
-            when regexp_full_match(customer_id_text, '[0-9]+\.0+')
-                then regexp_replace(customer_id_text, '\.0+$', '')
-            else customer_id_text
-        end as customer_id,
-        * exclude (customer_id_text)
+        -- one rule for ids with the transactions (macro normalize_id)
+        {{ normalize_id('customer_id_text') }} as customer_id,
+        birth_year,
+        birth_date,
+        age_given,
+        {% for column in customers.numeric -%}
+        {{ column.name }},
+        {% endfor -%}
+        {% for column in customers.categorical -%}
+        {{ column.name }},
+        {% endfor -%}
+        row_hash
     from renamed
 )
 

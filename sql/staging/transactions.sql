@@ -1,3 +1,8 @@
+-- model:
+--   materialized: view
+--   published: live
+--   grain: one row per source transaction line
+--   requires: transactions
 -- One row per source transaction line, renamed to segkit's canonical columns
 -- and typed. A value that does not parse becomes null here, and the source
 -- value stays beside it (*_source), so cleaning can quarantine the row with a
@@ -11,21 +16,19 @@ source as (
 renamed as (
     select
         ----- keys
-        nullif(trim(cast({{ transactions.customer_id }} as varchar)), '')
-            as customer_id_text,
+        {{ as_text(transactions.customer_id) }} as customer_id_text,
         {% if transactions.order_id -%}
-        nullif(trim(cast({{ transactions.order_id }} as varchar)), '') as order_id,
+        {{ as_text(transactions.order_id) }} as order_id,
         {%- else -%}
-        cast(null as varchar) as order_id,
+        cast(null as {{ string_type() }}) as order_id,
         {%- endif %}
 
         ----- timestamps
         {{ transactions.timestamp }} as ordered_at_source,
         {% if transactions.timestamp_formats -%}
-        try_strptime(
-            trim(cast({{ transactions.timestamp }} as varchar)),
-            [{{ transactions.timestamp_formats | join(', ') }}]
-        ) as ordered_at,
+        {{ parse_timestamp(
+            'trim(cast(' ~ transactions.timestamp ~ ' as ' ~ string_type() ~ '))',
+            transactions.timestamp_formats) }} as ordered_at,
         {%- else -%}
         try_cast({{ transactions.timestamp }} as timestamp) as ordered_at,
         {%- endif %}
@@ -36,12 +39,12 @@ renamed as (
         -- lines need it (cleaning.transactions_screened).
         {% if transactions.amount -%}
         {{ transactions.amount }} as amount_source,
-        cast(null as varchar) as quantity_source,
-        cast(null as varchar) as unit_price_source,
+        cast(null as {{ string_type() }}) as quantity_source,
+        cast(null as {{ string_type() }}) as unit_price_source,
         cast(null as decimal(18, 3)) as quantity,
         try_cast({{ transactions.amount }} as decimal(18, 2)) as amount,
         {%- else -%}
-        cast(null as varchar) as amount_source,
+        cast(null as {{ string_type() }}) as amount_source,
         {{ transactions.quantity }} as quantity_source,
         {{ transactions.unit_price }} as unit_price_source,
         try_cast({{ transactions.quantity }} as decimal(18, 3)) as quantity,
@@ -54,22 +57,18 @@ renamed as (
 
         ----- attributes of the customer carried on each line
         {% for column in transactions.categorical -%}
-        nullif(trim(cast({{ column.source }} as varchar)), '') as {{ column.name }},
+        {{ as_text(column.source) }} as {{ column.name }},
         {% endfor -%}
 
         ----- the whole source row, to find exact repeats
-        hash(source) as row_hash
+        {{ row_hash('source') }} as row_hash
     from source
 ),
 
 final as (
     select
         -- ids exported through a float column ("17850.0") mean "17850"
-        case
-            when regexp_full_match(customer_id_text, '[0-9]+\.0+')
-                then regexp_replace(customer_id_text, '\.0+$', '')
-            else customer_id_text
-        end as customer_id,
+        {{ normalize_id('customer_id_text') }} as customer_id,
         order_id,
         ordered_at,
         ordered_at_source,
@@ -82,7 +81,7 @@ final as (
         -- order ids often start with the same letter ("CA-1001")
         coalesce(quantity < 0, false)
         {%- if transactions.order_id and transactions.cancellation_prefix %}
-        or coalesce(starts_with(order_id, {{ transactions.cancellation_prefix }}), false)
+        or coalesce({{ starts_with('order_id', transactions.cancellation_prefix) }}, false)
         {%- endif %} as is_cancellation,
         {% for column in transactions.categorical -%}
         {{ column.name }},

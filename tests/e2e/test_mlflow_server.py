@@ -69,9 +69,16 @@ def test_build_tracks_to_a_real_mlflow_server(mlflow_server, tmp_path):
     history = client.get_metric_history(result.mlflow_run_id, "sweep.silhouette")
     assert sorted(m.step for m in history) == list(range(2, 11))
     mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.sklearn.load_model("models:/segkit-remote@champion")
-    assert model.predict is not None
+    model = mlflow.pyfunc.load_model("models:/segkit-remote@champion")
     wh = tmp_path / "warehouse" / "segkit.duckdb"
+    row = query(wh, "select recency_days, frequency, monetary, segment_id from "
+                    "features.customer_features join segments.customer_segments "
+                    "using (customer_id) limit 1")[0]
+    import pandas as pd
+
+    predicted = model.predict(pd.DataFrame([row[:3]], columns=["recency_days", "frequency",
+                                                              "monetary"]))
+    assert predicted["segment_id"].tolist() == [row[3]]
     assert query(wh, "select mlflow_run_id, model_version from meta.runs where run_id = ?",
                  [result.run_id]) == [(result.mlflow_run_id, "1")]
     # Nothing of MLflow's landed beside the warehouse when tracking is remote.

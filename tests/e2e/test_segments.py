@@ -51,22 +51,23 @@ def test_live_segments_agree_with_the_model_for_every_customer(cdnow_build):
     assert agree == total
 
 
-def test_champion_model_predicts_the_published_labels(cdnow_build):
+def test_champion_model_predicts_the_published_segment_ids(cdnow_build):
     from segkit import tracking
 
     cfg = cdnow_build["cfg"]
-    pipeline = tracking.load_champion(cfg)
+    champion = tracking.load_champion(cfg)
     wh = cdnow_build["warehouse"]
     features = query(wh, "select features from segments.latest_run join meta.runs using "
                          "(run_id)")[0][0].split(",")
-    rows = query(wh, "select f.*, s.segment_id from features.customer_features f "
+    rows = query(wh, "select f.*, s.segment_id, s.segment_name from features.customer_features f "
                      "join segments.customer_segments s using (customer_id) order by customer_id")
     frame = pl.DataFrame(rows, schema=[r[0] for r in query(
-        wh, "describe features.customer_features")] + ["segment_id"], orient="row")
-    labels = pipeline.predict(frame.select(features).to_pandas())
-    index_to_id = dict(query(wh, "select segment_index, segment_id from segments.centroids "
-                                 "where feature_index = 0"))
-    assert [index_to_id[int(i)] for i in labels] == frame["segment_id"].to_list()
+        wh, "describe features.customer_features")] + ["segment_id", "segment_name"],
+        orient="row")
+    predicted = champion.predict(frame.select(features).to_pandas())
+    # segment_id, as every table speaks, not the build's internal index
+    assert predicted["segment_id"].tolist() == frame["segment_id"].to_list()
+    assert predicted["segment_name"].tolist() == frame["segment_name"].to_list()
 
 
 def test_a_new_mlflow_store_is_created_in_wal_mode(cdnow_build):
@@ -92,7 +93,7 @@ def test_score_file_of_feature_rows_matches_the_segment_table(cdnow_build, tmp_p
     out = tmp_path / "scored.parquet"
     info = segkit.score(features_csv, out, config=cdnow_build["config"])
     scored = pl.read_parquet(out)
-    assert info["customers"] == scored.height == cdnow_build["result"].customers
+    assert info["customers"] == info["scored"] == scored.height == cdnow_build["result"].customers
     published = dict(query(wh, "select customer_id, segment_id from segments.customer_segments"))
     assert all(published[c] == s for c, s in scored.select("customer_id", "segment_id").iter_rows())
 
@@ -201,11 +202,18 @@ def test_a_customers_table_alone_is_segmentable(tmp_path):
 def test_score_raw_transactions(cdnow_build, tmp_path):
     out = tmp_path / "scored.csv"
     info = segkit.score(DEMO_DATA, out, config=cdnow_build["config"])
-    assert info["customers"] == cdnow_build["result"].customers
+    assert info["scored"] == cdnow_build["result"].customers
+    assert info["customers"] == info["scored"] + info["unscored"]
     scored = pl.read_csv(out, schema_overrides={"customer_id": pl.String})
     published = dict(query(cdnow_build["warehouse"],
                            "select customer_id, segment_id from segments.customer_segments"))
-    assert all(published[c] == s for c, s in scored.select("customer_id", "segment_id").iter_rows())
+    used = scored.filter(pl.col("unscored_reason").is_null())
+    assert all(published[c] == s for c, s in used.select("customer_id", "segment_id").iter_rows())
+    # a customer none of whose lines is usable is listed, with the reason, not dropped
+    unscored = scored.filter(pl.col("unscored_reason").is_not_null())
+    assert unscored.height == info["unscored"]
+    assert not set(unscored["customer_id"]) & set(published)
+    assert all(r.startswith("every line quarantined: ") for r in unscored["unscored_reason"])
 
 
 def test_source_can_be_a_table_in_the_warehouse(tmp_path):

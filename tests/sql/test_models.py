@@ -1,0 +1,442 @@
+"""Every model on its own: a few literal input rows per upstream table, the exact rows out.
+
+The SQLMesh unit-test shape: each test creates the tables a model reads (and
+nothing else) in a fresh DuckDB file, renders the model for a small context,
+runs it, and compares the rows. A model that reads an upstream model gets that
+model's rows as a plain table, so a test fails only for the model it names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from segkit import features, project, warehouse
+from segkit.config import load_config
+from tests.conftest import write_config
+
+D = dt.date
+T = dt.datetime
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory):
+    """The render context of a config with transactions (one categorical) and customers."""
+    folder: Path = tmp_path_factory.mktemp("models")
+    (folder / "orders.csv").write_text(
+        "order,customer,at,qty,price,country\n"
+        "1,A,2024-01-01 10:00:00,2,5.00,UK\n"
+        "C2,17850.0,2024-01-02 11:00:00,-1,3.50,\n"
+        "3, ,bad,1,1,FR\n")
+    (folder / "people.csv").write_text(
+        "customer,born,income,segment\n"
+        "A,1990,50000,gold\n"
+        "B,,n/a,\n")
+    cfg = load_config(write_config(folder, """
+        [transactions]
+        path = "orders.csv"
+        customer_id = "customer"
+        timestamp = "at"
+        quantity = "qty"
+        unit_price = "price"
+        order_id = "order"
+        categorical = ["country"]
+        [customers]
+        path = "people.csv"
+        customer_id = "customer"
+        birth_year = "born"
+        numeric = ["income"]
+        categorical = ["segment"]
+    """))
+    con = warehouse.connect_work(cfg.duckdb, folder / "tmp")
+    ctx = features.render_context(con, cfg)
+    con.close()
+    ctx.update(features.segment_context(["recency_days", "monetary"]))
+    return ctx
+
+
+@pytest.fixture
+def db(tmp_path):
+    con = duckdb.connect(str(tmp_path / "unit.duckdb"))
+    for schema in ("staging", "cleaning", "features", "segments", "meta"):
+        con.execute(f"create schema {schema}")
+    yield con
+    con.close()
+
+
+def given(con, table: str, columns: str, rows: list[tuple]) -> None:
+    """An input table from literal rows; ``columns`` is ``name type, ...``."""
+    con.execute(f"create table {table} ({columns})")
+    if rows:
+        marks = ", ".join("?" for _ in rows[0])
+        con.executemany(f"insert into {table} values ({marks})", rows)
+
+
+def run(con, name: str, context: dict, order_by: str = "all", **extra) -> list[tuple]:
+    model = next(m for m in project.load_models() if m.name == name)
+    sql = project.render(model, {**context, **extra})
+    return con.execute(f"select * from ({sql}) order by {order_by}").fetchall()
+
+
+def columns(con, name: str, context: dict, **extra) -> list[str]:
+    model = next(m for m in project.load_models() if m.name == name)
+    sql = project.render(model, {**context, **extra})
+    return [d[0] for d in con.execute(f"describe {sql}").fetchall()]
+
+
+# -- staging ---------------------------------------------------------------------
+
+def test_staging_transactions_types_renames_and_normalises_ids(db, context):
+    got = run(db, "staging.transactions", context, order_by="order_id")
+    ids = [(r[0], r[1], r[2], r[4], r[9]) for r in got]
+    assert ids == [
+        ("A", "1", T(2024, 1, 1, 10), Decimal("10.00"), False),
+        (None, "3", None, Decimal("1.00"), False),  # blank id, unparseable time
+        ("17850", "C2", T(2024, 1, 2, 11), Decimal("-3.50"), True),  # "17850.0" -> "17850"
+    ]
+
+
+def test_staging_customers_types_and_keeps_bad_numbers_as_null(db, context):
+    got = run(db, "staging.customers", context, order_by="customer_id")
+    assert [(r[0], r[1], r[4], r[5]) for r in got] == [
+        ("A", 1990.0, 50000.0, "gold"),
+        ("B", None, None, None),
+    ]
+
+
+# -- cleaning --------------------------------------------------------------------
+
+SCREEN_INPUT = ("customer_id varchar, order_id varchar, ordered_at timestamp, "
+                "ordered_at_source varchar, amount decimal(18,2), amount_source varchar, "
+                "quantity decimal(18,3), quantity_source varchar, unit_price_source varchar, "
+                "is_cancellation boolean, country varchar, row_hash ubigint")
+
+
+def test_cleaning_transactions_screened_gives_the_first_failing_check(db, context):
+    t = T(2024, 1, 1)
+    given(db, "staging.transactions", SCREEN_INPUT, [
+        ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),
+        ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),  # repeat
+        (None, "2", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 2),
+        ("B", "3", None, "bad", None, None, 1, "1", "x", False, "UK", 3),  # two faults
+        ("B", "C4", t, "x", Decimal("-5"), None, -1, "-1", "5", True, "UK", 4),
+        ("B", "5", t, "x", None, None, 1, "1", "1,5", False, "UK", 5),
+        ("B", "6", t, "x", Decimal("0"), None, 1, "1", "0", False, "UK", 6),
+    ])
+    got = run(db, "cleaning.transactions_screened", context, order_by="order_id, 5")
+    assert [(r[1], r[5], r[6], r[7]) for r in got] == [
+        ("1", None, None, None),
+        ("1", "exact duplicate of an earlier row", "x", "1 x 5"),
+        ("2", "missing customer id", "x", "1 x 5"),
+        ("3", "missing or unparseable timestamp", "bad", "1 x x"),
+        ("5", "amount missing or not a number", "x", "1 x 1,5"),
+        ("6", "amount zero or negative", "x", "1 x 0"),
+        ("C4", "cancellation or return", "x", "-1 x 5"),
+    ]
+
+
+def test_cleaning_as_of_is_the_last_usable_day_not_in_the_future(db, context):
+    given(db, "cleaning.transactions_screened", "ordered_at timestamp, quarantine_reason varchar",
+          [(T(2024, 1, 3, 9), None), (T(2024, 1, 5), "amount zero or negative"),
+           (T(2099, 1, 1), None), (T(2024, 1, 2), None)])
+    assert run(db, "cleaning.as_of", context) == [(D(2024, 1, 3),)]
+    assert run(db, "cleaning.as_of", context, as_of_given="date '2023-12-31'") == [
+        (D(2023, 12, 31),)]
+
+
+CHECKED_INPUT = ("customer_id varchar, order_id varchar, ordered_at timestamp, "
+                 "amount decimal(18,2), country varchar, quarantine_reason varchar, "
+                 "ordered_at_text varchar, amount_text varchar")
+
+
+def test_cleaning_transactions_checked_rejects_lines_after_the_as_of_date(db, context):
+    given(db, "cleaning.transactions_screened", CHECKED_INPUT, [
+        ("A", "1", T(2024, 1, 3, 23), Decimal("5"), "UK", None, None, None),
+        ("A", "2", T(2024, 1, 4), Decimal("6"), "UK", None, None, None),
+        ("A", "3", T(2024, 1, 5), Decimal("0"), "UK", "amount zero or negative", "x", "0"),
+    ])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 3),)])
+    got = run(db, "cleaning.transactions_checked", context, order_by="order_id")
+    assert [(r[1], r[5], r[6], r[7]) for r in got] == [
+        ("1", None, None, None),
+        ("2", "timestamp after the as-of date", "2024-01-04 00:00:00", "6.00"),
+        ("3", "amount zero or negative", "x", "0"),  # the earlier reason stays
+    ]
+
+
+def test_cleaning_transactions_keeps_the_usable_lines(db, context):
+    given(db, "cleaning.transactions_checked", CHECKED_INPUT, [
+        ("A", "1", T(2024, 1, 3), Decimal("5"), "UK", None, None, None),
+        ("B", "2", T(2024, 1, 4), Decimal("6"), "FR", "timestamp after the as-of date", "", ""),
+    ])
+    assert run(db, "cleaning.transactions", context) == [
+        ("A", "1", T(2024, 1, 3), "UK", Decimal("5"))]
+
+
+CUSTOMER_INPUT = ("customer_id varchar, birth_year double, birth_date date, age_given double, "
+                  "income double, segment varchar, row_hash ubigint")
+
+
+def test_cleaning_customers_checked_keeps_one_row_per_id(db, context):
+    given(db, "staging.customers", CUSTOMER_INPUT, [
+        ("A", 1990, None, None, 1.0, "gold", 2),
+        ("A", 1991, None, None, 2.0, "gold", 1),
+        (None, 1980, None, None, 3.0, None, 3),
+    ])
+    got = run(db, "cleaning.customers_checked", context, order_by="row_hash")
+    assert [(r[0], r[1], r[7]) for r in got] == [
+        ("A", 1991.0, None), ("A", 1990.0, "duplicate customer id"),
+        (None, 1980.0, "missing customer id")]
+
+
+def test_cleaning_customers_ages_and_impossible_ages(db, context):
+    given(db, "cleaning.customers_checked", CUSTOMER_INPUT + ", quarantine_reason varchar", [
+        ("A", 1990, None, None, 1.0, "gold", 1, None),
+        ("B", None, D(2000, 6, 1), None, None, None, 2, None),
+        ("C", 1893, None, None, None, None, 3, None),
+        ("D", None, None, 33, None, None, 4, None),
+        ("E", 1990, None, None, None, None, 5, "duplicate customer id"),
+    ])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 3),)])
+    assert run(db, "cleaning.customers", context) == [
+        ("A", 34.0, False, 1.0, "gold"),
+        ("B", 24.0, False, None, None),  # calendar years, as date_diff('year') counts
+        ("C", None, True, None, None),
+        ("D", 33.0, False, None, None),
+    ]
+
+
+def test_cleaning_quarantine_lists_the_rejected_rows_of_both_sources(db, context):
+    given(db, "cleaning.transactions_checked", CHECKED_INPUT, [
+        ("A", "1", T(2024, 1, 3), Decimal("5"), "UK", None, None, None),
+        (None, "2", T(2024, 1, 3), Decimal("5"), "UK", "missing customer id", "x", "5"),
+    ])
+    given(db, "cleaning.customers_checked", "customer_id varchar, quarantine_reason varchar",
+          [("A", None), ("A", "duplicate customer id")])
+    assert run(db, "cleaning.quarantine", context) == [
+        ("customers", "duplicate customer id", "A", None, None, None),
+        ("transactions", "missing customer id", None, "2", "x", "5"),
+    ]
+
+
+def test_cleaning_quarantine_reasons_is_a_fixed_list(db, context):
+    got = run(db, "cleaning.quarantine_reasons", context, order_by="source, check_order")
+    assert [(r[0], r[1]) for r in got] == [("customers", 1), ("customers", 2)] + [
+        ("transactions", i) for i in range(1, 8)]
+
+
+# -- features --------------------------------------------------------------------
+
+def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
+    given(db, "cleaning.transactions", "customer_id varchar, order_id varchar, "
+          "ordered_at timestamp, country varchar, amount decimal(18,2)", [
+              ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
+              ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day: one visit
+              ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00")),
+              ("B", "4", T(2024, 1, 10), None, Decimal("1.25")),
+          ])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
+    got = run(db, "features.customer_rfm", context)
+    assert [r[:6] for r in got] == [
+        ("A", 2, 2, Decimal("7.50"), 9, "FR"),  # 15.00 over 2 days; FR on 2 lines
+        ("B", 0, 1, Decimal("1.25"), 0, None),
+    ]
+
+
+def test_features_customer_features_raw_joins_attributes_to_buyers(db, context):
+    given(db, "features.customer_rfm", "customer_id varchar, recency_days bigint, "
+          "frequency bigint, monetary decimal(18,2), tenure_days bigint, country varchar", [
+              ("A", 2, 2, Decimal("7.50"), 9, "FR"), ("Z", 1, 1, Decimal("1"), 1, None)])
+    given(db, "cleaning.customers", "customer_id varchar, age double, "
+          "is_age_impossible boolean, income double, segment varchar", [
+              ("A", 34.0, False, 50000.0, "gold"), ("B", 24.0, False, None, None)])
+    assert run(db, "features.customer_features_raw", context) == [
+        ("A", 2.0, 2.0, 7.5, 9.0, "FR", 34.0, 50000.0, "gold"),
+        ("Z", 1.0, 1.0, 1.0, 1.0, None, None, None, None),  # bought, not in the customers table
+    ]
+
+
+RAW = ("customer_id varchar, recency_days double, frequency double, monetary double, "
+       "tenure_days double, country varchar, age double, income double, segment varchar")
+
+
+def _raw_rows():
+    return [(f"c{i}", float(i), 1.0, float(i * 10), float(i), "UK", 30.0 + i,
+             None if i == 0 else float(i), None) for i in range(10)]
+
+
+def test_features_numeric_bounds_imputes_with_the_median_and_caps_at_quantiles(db, context):
+    given(db, "features.customer_features_raw", RAW, _raw_rows())
+    got = run(db, "features.numeric_bounds", context)
+    names = columns(db, "features.numeric_bounds", context)
+    row = dict(zip(names, got[0]))
+    assert row["monetary__impute"] == 45.0  # median of 0, 10, ..., 90
+    assert (row["monetary__low"], row["monetary__high"]) == (0.0, 90.0)  # 1% and 99%
+    assert row["income__impute"] == 5.0  # median of the 9 known values
+
+
+def _bounds(db, context):
+    given(db, "features.customer_features_raw", RAW, _raw_rows())
+    bounds = project.render(next(m for m in project.load_models()
+                                 if m.name == "features.numeric_bounds"), context)
+    db.execute(f"create table features.numeric_bounds as {bounds}")
+    db.execute("update features.numeric_bounds set monetary__high = 50, monetary__low = 5")
+
+
+def test_features_customer_features_imputes_caps_and_one_hot_encodes(db, context):
+    _bounds(db, context)
+    levels = {**context, "categorical_features": [
+        {**c, "levels": [{"value": "'UK'", "column": '"is_country_uk"', "plain": "is_country_uk"}]}
+        if c["plain"] == "country" else c for c in context["categorical_features"]]}
+    names = columns(db, "features.customer_features", levels)
+    got = {r[0]: dict(zip(names, r)) for r in run(db, "features.customer_features", levels)}
+    assert got["c0"]["monetary"] == 5.0 and got["c9"]["monetary"] == 50.0  # capped
+    assert got["c5"]["monetary"] == 50.0 and got["c3"]["monetary"] == 30.0
+    assert got["c0"]["income"] == 5.0  # imputed with the median
+    assert got["c3"]["recency_days"] == 3.0  # days are not capped
+    assert (got["c1"]["is_country_uk"], got["c1"]["is_country_other"],
+            got["c1"]["is_segment_unknown"]) == (1, 0, 1)
+
+
+def test_features_customer_features_remove_drops_customers_outside_the_caps(db, context):
+    _bounds(db, context)
+    got = run(db, "features.customer_features", {**context, "outliers": "remove"})
+    assert [r[0] for r in got] == ["c1", "c2", "c3", "c4", "c5"]
+
+
+def test_features_column_quality_counts_what_was_touched(db, context):
+    _bounds(db, context)
+    got = {r[0]: r for r in run(db, "features.column_quality", context)}
+    assert got["monetary"][1:6] == ("numeric", 0, 1, 4, 0)  # 0 below 5; 60..90 above 50
+    assert got["income"][2] == 1  # one imputed
+    assert got["segment"][1:3] == ("categorical", 10)
+
+
+# -- segments --------------------------------------------------------------------
+
+RUNS = "run_id varchar, started_at timestamp, finished_at timestamp, status varchar, " \
+       "k integer, silhouette double, customers bigint, model_version varchar"
+
+
+def _runs(db):
+    given(db, "meta.runs", RUNS, [
+        ("r1", T(2024, 1, 1), T(2024, 1, 1, 1), "success", 3, 0.5, 10, "1"),
+        ("r2", T(2024, 1, 2), T(2024, 1, 2, 1), "success", 4, 0.6, 11, "2"),
+        ("r3", T(2024, 1, 3), T(2024, 1, 3, 1), "failed", None, None, None, None),
+        ("r4", T(2024, 1, 4), None, "running", None, None, None, None),
+    ])
+
+
+def test_segments_successful_runs_latest_and_previous(db, context):
+    _runs(db)
+    got = run(db, "segments.successful_runs", context, order_by="run_number")
+    assert [(r[0], r[7], r[8]) for r in got] == [("r2", 1, "r1"), ("r1", 2, None)]
+    db.execute("create view segments.successful_runs as "
+               + project.render_model("segments.successful_runs", context))
+    assert run(db, "segments.latest_run", context) == [
+        ("r2", T(2024, 1, 2, 1), 4, 0.6, 11, "2")]
+    assert run(db, "segments.previous_run", context) == [("r1",)]
+
+
+HISTORY = ("run_id varchar, customer_id varchar, segment_id integer, segment_name varchar, "
+           "distance_to_centroid double, bins double[]")
+
+
+def test_segments_customer_segments_shows_the_latest_run_with_bins(db, context):
+    given(db, "segments.latest_run", "run_id varchar", [("r2",)])
+    given(db, "segments.segment_history", HISTORY, [
+        ("r1", "a", 1, "Old", 0.0, [0.0, 0.0]),
+        ("r2", "a", 2, "New", 0.5, [1.0, 3.0]),
+    ])
+    assert run(db, "segments.customer_segments", context) == [
+        ("a", 2, "New", "r2", 1.0, 3.0, 0.5)]
+    assert columns(db, "segments.customer_segments", context)[4:6] == [
+        "recency_days_bin", "monetary_bin"]
+
+
+@pytest.mark.parametrize("name, table, columns_sql, row", [
+    ("segments.model_selection", "segments.selection_history",
+     "run_id varchar, k integer, is_chosen boolean", (4, True)),
+    ("segments.bin_edges", "segments.bin_edge_history",
+     "run_id varchar, feature varchar, bin integer, lower double", ("x", 1, 2.5)),
+    ("segments.centroids", "segments.centroid_history",
+     "run_id varchar, segment_id integer, feature varchar, centroid double", (1, "x", 0.5)),
+    ("segments.tsne_map", "segments.tsne_history",
+     "run_id varchar, customer_id varchar, x double, y double", ("a", 1.0, 2.0)),
+    ("segments.segment_profiles", "segments.profile_history",
+     "run_id varchar, segment_id integer, feature varchar, mean double", (1, "x", 3.0)),
+])
+def test_segments_current_views_show_only_the_latest_run(db, context, name, table,
+                                                         columns_sql, row):
+    given(db, "segments.latest_run", "run_id varchar", [("r2",)])
+    given(db, table, columns_sql, [("r1", *row), ("r2", *row)])
+    assert run(db, name, context) == [("r2", *row)]
+
+
+def test_segments_migration_counts_moves_between_two_runs(db, context):
+    given(db, "segments.latest_run", "run_id varchar", [("r2",)])
+    given(db, "segments.previous_run", "run_id varchar", [("r1",)])
+    given(db, "segments.segment_history", HISTORY, [
+        ("r1", "a", 1, "One", 0, None), ("r1", "b", 1, "One", 0, None),
+        ("r1", "c", 2, "Two", 0, None),
+        ("r2", "a", 1, "One", 0, None), ("r2", "b", 2, "Two", 0, None),
+        ("r2", "d", 2, "Two", 0, None),
+    ])
+    expected = [(1, "One", 1, "One", 1), (1, "One", 2, "Two", 1), (2, "Two", None, None, 1),
+                (None, None, 2, "Two", 1)]
+    model = next(m for m in project.load_models() if m.name == "segments.migration")
+    sql = project.render(model, context)
+    assert db.execute(sql).fetchall() == expected  # the model's own order: new/gone last
+    # the same query for any two runs, as the report uses it
+    assert run(db, "segments.migration", context, order_by="all nulls last",
+               from_run_id="'r2'", to_run_id="'r1'") == [
+        (1, "One", 1, "One", 1), (2, "Two", 1, "One", 1), (2, "Two", None, None, 1),
+        (None, None, 2, "Two", 1)]
+
+
+def test_segments_migration_is_empty_before_a_second_build(db, context):
+    given(db, "segments.latest_run", "run_id varchar", [("r1",)])
+    given(db, "segments.previous_run", "run_id varchar", [])
+    given(db, "segments.segment_history", HISTORY, [("r1", "a", 1, "One", 0, None)])
+    assert run(db, "segments.migration", context) == []
+
+
+def test_segments_live_segments_bins_with_edges_and_takes_the_nearest_centroid(db, context):
+    given(db, "features.live_customer_features",
+          "customer_id varchar, recency_days double, monetary double", [
+              ("a", 5.0, 100.0),   # bins (1, 1)
+              ("b", 50.0, 5.0),    # bins (2, 0)
+              ("c", 10.0, 20.0),   # on the edges: a value equal to an edge is in the upper bin
+          ])
+    given(db, "segments.bin_edges", "feature varchar, bin integer, lower double, upper double", [
+        ("recency_days", 0, 0, 10), ("recency_days", 1, 10, 30), ("recency_days", 2, 30, 99),
+        ("monetary", 0, 0, 20), ("monetary", 1, 20, 999),
+    ])
+    given(db, "segments.centroids", "segment_id integer, segment_index integer, "
+          "segment_name varchar, feature varchar, centroid double", [
+              (7, 0, "Seven", "recency_days", 0.0), (7, 0, "Seven", "monetary", 1.0),
+              (3, 1, "Three", "recency_days", 2.0), (3, 1, "Three", "monetary", 0.0),
+          ])
+    got = run(db, "segments.live_segments", context)
+    # a: bins (0, 1) -> Seven at 0; b: (2, 0) -> Three at 0; c: (1, 1) -> tie at sqrt 2,
+    # the lower segment_index wins
+    assert [(r[0], r[1], r[2], round(r[3], 6)) for r in got] == [
+        ("a", 7, "Seven", 0.0), ("b", 3, "Three", 0.0), ("c", 7, "Seven", 1.0)]
+
+
+def test_every_model_has_a_unit_test_here():
+    tested = {"staging.transactions", "staging.customers", "cleaning.transactions_screened",
+              "cleaning.as_of", "cleaning.transactions_checked", "cleaning.transactions",
+              "cleaning.customers_checked", "cleaning.customers", "cleaning.quarantine",
+              "cleaning.quarantine_reasons", "features.customer_rfm",
+              "features.customer_features_raw", "features.numeric_bounds",
+              "features.customer_features", "features.column_quality",
+              "segments.successful_runs", "segments.latest_run", "segments.previous_run",
+              "segments.customer_segments", "segments.model_selection", "segments.bin_edges",
+              "segments.centroids", "segments.tsne_map", "segments.segment_profiles",
+              "segments.migration", "segments.live_segments"}
+    assert {m.name for m in project.load_models()} == tested
