@@ -477,8 +477,9 @@ def test_a_configured_prefix_that_removes_many_rows_and_customers_is_a_warning(t
     share = f"{n / rows['in']:.1%}"
     # The reason, the count, the share and a sample value, in the terminal...
     expected = (f"{n:,} of {rows['in']:,} transactions rows ({share}) were quarantined as "
-                f"'cancellation or return', e.g. 'CA-0010' (see cleaning.quarantine); if these "
-                "are real orders, check cancellation_prefix in [transactions].")
+                f"'cancellation or return', e.g. 'CA-0010' (see cleaning.quarantine); negative "
+                "quantities are returns; if these are real orders, check cancellation_prefix "
+                "in [transactions].")
     lost = ("3 customers lost every transaction line to quarantine and are not segmented: "
             "'cancellation or return' for 3 (e.g. customer 'c001') (see meta.row_accounting, "
             "n_customers_lost).")

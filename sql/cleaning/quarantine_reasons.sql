@@ -21,7 +21,8 @@ reasons as (
              'if dates are written another way, set timestamp_format in [transactions], '
              || 'e.g. "%d/%m/%Y" (a list tries each format)'),
             ('transactions', 3, 'cancellation or return',
-             'negative quantities, and order ids that start with cancellation_prefix'),
+             'negative quantities are returns; if these are real orders, check '
+             || 'cancellation_prefix in [transactions]'),
             ('transactions', 4, 'amount missing or not a number',
              'amounts need a decimal point, not a comma ("12.50")'),
             ('transactions', 5, 'amount zero or negative',
