@@ -39,8 +39,28 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 CHAMPION_ALIAS = "champion"
 # MLflow logs store migrations and registrations at INFO; the CLI shows its own summary.
 logging.getLogger("mlflow").setLevel(logging.WARNING)
-# The model's predict takes and returns frames; MLflow's type-hint advice is noise to users.
-warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")
+
+
+@contextlib.contextmanager
+def _without_mlflow_advice():
+    """Drop MLflow's advice to developers (type hints, integer columns) from the terminal.
+
+    A filter cannot do it: MLflow re-enables user warnings inside its own
+    ``catch_warnings`` blocks, so the advice is dropped where it is shown.
+    """
+    show = warnings.showwarning
+
+    def quiet(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if "mlflow" in filename and ("type hint" in text or "integer column" in text):
+            return
+        show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = quiet
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
 
 
 class TrackingError(SegkitError):
@@ -49,29 +69,31 @@ class TrackingError(SegkitError):
     exit_code = 6
 
 
-class SegmentModel(mlflow.pyfunc.PythonModel):
-    """The logged model: the build's fitted pipeline, answering in segment ids.
+# The model's predict takes and returns frames; defining it draws MLflow's advice.
+with _without_mlflow_advice():
+    class SegmentModel(mlflow.pyfunc.PythonModel):
+        """The logged model: the build's fitted pipeline, answering in segment ids.
 
-    The scikit-learn pipeline predicts the canonical segment index (0..k-1) of
-    one build; every table speaks ``segment_id``, which stays the same across
-    builds whose segments match. So the model maps the index to the build's
-    ``segment_id`` and ``segment_name``: the same answer as
-    ``segments.live_segments`` for the same feature row.
-    """
+        The scikit-learn pipeline predicts the canonical segment index (0..k-1) of
+        one build; every table speaks ``segment_id``, which stays the same across
+        builds whose segments match. So the model maps the index to the build's
+        ``segment_id`` and ``segment_name``: the same answer as
+        ``segments.live_segments`` for the same feature row.
+        """
 
-    def __init__(self, pipeline, features, segment_ids, segment_names):
-        self.pipeline = pipeline
-        self.features = list(features)
-        self.segment_ids = [int(i) for i in segment_ids]
-        self.segment_names = list(segment_names)
+        def __init__(self, pipeline, features, segment_ids, segment_names):
+            self.pipeline = pipeline
+            self.features = list(features)
+            self.segment_ids = [int(i) for i in segment_ids]
+            self.segment_names = list(segment_names)
 
-    def predict(self, context, model_input, params=None):
-        """A frame with ``segment_id`` and ``segment_name`` per input row."""
-        import pandas as pd
+        def predict(self, context, model_input, params=None):
+            """A frame with ``segment_id`` and ``segment_name`` per input row."""
+            import pandas as pd
 
-        index = np.asarray(self.pipeline.predict(model_input[self.features]), dtype=int)
-        return pd.DataFrame({"segment_id": np.asarray(self.segment_ids)[index],
-                             "segment_name": np.asarray(self.segment_names, dtype=object)[index]})
+            index = np.asarray(self.pipeline.predict(model_input[self.features]), dtype=int)
+            return pd.DataFrame({"segment_id": np.asarray(self.segment_ids)[index],
+                                 "segment_name": np.asarray(self.segment_names, dtype=object)[index]})
 
 
 def tracking_uri(cfg: Config) -> str:
@@ -243,9 +265,9 @@ def _log_build(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> di
         segment_model = SegmentModel(model.to_pipeline(), list(model.features_),
                                      segments["segment_id"].to_list(),
                                      segments["segment_name"].to_list())
-        signature = infer_signature(example, segment_model.predict(None, example))
         # MLflow prints "Successfully registered model ..." to stderr; the CLI says it once.
-        with contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()), _without_mlflow_advice():
+            signature = infer_signature(example, segment_model.predict(None, example))
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=segment_model, signature=signature,
                 input_example=example,
