@@ -33,3 +33,7 @@ class WarehouseError(SegkitError):
     """The warehouse or reports folder cannot be read or written (disk, permissions)."""
 
     exit_code = 5
+
+
+class SegmentationWarning(UserWarning):
+    """A degraded but usable result (collapsed bins, dropped features, ...)."""

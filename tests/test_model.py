@@ -187,7 +187,7 @@ def test_selection_metrics_equal_sklearn_on_all_customers(rfm):
 
 def test_vectorized_bootstrap_kmeans_finds_sklearn_optimum(seg):
     """The numpy k-means used for the resample refits reaches sklearn's optimum."""
-    from segkit.model import _batched_weighted_kmeans
+    from segkit.model.kmeans import _batched_weighted_kmeans
 
     w = seg.weights_.astype(float)
     for k, inertia in zip(seg.selection_["k"], seg.selection_["inertia"]):
@@ -320,7 +320,7 @@ def test_segments_sharing_an_rfm_cell_get_distinct_names_without_digits(rfm):
 
 
 def test_shared_name_is_split_on_the_feature_that_differs_most():
-    from segkit.model import _segment_names
+    from segkit.model.naming import _segment_names
 
     # Two "At Risk" centroids (R score 1-2, FM 3-4) that differ most in spend,
     # and a Champion.
@@ -335,7 +335,7 @@ def test_shared_name_is_split_on_the_feature_that_differs_most():
 
 
 def test_names_and_descriptions_use_the_labels():
-    from segkit.model import _segment_names
+    from segkit.model.naming import _segment_names
 
     features = ["store_purchases", "spend_meat", "is_region_north"]
     labels = {"store_purchases": "StorePurchases", "spend_meat": "meat spend",
@@ -557,7 +557,7 @@ def test_tsne_map_stratified_deterministic_and_records_params(seg):
 
 
 def test_kept_names_win_and_a_fresh_namesake_is_told_apart():
-    from segkit.model import _carry_names
+    from segkit.model.naming import _carry_names
 
     centroids = np.array([[3.0, 1.0, 3.0], [3.0, 1.0, 1.0]])
     # Segment 1 kept its id and was "At Risk" last time; segment 0 is new and
@@ -575,7 +575,7 @@ def test_kept_names_win_and_a_fresh_namesake_is_told_apart():
 
 def _reference_batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
     """The bootstrap k-means as it was before the centre-major rewrite (verbatim)."""
-    from segkit.model import _sample_rows
+    from segkit.model.kmeans import _sample_rows
 
     def sqdist(X, x2, C):
         d2 = x2[None, :, None] - 2.0 * np.matmul(C, X.T).transpose(0, 2, 1) + np.einsum("bkd,bkd->bk", C, C)[:, None, :]
@@ -638,7 +638,7 @@ def wide(tmp_path_factory):
 @pytest.mark.parametrize("data", ["cdnow", "wide"])
 def test_bootstrap_kmeans_is_bit_identical_to_the_reference(data, request):
     """Same rng draws, same labels and the very same inertia floats as before the rewrite."""
-    from segkit.model import _batched_weighted_kmeans
+    from segkit.model.kmeans import _batched_weighted_kmeans
 
     s = request.getfixturevalue("seg" if data == "cdnow" else "wide")
     X, w = s.distinct_.astype(float), s.weights_.astype(float)

@@ -1,0 +1,640 @@
+"""The ``Segmenter`` estimator: bins, sweeps k, chooses, orders and names segments.
+
+Everything after discretization runs on the distinct binned vectors with their
+customer counts as weights (see ``metrics``). This module does no I/O and prints
+nothing: degraded results are reported with :class:`SegmentationWarning` and
+recorded in ``Segmenter.warnings_``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import polars as pl
+from sklearn.base import BaseEstimator
+from sklearn.cluster import KMeans
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import KBinsDiscretizer
+from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
+
+from segkit.errors import SegmentationWarning
+from segkit.feature_names import RFM_FEATURES
+from segkit.model.binning import _distinct
+from segkit.model.kmeans import _bootstrap_labels, _RESAMPLE_RESTARTS, _RESAMPLE_WORK
+from segkit.model.metrics import (
+    _cluster_jaccard,
+    _weighted_corr,
+    weighted_adjusted_rand,
+    weighted_calinski_harabasz,
+    weighted_davies_bouldin,
+    weighted_silhouette,
+)
+from segkit.model.naming import _carry_names, _key_features, _segment_names, _value_scores
+from segkit.model.selection import ELBOW_SILHOUETTE_TOLERANCE, find_elbow
+
+
+class Segmenter(BaseEstimator):
+    """Customer segmentation: quantile bins + weighted K-Means on distinct binned vectors.
+
+    Parameters
+    ----------
+    features : list of str or None, default=None
+        Candidate feature columns. ``None``: ``recency_days, frequency, monetary``
+        if all three exist, otherwise every numeric column except ``customer_id``.
+    n_bins : int, default=4
+        Bins per (non one-hot) feature before tie-collapsing.
+    strategy : {"quantile", "uniform", "kmeans"}, default="quantile"
+        Binning strategy of :class:`~sklearn.preprocessing.KBinsDiscretizer`.
+    k_min, k_max : int, default=2, 10
+        Range of k swept (shrunk when there are few distinct vectors).
+    k : int or None, default=None
+        Force this number of segments (the sweep still runs for the report).
+    correlation_threshold : float, default=0.95
+        A feature whose binned values correlate with an earlier kept feature by
+        more than this (absolute Pearson r) is dropped.
+    n_init : int, default=100
+        K-Means restarts for each full fit (cheap: runs on distinct vectors).
+    n_resamples : int, default=50
+        Bootstrap resamples per k for the stability analysis.
+    stability_threshold : float, default=0.9
+        Minimum mean bootstrap ARI for a k to be a candidate.
+    onehot : list of str or None, default=None
+        Columns passed through un-binned (values must be 0/1). ``None``: feature
+        columns whose name starts with ``is_``.
+    labels : dict of str -> str or None, default=None
+        How segment names and descriptions call a feature (the source column as
+        written, or the user's label); ``None``: the column name in words.
+    random_state : int, default=0
+        Seeds every random step (K-Means, bootstrap).
+
+    Attributes
+    ----------
+    features_in_ : list of str
+        Candidate features (binned ones, then one-hot ones).
+    features_ : list of str
+        Kept features, in the column order of ``binned_`` / ``centroids_``.
+    onehot_ : list of str
+        The kept one-hot features (a suffix of ``features_``).
+    dropped_features_ : list of dict
+        ``{"feature": name, "reason": text}`` per dropped candidate.
+    correlation_ : polars.DataFrame
+        Pearson correlation of the binned candidates: column ``feature`` plus one
+        column per candidate (null where a feature is constant).
+    discretizer_ : KBinsDiscretizer or None
+        Fitted on the kept non one-hot features (exact quantiles, no subsampling).
+    bin_edges_ : dict of str -> list of float
+        Edges per binned candidate after sklearn removed collapsed bins.
+    n_bins_ : dict of str -> int
+        Bins each candidate really has (2 for one-hot features).
+    collapsed_bins_ : dict of str -> int
+        Bins lost to ties per binned candidate (0 when all ``n_bins`` survive).
+    binned_ : ndarray of shape (n, d)
+        Bin index (one-hot value) of every customer for the kept features.
+    distinct_ : ndarray of shape (m, d)
+        Distinct rows of ``binned_`` in lexicographic order (as ``np.unique(axis=0)``).
+    weights_ : ndarray of shape (m,)
+        Customers per distinct row.
+    inverse_ : ndarray of shape (n,)
+        Index into ``distinct_`` of each customer.
+    n_customers_, n_distinct_ : int
+    k_range_ : list of int
+        k values swept.
+    selection_ : polars.DataFrame
+        One row per swept k: k, inertia, silhouette, davies_bouldin,
+        calinski_harabasz, stability_ari_mean, stability_ari_p10,
+        stability_ari_min, is_elbow, is_chosen.
+    elbow_k_, k_ : int
+        Elbow of the inertia curve; chosen number of segments.
+    k_rule_ : str
+        One sentence explaining why ``k_`` was chosen.
+    kmeans_ : KMeans
+        Fitted on ``distinct_`` with ``weights_``; ``cluster_centers_`` and
+        ``labels_`` are re-ordered into the canonical segment order.
+    centroids_ : ndarray of shape (k_, d)
+        Segment centres in binned space, canonical order (most valuable first).
+    labels_ : ndarray of shape (n,)
+        Canonical segment index of each customer (row order of the input).
+    distances_ : ndarray of shape (n,)
+        Euclidean distance of each customer's binned vector to its centroid.
+    segment_sizes_ : ndarray of shape (k_,)
+    segment_names_ : list of str
+        Distinct, deterministic names (RFM names when recency and frequency or
+        monetary are kept, else descriptive names); segments that share a name
+        get what separates them ("At Risk · spends more").
+    segment_descriptions_ : list of str
+        :func:`describe_segment` of each centroid against the average customer.
+    segment_key_features_ : list of list of (str, str)
+        Per segment, the ``(feature, phrase)`` pairs of its description.
+    segment_stability_ : ndarray of shape (k_,)
+        Mean over resamples of Hennig's cluster-wise Jaccard of each segment.
+    stability_aris_ : ndarray of shape (n_resamples,)
+        Bootstrap ARIs of the chosen k.
+    warnings_ : list of str
+        Every degraded situation met during fit (also emitted as
+        :class:`SegmentationWarning`).
+    timings_ : dict of str -> float
+        Seconds spent in each fit stage.
+    """
+
+    def __init__(
+        self,
+        *,
+        features=None,
+        n_bins=4,
+        strategy="quantile",
+        k_min=2,
+        k_max=10,
+        k=None,
+        correlation_threshold=0.95,
+        n_init=100,
+        n_resamples=50,
+        stability_threshold=0.9,
+        onehot=None,
+        labels=None,
+        random_state=0,
+    ):
+        self.features = features
+        self.n_bins = n_bins
+        self.strategy = strategy
+        self.k_min = k_min
+        self.k_max = k_max
+        self.k = k
+        self.correlation_threshold = correlation_threshold
+        self.n_init = n_init
+        self.n_resamples = n_resamples
+        self.stability_threshold = stability_threshold
+        self.onehot = onehot
+        self.labels = labels
+        self.random_state = random_state
+
+    # -- validation ---------------------------------------------------------
+
+    def _validate_params(self):
+        def is_int(v):
+            return isinstance(v, Integral) and not isinstance(v, bool)
+
+        if not (is_int(self.n_bins) and self.n_bins >= 2):
+            raise ValueError(f"n_bins must be an integer >= 2, got {self.n_bins!r}")
+        if self.strategy not in ("quantile", "uniform", "kmeans"):
+            raise ValueError(f"strategy must be 'quantile', 'uniform' or 'kmeans', got {self.strategy!r}")
+        if not (is_int(self.k_min) and self.k_min >= 2):
+            raise ValueError(f"k_min must be an integer >= 2, got {self.k_min!r}")
+        if not (is_int(self.k_max) and self.k_max >= self.k_min):
+            raise ValueError(f"k_max must be an integer >= k_min ({self.k_min}), got {self.k_max!r}")
+        if self.k is not None and not (is_int(self.k) and self.k >= 2):
+            raise ValueError(f"k must be None or an integer >= 2, got {self.k!r}")
+        if not (isinstance(self.correlation_threshold, Real) and 0 < self.correlation_threshold <= 1):
+            raise ValueError(f"correlation_threshold must be in (0, 1], got {self.correlation_threshold!r}")
+        if self.labels is not None and not (
+                isinstance(self.labels, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in self.labels.items())):
+            raise ValueError(f"labels must be None or a dict of feature -> label, got {self.labels!r}")
+        if not (is_int(self.n_init) and self.n_init >= 1):
+            raise ValueError(f"n_init must be an integer >= 1, got {self.n_init!r}")
+        if not (is_int(self.n_resamples) and self.n_resamples >= 1):
+            raise ValueError(f"n_resamples must be an integer >= 1, got {self.n_resamples!r}")
+        if not (isinstance(self.stability_threshold, Real) and 0 <= self.stability_threshold <= 1):
+            raise ValueError(f"stability_threshold must be in [0, 1], got {self.stability_threshold!r}")
+        for name in ("features", "onehot"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, str) or not all(isinstance(v, str) for v in value) or len(set(value)) != len(value)
+            ):
+                raise ValueError(f"{name} must be None or a list of unique column names, got {value!r}")
+        if self.features is not None and len(self.features) == 0:
+            raise ValueError("features must not be empty; use None for the default")
+        rs = self.random_state
+        if not (rs is None or is_int(rs) or isinstance(rs, np.random.RandomState)):
+            raise ValueError(f"random_state must be None, an int or a RandomState, got {self.random_state!r}")
+
+    def _resolve_features(self, frame):
+        if not isinstance(frame, pl.DataFrame):
+            raise ValueError(f"frame must be a polars.DataFrame, got {type(frame).__name__}")
+        if frame.height == 0:
+            raise ValueError("frame has no rows; need at least 2 customers")
+        numeric = [c for c, t in frame.schema.items() if t.is_numeric() and c != "customer_id"]
+        if self.features is None:
+            # Without RFM, every numeric attribute; one-hot columns only when asked for,
+            # since "mostly not education master" names no segment a marketer can use.
+            onehot_default = set(self.onehot) if self.onehot is not None else {
+                c for c in numeric if c.startswith("is_")}
+            features = (list(RFM_FEATURES) if all(c in frame.columns for c in RFM_FEATURES)
+                        else [c for c in numeric if c not in onehot_default] or numeric)
+            if not features:
+                raise ValueError(f"frame has no numeric feature columns; columns are {frame.columns}")
+        else:
+            features = list(self.features)
+            missing = [f for f in features if f not in frame.columns]
+            if missing:
+                raise ValueError(f"features {missing} are not columns of the frame; columns are {frame.columns}")
+            bad = [f for f in features if f not in numeric]
+            if bad:
+                raise ValueError(f"features {bad} are not numeric; numeric columns are {numeric}")
+        if self.onehot is None:
+            onehot = [f for f in features if f.startswith("is_")]
+        else:
+            stray = [f for f in self.onehot if f not in features]
+            if stray:
+                raise ValueError(f"onehot columns {stray} are not among the features {features}")
+            onehot = list(self.onehot)
+        binned = [f for f in features if f not in onehot]
+        return binned, onehot
+
+    @staticmethod
+    def _matrix(frame, columns, onehot):
+        X = frame.select(pl.col(c).cast(pl.Float64) for c in columns).to_numpy()
+        if X.size and not np.all(np.isfinite(X)):
+            bad = [c for j, c in enumerate(columns) if not np.all(np.isfinite(X[:, j]))]
+            raise ValueError(f"columns {bad} contain nulls, NaN or infinite values; impute them upstream")
+        for j, c in enumerate(columns):
+            if c in onehot and not np.all((X[:, j] == 0) | (X[:, j] == 1)):
+                vals = np.unique(X[:, j])[:5].tolist()
+                raise ValueError(f"one-hot column {c!r} must contain only 0/1, found values like {vals}")
+        return X
+
+    def _warn(self, message):
+        self.warnings_.append(message)
+        warnings.warn(message, SegmentationWarning, stacklevel=3)
+
+    def _make_transformer(self, binned, onehot):
+        steps = []
+        if binned:
+            steps.append(
+                (
+                    "bins",
+                    KBinsDiscretizer(
+                        n_bins=self.n_bins,
+                        encode="ordinal",
+                        strategy=self.strategy,
+                        quantile_method="averaged_inverted_cdf",
+                        subsample=None,
+                    ),
+                    binned,
+                )
+            )
+        if onehot:
+            steps.append(("onehot", "passthrough", onehot))
+        return ColumnTransformer(steps, remainder="drop", sparse_threshold=0.0)
+
+    @staticmethod
+    def _fit_transformer(ct, frame):
+        with warnings.catch_warnings():
+            # Collapsed bins and constant features are reported by us, with names.
+            warnings.filterwarnings("ignore", message=".*[Bb]ins whose width are too small.*")
+            warnings.filterwarnings("ignore", message=".*is constant and will be replaced with 0.*")
+            return ct.fit_transform(frame)
+
+    # -- fit ----------------------------------------------------------------
+
+    def fit(self, frame, y=None):
+        """Bin the features, choose k and fit the segmentation.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            One row per customer: ``customer_id`` plus numeric feature columns
+            without nulls. The result does not depend on the row order (only
+            ``labels_``/``binned_`` etc. follow it).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        t0 = time.perf_counter()
+        self._validate_params()
+        binned_cols, onehot_cols = self._resolve_features(frame)
+        self.warnings_ = []
+        self.timings_ = {}
+        candidates = binned_cols + onehot_cols
+        self.features_in_ = candidates
+        self._matrix(frame, candidates, set(onehot_cols))  # validation only
+        if frame.height < 2:
+            raise ValueError(f"need at least 2 customers to segment, got {frame.height}")
+
+        # 1. Discretize all candidates.
+        ct = self._make_transformer(binned_cols, onehot_cols)
+        B = self._fit_transformer(ct, frame)
+        disc = ct.named_transformers_["bins"] if binned_cols else None
+        self.bin_edges_, self.n_bins_, self.collapsed_bins_ = {}, {}, {}
+        for j, f in enumerate(binned_cols):
+            edges = np.asarray(disc.bin_edges_[j], dtype=float)
+            self.bin_edges_[f] = edges.tolist()
+            self.n_bins_[f] = int(disc.n_bins_[j])
+            self.collapsed_bins_[f] = int(self.n_bins - disc.n_bins_[j])
+            if 1 < disc.n_bins_[j] < self.n_bins:
+                self._warn(
+                    f"feature {f!r} has only {disc.n_bins_[j]} of {self.n_bins} bins: "
+                    f"{self.collapsed_bins_[f]} collapsed because of tied values"
+                )
+        for f in onehot_cols:
+            self.n_bins_[f] = 2
+        self.timings_["discretize"] = time.perf_counter() - t0
+
+        # 2. Correlation of binned candidates (on distinct vectors with counts: same
+        #    as over all customers) and the drop rules.
+        cand_distinct, _, cand_counts = _distinct(B, [self.n_bins_[f] for f in candidates])
+        n_values = [np.unique(cand_distinct[:, j]).size for j in range(len(candidates))]
+        corr = _weighted_corr(cand_distinct, cand_counts)
+        self.correlation_ = pl.DataFrame(
+            {"feature": candidates, **{f: corr[:, j] for j, f in enumerate(candidates)}}
+        ).with_columns(pl.col(f).fill_nan(None) for f in candidates)
+        self.dropped_features_, kept = [], []
+        for j, f in enumerate(candidates):
+            if n_values[j] < 2:
+                reason = "carries no information (a single bin after discretization)"
+            else:
+                partners = [(abs(corr[i, j]), i) for i in kept if abs(corr[i, j]) > self.correlation_threshold]
+                reason = None
+                if partners:
+                    _, i = max(partners, key=lambda t: (t[0], -t[1]))
+                    reason = f"duplicates {candidates[i]} (r={corr[i, j]:.2f})"
+            if reason is None:
+                kept.append(j)
+            else:
+                self.dropped_features_.append({"feature": f, "reason": reason})
+                self._warn(f"dropped feature {f!r}: {reason}")
+        if not kept:
+            raise ValueError(
+                f"all candidate features {candidates} were dropped (each carries no information "
+                f"after discretization); cannot segment"
+            )
+        self.features_ = [candidates[j] for j in kept]
+        self.onehot_ = [f for f in self.features_ if f in onehot_cols]
+        kept_binned = [f for f in self.features_ if f not in onehot_cols]
+        if len(kept) < len(candidates):
+            # Refit on the kept columns only, so the pipeline needs only them;
+            # per-feature exact quantiles make the edges identical.
+            ct = self._make_transformer(kept_binned, self.onehot_)
+            B = self._fit_transformer(ct, frame)
+        self._transformer = ct
+        self.discretizer_ = ct.named_transformers_["bins"] if kept_binned else None
+        self.binned_ = B
+        nb = [self.n_bins_[f] for f in self.features_]
+        self.distinct_, self.inverse_, counts = _distinct(self.binned_, nb)
+        self.weights_ = counts.astype(np.int64)
+        self.n_customers_ = int(self.binned_.shape[0])
+        self.n_distinct_ = int(self.distinct_.shape[0])
+        if self.n_distinct_ < 2:
+            raise ValueError(
+                f"all {self.n_customers_} customers have the same binned feature vector "
+                f"{self.distinct_[0].tolist()} (1 distinct vector); there is nothing to segment"
+            )
+        self.timings_["distinct"] = time.perf_counter() - t0 - self.timings_["discretize"]
+
+        # 3. Sweep k.
+        hi = min(self.k_max, self.n_distinct_)
+        lo = min(self.k_min, hi)
+        k_range = list(range(lo, hi + 1))
+        if hi < self.k_max:
+            self._warn(
+                f"only {self.n_distinct_} distinct binned vectors: k range adapted from "
+                f"{self.k_min}..{self.k_max} to {lo}..{hi}"
+            )
+        if self.k is not None:
+            if self.k > self.n_distinct_:
+                raise ValueError(
+                    f"k={self.k} exceeds the number of distinct binned vectors ({self.n_distinct_}); "
+                    f"allowed: 2..{self.n_distinct_}"
+                )
+            k_range = sorted(set(k_range) | {self.k})
+        self.k_range_ = k_range
+        base_seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        t1 = time.perf_counter()
+        fits = {k: self._fit_k(k, base_seed) for k in k_range}
+        self.timings_["sweep"] = time.perf_counter() - t1
+
+        # 4. Choose k.
+        ks = np.array(k_range)
+        inertia = np.array([fits[k]["inertia"] for k in k_range])
+        self.elbow_k_ = find_elbow(ks, inertia)
+        self.k_, self.k_rule_ = self._choose_k(fits)
+
+        # 5. Final model in canonical order.
+        self._finalize(fits[self.k_])
+        self.selection_ = pl.DataFrame(
+            {
+                "k": pl.Series(k_range, dtype=pl.Int64),
+                "inertia": inertia,
+                "silhouette": [fits[k]["silhouette"] for k in k_range],
+                "davies_bouldin": [fits[k]["davies_bouldin"] for k in k_range],
+                "calinski_harabasz": [fits[k]["calinski_harabasz"] for k in k_range],
+                "stability_ari_mean": [fits[k]["ari_mean"] for k in k_range],
+                "stability_ari_p10": [fits[k]["ari_p10"] for k in k_range],
+                "stability_ari_min": [fits[k]["ari_min"] for k in k_range],
+                "is_elbow": [k == self.elbow_k_ for k in k_range],
+                "is_chosen": [k == self.k_ for k in k_range],
+            }
+        )
+        self.timings_["total"] = time.perf_counter() - t0
+        return self
+
+    def _fit_k(self, k, base_seed):
+        # Seeds depend on (random_state, k) only, so k=5 gives the same fit whether
+        # it is swept or forced, and whatever the rest of the range is.
+        rng = np.random.default_rng([base_seed, k])
+        X, w = self.distinct_, self.weights_
+        km = KMeans(
+            n_clusters=k, n_init=self.n_init, tol=0.0, random_state=int(rng.integers(np.iinfo(np.int32).max))
+        )
+        # One thread: on a few dozen points OpenMP only adds overhead (20x slower
+        # on a loaded 2-core box), and a fixed thread count keeps the floating
+        # point summation order, hence the result, identical on every machine.
+        t0 = time.perf_counter()
+        with threadpool_limits(limits=1):
+            km.fit(X, sample_weight=w)
+        t1 = time.perf_counter()
+        labels = km.labels_
+        restarts = max(3, min(self.n_init, _RESAMPLE_RESTARTS,
+                              _RESAMPLE_WORK // (X.shape[0] * k * self.n_resamples)))
+        boot = _bootstrap_labels(X, w.astype(float), k, self.n_resamples, restarts, rng)
+        aris = np.array([weighted_adjusted_rand(labels, b, w) for b in boot])
+        self.timings_["kmeans"] = self.timings_.get("kmeans", 0.0) + t1 - t0
+        self.timings_["stability"] = self.timings_.get("stability", 0.0) + time.perf_counter() - t1
+        n_clusters = np.unique(labels).size
+        if 2 <= n_clusters <= self.n_customers_ - 1:
+            metrics = (
+                weighted_silhouette(X, labels, w),
+                weighted_davies_bouldin(X, labels, w),
+                weighted_calinski_harabasz(X, labels, w),
+            )
+        else:  # pathological (e.g. k-means returned fewer clusters than k)
+            metrics = (float("nan"),) * 3
+        return {
+            "k": k,
+            "kmeans": km,
+            "inertia": float(km.inertia_),
+            "silhouette": metrics[0],
+            "davies_bouldin": metrics[1],
+            "calinski_harabasz": metrics[2],
+            "boot": boot,
+            "aris": aris,
+            "ari_mean": float(aris.mean()),
+            "ari_p10": float(np.percentile(aris, 10)),
+            "ari_min": float(aris.min()),
+        }
+
+    def _choose_k(self, fits):
+        thr = self.stability_threshold
+        cap = self.n_distinct_ / 2
+        ks = list(fits)
+        sil = {k: fits[k]["silhouette"] for k in ks}
+        ari = {k: fits[k]["ari_mean"] for k in ks}
+        elbow = self.elbow_k_
+        in_range = [k for k in ks if self.k_min <= k <= self.k_max] or ks
+        candidates = [k for k in in_range if ari[k] >= thr and k <= cap and np.isfinite(sil[k])]
+        if candidates:
+            best = max(candidates, key=lambda k: (sil[k], -k))
+            if elbow in candidates and elbow != best and sil[elbow] >= sil[best] - ELBOW_SILHOUETTE_TOLERANCE:
+                auto = elbow
+                rule = (
+                    f"k = {elbow}: the elbow of the inertia curve, whose silhouette ({sil[elbow]:.2f}) is "
+                    f"within {ELBOW_SILHOUETTE_TOLERANCE} of the most separated stable k (k = {best}, "
+                    f"silhouette {sil[best]:.2f}); its segments are stable (mean bootstrap ARI "
+                    f"{ari[elbow]:.2f} ≥ {thr:.2f})."
+                )
+            else:
+                auto = best
+                rule = (
+                    f"k = {best}: the most separated (silhouette {sil[best]:.2f}) of the k values whose "
+                    f"segments are stable (mean bootstrap ARI ≥ {thr:.2f}) and that have at most half as "
+                    f"many segments as distinct binned vectors ({self.n_distinct_}); the elbow is at k = {elbow}."
+                )
+        else:
+            pool = [k for k in in_range if k <= cap] or in_range
+            auto = max(pool, key=lambda k: (ari[k], np.nan_to_num(sil[k], nan=-1.0), -k))
+            rule = (
+                f"k = {auto}: no k in {min(in_range)}..{max(in_range)} had stable segments (mean bootstrap "
+                f"ARI ≥ {thr:.2f}), so the most stable k was taken (mean ARI {ari[auto]:.2f}, silhouette "
+                f"{sil[auto]:.2f}); the elbow is at k = {elbow}."
+            )
+            if self.k is None:
+                self._warn(
+                    f"no stable segmentation: best mean bootstrap ARI is {ari[auto]:.2f} < "
+                    f"stability_threshold {thr:.2f} (k = {auto}); segments may not be reproducible"
+                )
+        if self.k is not None:
+            if self.k == auto:
+                return self.k, f"k = {self.k}: set by the caller (k={self.k}), as the rule would: " + rule
+            rule_auto = rule[0].lower() + rule[1:]
+            return self.k, (
+                f"k = {self.k}: set by the caller (k={self.k}; silhouette {sil[self.k]:.2f}, mean bootstrap "
+                f"ARI {ari[self.k]:.2f}); the automatic rule would have chosen {rule_auto}"
+            )
+        return auto, rule
+
+    def _finalize(self, fit):
+        km = copy.deepcopy(fit["kmeans"])
+        centers = km.cluster_centers_
+        nb = [self.n_bins_[f] for f in self.features_]
+        value = _value_scores(centers, self.features_, nb, set(self.onehot_))
+        # Canonical order: most valuable first; ties by centroid coordinates.
+        order = np.lexsort(tuple(centers[:, j] for j in range(centers.shape[1] - 1, -1, -1)) + (-value,))
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        km.cluster_centers_ = centers[order].copy()
+        km.labels_ = rank[km.labels_]
+        self.kmeans_ = km
+        self.centroids_ = km.cluster_centers_
+        # Labels are what the (canonical) model predicts, so to_pipeline().predict
+        # reproduces them exactly, equidistant ties included.
+        distinct_labels = km.predict(self.distinct_)
+        self.labels_ = distinct_labels[self.inverse_]
+        d = np.linalg.norm(self.distinct_ - self.centroids_[distinct_labels], axis=1)
+        self.distances_ = d[self.inverse_]
+        k = self.k_
+        self.segment_sizes_ = np.bincount(self.labels_, minlength=k)
+        # Names say what sets a segment apart from the average customer.
+        overall = np.average(self.distinct_, axis=0, weights=self.weights_)
+        labels = self.labels or {}
+        self.segment_names_ = _segment_names(self.centroids_, self.features_, nb, overall, labels)
+        self.segment_key_features_ = [
+            [(self.features_[j], phrase)
+             for j, phrase in _key_features(c, self.features_, nb, overall, labels)]
+            for c in self.centroids_]
+        self.segment_descriptions_ = [", ".join(p for _, p in key) or "close to the average customer"
+                                      for key in self.segment_key_features_]
+        w = self.weights_.astype(float)
+        jac = np.array([_cluster_jaccard(distinct_labels, b, w, k) for b in fit["boot"]])
+        self.segment_stability_ = jac.mean(axis=0)
+        self.stability_aris_ = fit["aris"]
+        if np.any(self.segment_sizes_ == 0):
+            self._warn(f"{int(np.sum(self.segment_sizes_ == 0))} segment(s) are empty after canonical assignment")
+
+    # -- use ----------------------------------------------------------------
+
+    def keep_names(self, kept):
+        """Give segments that are the same as in a previous build their previous words.
+
+        Parameters
+        ----------
+        kept : dict of int -> (str, str, list of (str, str))
+            Segment index -> previous ``(name, description, key features)``;
+            key features as in ``segment_key_features_``.
+
+        Returns
+        -------
+        self
+            ``segment_names_``, ``segment_descriptions_`` and
+            ``segment_key_features_`` updated; names stay distinct.
+        """
+        self._check_fitted()
+        nb = [self.n_bins_[f] for f in self.features_]
+        self.segment_names_ = _carry_names(
+            self.segment_names_, {i: v[0] for i, v in kept.items()}, self.centroids_,
+            self.features_, nb, self.labels or {})
+        for i, (_, description, key) in kept.items():
+            self.segment_descriptions_[i] = description
+            self.segment_key_features_[i] = [(f, p) for f, p in key if f in self.features_]
+        return self
+
+
+    def _check_fitted(self):
+        if not hasattr(self, "kmeans_"):
+            raise ValueError("this Segmenter is not fitted yet; call fit(frame) first")
+
+    def transform(self, frame):
+        """Binned vectors (n, d) of raw feature rows, columns as ``features_``."""
+        self._check_fitted()
+        if not isinstance(frame, pl.DataFrame):
+            raise ValueError(f"frame must be a polars.DataFrame, got {type(frame).__name__}")
+        missing = [f for f in self.features_ if f not in frame.columns]
+        if missing:
+            raise ValueError(f"frame lacks the feature columns {missing}; required: {self.features_}")
+        self._matrix(frame, self.features_, set(self.onehot_))
+        return self._transformer.transform(frame)
+
+    def predict(self, frame):
+        """Canonical segment index (0..k_-1) of each row of raw features.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            Must contain the ``features_`` columns (other columns are ignored).
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
+        self._check_fitted()
+        return self.kmeans_.predict(self.transform(frame))
+
+    def to_pipeline(self):
+        """Fitted sklearn pipeline: raw feature frame -> canonical segment index.
+
+        Returns
+        -------
+        sklearn.pipeline.Pipeline
+            ``ColumnTransformer`` (fitted discretizer on the kept binned features,
+            passthrough for one-hot ones) followed by ``kmeans_`` (centres in
+            canonical order). ``predict`` on a pandas or polars frame with the
+            ``features_`` columns returns exactly ``labels_`` for the training rows.
+        """
+        self._check_fitted()
+        return Pipeline([("bin", copy.deepcopy(self._transformer)), ("kmeans", copy.deepcopy(self.kmeans_))])
