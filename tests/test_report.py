@@ -23,7 +23,8 @@ import pytest
 import segkit
 from segkit.config import load_config
 from segkit.errors import InputError, WarehouseError
-from segkit.reporting import _json_for_script, render_report
+from segkit.reporting import render_report
+from segkit.reporting.page import _json_for_script
 
 SCRIPT_PAYLOAD = "<script>alert(1)</script>"
 IMG_PAYLOAD = '"><img src=x onerror=alert(1)>'
@@ -205,17 +206,18 @@ def test_chart_specs_are_valid_vega_lite(project):
 def test_report_is_the_same_with_the_shared_config_set_on_the_dict(project, monkeypatch):
     """The config block is set once per spec instead of by configure_* copies of each chart."""
     from segkit import reporting
+    from segkit.reporting import charts
 
     cfg, run_id = project["cfg"], project["first"].run_id
     data = reporting.load_report_data(cfg, run_id)
     fast = reporting.render_html(data)
 
     def configured_spec(rows, chart):  # the former way: configure_* on the chart itself
-        spec = reporting._base_config(chart).to_dict(validate=False)
+        spec = charts._base_config(chart).to_dict(validate=False)
         spec["datasets"] = {**spec.get("datasets", {}), "rows": rows}
         return spec
 
-    monkeypatch.setattr(reporting, "_spec", configured_spec)
+    monkeypatch.setattr(charts, "_spec", configured_spec)
     assert reporting.render_html(data) == fast
 
 
