@@ -174,12 +174,12 @@ def _compiled(cfg: Config, dialect: str):
     import shutil
     import tempfile
 
-    from segkit import features, pipeline
+    from segkit import features
 
     tmp = Path(tempfile.mkdtemp(prefix="segkit-sql-"))
     con = wh.connect_work(cfg.duckdb, tmp)
     try:
-        pipeline._alias_warehouse_tables(con, cfg)
+        features.sources._alias_warehouse_tables(con, cfg)
         return features.compile_project(con, cfg, dialect=dialect)
     finally:
         con.close()

@@ -51,7 +51,7 @@ def test_a_run_table_keeps_every_build_and_gains_new_columns(tmp_path):
     import duckdb
     import polars as pl
 
-    from segkit.pipeline import _store_run_table
+    from segkit.pipeline.publish import _store_run_table
 
     model = next(m for m in project.load_models() if m.name == "features.customer_features")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))

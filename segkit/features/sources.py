@@ -9,7 +9,8 @@ from typing import Any
 
 import duckdb
 
-from segkit.config import CustomersConfig, TransactionsConfig
+from segkit import warehouse
+from segkit.config import Config, CustomersConfig, TransactionsConfig
 from segkit.errors import InputError
 from segkit.warehouse import quote_ident, quote_literal
 
@@ -170,3 +171,26 @@ def _customers_context(con, cfg: CustomersConfig, taken: set[str]) -> dict[str, 
 
 # Bounded by construction (days inside the data's window, ages inside age_range):
 # capping them would only blur real values.
+
+
+def _alias_warehouse_tables(con, cfg: Config) -> None:
+    """Make ``table =`` sources readable in the work database under the same name.
+
+    The warehouse is attached read-only just long enough to materialize them.
+    """
+    tables = [s.table for s in (cfg.transactions, cfg.customers) if s is not None and s.table]
+    if not tables:
+        return
+    if not cfg.warehouse.exists():
+        raise InputError(f"table = \"{tables[0]}\" names a warehouse table, but the warehouse "
+                         f"{cfg.warehouse} does not exist yet.")
+    con.execute(f"attach {warehouse.quote_literal(str(cfg.warehouse))} as source_warehouse "
+                "(read_only)")
+    for table in tables:
+        parts = table.split(".")
+        schema = parts[0] if len(parts) == 2 else "main"
+        if schema != "main":
+            con.execute(f"create schema if not exists {warehouse.quote_ident(schema)}")
+        qualified = ".".join(warehouse.quote_ident(p) for p in parts)
+        con.execute(f"create or replace view {qualified} as select * from source_warehouse."
+                    f"{qualified if len(parts) == 2 else 'main.' + qualified}")

@@ -27,8 +27,6 @@ from segkit.reporting.data import ReportData
 from segkit.reporting.style import _label, segment_color, STAGE_LABELS
 
 
-
-
 def _number(value: float | None) -> str:
     """A typical value as a card shows it: 66,951 / 47.0 / 4 / 0.25."""
     if value is None or not math.isfinite(value):
