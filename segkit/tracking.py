@@ -128,7 +128,7 @@ def _experiment_id(cfg: Config, uri: str) -> str:
 
 def _params(cfg: Config, feats, model) -> dict[str, str]:
     params = {
-        "seed": model.random_state, "n_bins": model.n_bins, "strategy": model.strategy,
+        "seed": model.seed, "n_bins": model.n_bins, "strategy": model.strategy,
         "k_min": model.k_min, "k_max": model.k_max, "k_range": ",".join(map(str, model.k_range_)),
         "features": ",".join(model.features_), "n_init": model.n_init,
         "n_resamples": model.n_resamples, "stability_threshold": model.stability_threshold,

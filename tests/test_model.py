@@ -84,7 +84,7 @@ def fit_quiet(frame, **params):
 
 @pytest.fixture(scope="module")
 def seg(rfm):
-    return fit_quiet(rfm, random_state=0)
+    return fit_quiet(rfm, seed=0)
 
 
 def frame_from(columns, n=None):
@@ -235,7 +235,7 @@ def test_cdnow_targets(seg):
 
 
 def test_seed_to_seed_reproducible_segmentation(seg, rfm):
-    other = fit_quiet(rfm, random_state=1)
+    other = fit_quiet(rfm, seed=1)
     assert other.k_ == seg.k_
     assert adjusted_rand_score(seg.labels_, other.labels_) == 1.0
     # Canonical order makes even the indices and names equal, not just the partition.
@@ -262,13 +262,13 @@ def test_selection_table_shape_and_chosen_rule(seg):
 
 
 def test_fit_is_deterministic_and_row_order_invariant(seg, rfm):
-    again = fit_quiet(rfm, random_state=0)
+    again = fit_quiet(rfm, seed=0)
     assert again.selection_.equals(seg.selection_)
     np.testing.assert_array_equal(again.labels_, seg.labels_)
     np.testing.assert_array_equal(again.centroids_, seg.centroids_)
     assert again.segment_names_ == seg.segment_names_
     shuffled = rfm.sample(fraction=1.0, shuffle=True, seed=7)
-    s = fit_quiet(shuffled, random_state=0)
+    s = fit_quiet(shuffled, seed=0)
     assert s.selection_.equals(seg.selection_)
     by_id = dict(zip(rfm["customer_id"], seg.labels_))
     assert [by_id[c] for c in shuffled["customer_id"]] == s.labels_.tolist()
@@ -298,7 +298,7 @@ def test_forced_k_matches_the_swept_fit(seg, rfm):
     s = fit_quiet(rfm, k=forced_k)
     assert s.k_ == forced_k and s.centroids_.shape[0] == forced_k
     assert "set by the caller" in s.k_rule_
-    # Seeds depend on (random_state, k) only: the forced k reproduces the swept row.
+    # Seeds depend on (seed, k) only: the forced k reproduces the swept row.
     assert s.selection_.drop("is_chosen").equals(seg.selection_.drop("is_chosen"))
     assert s.selection_.filter(pl.col("is_chosen"))["k"][0] == forced_k
 
@@ -534,7 +534,7 @@ def test_describe_segment_plain_words():
 
 
 def test_tsne_map_stratified_deterministic_and_records_params(seg):
-    kw = dict(sample_size=400, random_state=3, max_iter=250)  # default method: "distinct"
+    kw = dict(sample_size=400, seed=3, max_iter=250)  # default method: "distinct"
     idx, coords = tsne_map(seg.binned_, seg.labels_, **kw)
     again = tsne_map(seg.binned_, seg.labels_, **kw)
     np.testing.assert_array_equal(idx, again.indices)
@@ -632,7 +632,7 @@ def wide(tmp_path_factory):
     info = generate_wide_customers(tmp_path_factory.mktemp("wide"), customers=400, seed=3)
     frame = pl.read_parquet(info["paths"]["customers"]).rename({"CustomerID": "customer_id"})
     return fit_quiet(frame.with_columns(pl.exclude("customer_id").cast(pl.Float64)),
-                     k_max=6, n_resamples=10, random_state=0)
+                     k_max=6, n_resamples=10, seed=0)
 
 
 @pytest.mark.parametrize("data", ["cdnow", "wide"])
@@ -653,7 +653,7 @@ def test_bootstrap_kmeans_is_bit_identical_to_the_reference(data, request):
 
 def test_tsne_map_bounds_wide_data_and_leaves_rfm_maps_alone(seg, wide):
     """Wide data: t-SNE embeds about max_points vectors, every segment kept; RFM: unchanged."""
-    kw = dict(sample_size=2000, random_state=1, max_iter=250)
+    kw = dict(sample_size=2000, seed=1, max_iter=250)
     capped = tsne_map(wide.binned_, wide.labels_, max_points=60, **kw)
     assert capped.info["max_points"] == 60
     assert capped.info["n_points_embedded"] <= 60 + 5 * wide.k_

@@ -16,27 +16,22 @@ from numbers import Integral, Real
 import numpy as np
 import polars as pl
 from sklearn.base import BaseEstimator
-from sklearn.cluster import KMeans
-from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import KBinsDiscretizer
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 
 from segkit.errors import SegmentationWarning
 from segkit.feature_names import RFM_FEATURES
-from segkit.model.binning import _distinct
-from segkit.model.kmeans import _bootstrap_labels, _RESAMPLE_RESTARTS, _RESAMPLE_WORK
-from segkit.model.metrics import (
-    _cluster_jaccard,
-    _weighted_corr,
-    weighted_adjusted_rand,
-    weighted_calinski_harabasz,
-    weighted_davies_bouldin,
-    weighted_silhouette,
+from segkit.model.binning import (
+    _distinct,
+    drop_features,
+    feature_matrix,
+    fit_transformer,
+    make_transformer,
 )
+from segkit.model.kmeans import fit_k
+from segkit.model.metrics import _cluster_jaccard, _weighted_corr
 from segkit.model.naming import _carry_names, _key_features, _segment_names, _value_scores
-from segkit.model.selection import ELBOW_SILHOUETTE_TOLERANCE, find_elbow
+from segkit.model.selection import choose_k, find_elbow, selection_frame
 
 
 class Segmenter(BaseEstimator):
@@ -70,8 +65,9 @@ class Segmenter(BaseEstimator):
     labels : dict of str -> str or None, default=None
         How segment names and descriptions call a feature (the source column as
         written, or the user's label); ``None``: the column name in words.
-    random_state : int, default=0
-        Seeds every random step (K-Means, bootstrap).
+    seed : int, RandomState or None, default=0
+        Seeds every random step (K-Means, bootstrap); the same name as
+        ``[model] seed`` in segkit.toml, the ``--seed`` flag and the MLflow param.
 
     Attributes
     ----------
@@ -86,6 +82,8 @@ class Segmenter(BaseEstimator):
     correlation_ : polars.DataFrame
         Pearson correlation of the binned candidates: column ``feature`` plus one
         column per candidate (null where a feature is constant).
+    transformer_ : ColumnTransformer
+        Fitted bins of the kept binned features, one-hot features passed through.
     discretizer_ : KBinsDiscretizer or None
         Fitted on the kept non one-hot features (exact quantiles, no subsampling).
     bin_edges_ : dict of str -> list of float
@@ -157,7 +155,7 @@ class Segmenter(BaseEstimator):
         stability_threshold=0.9,
         onehot=None,
         labels=None,
-        random_state=0,
+        seed=0,
     ):
         self.features = features
         self.n_bins = n_bins
@@ -171,7 +169,7 @@ class Segmenter(BaseEstimator):
         self.stability_threshold = stability_threshold
         self.onehot = onehot
         self.labels = labels
-        self.random_state = random_state
+        self.seed = seed
 
     # -- validation ---------------------------------------------------------
 
@@ -209,9 +207,9 @@ class Segmenter(BaseEstimator):
                 raise ValueError(f"{name} must be None or a list of unique column names, got {value!r}")
         if self.features is not None and len(self.features) == 0:
             raise ValueError("features must not be empty; use None for the default")
-        rs = self.random_state
+        rs = self.seed
         if not (rs is None or is_int(rs) or isinstance(rs, np.random.RandomState)):
-            raise ValueError(f"random_state must be None, an int or a RandomState, got {self.random_state!r}")
+            raise ValueError(f"seed must be None, an int or a RandomState, got {self.seed!r}")
 
     def _resolve_features(self, frame):
         if not isinstance(frame, pl.DataFrame):
@@ -246,49 +244,9 @@ class Segmenter(BaseEstimator):
         binned = [f for f in features if f not in onehot]
         return binned, onehot
 
-    @staticmethod
-    def _matrix(frame, columns, onehot):
-        X = frame.select(pl.col(c).cast(pl.Float64) for c in columns).to_numpy()
-        if X.size and not np.all(np.isfinite(X)):
-            bad = [c for j, c in enumerate(columns) if not np.all(np.isfinite(X[:, j]))]
-            raise ValueError(f"columns {bad} contain nulls, NaN or infinite values; impute them upstream")
-        for j, c in enumerate(columns):
-            if c in onehot and not np.all((X[:, j] == 0) | (X[:, j] == 1)):
-                vals = np.unique(X[:, j])[:5].tolist()
-                raise ValueError(f"one-hot column {c!r} must contain only 0/1, found values like {vals}")
-        return X
-
     def _warn(self, message):
         self.warnings_.append(message)
         warnings.warn(message, SegmentationWarning, stacklevel=3)
-
-    def _make_transformer(self, binned, onehot):
-        steps = []
-        if binned:
-            steps.append(
-                (
-                    "bins",
-                    KBinsDiscretizer(
-                        n_bins=self.n_bins,
-                        encode="ordinal",
-                        strategy=self.strategy,
-                        quantile_method="averaged_inverted_cdf",
-                        subsample=None,
-                    ),
-                    binned,
-                )
-            )
-        if onehot:
-            steps.append(("onehot", "passthrough", onehot))
-        return ColumnTransformer(steps, remainder="drop", sparse_threshold=0.0)
-
-    @staticmethod
-    def _fit_transformer(ct, frame):
-        with warnings.catch_warnings():
-            # Collapsed bins and constant features are reported by us, with names.
-            warnings.filterwarnings("ignore", message=".*[Bb]ins whose width are too small.*")
-            warnings.filterwarnings("ignore", message=".*is constant and will be replaced with 0.*")
-            return ct.fit_transform(frame)
 
     # -- fit ----------------------------------------------------------------
 
@@ -312,15 +270,29 @@ class Segmenter(BaseEstimator):
         binned_cols, onehot_cols = self._resolve_features(frame)
         self.warnings_ = []
         self.timings_ = {}
-        candidates = binned_cols + onehot_cols
-        self.features_in_ = candidates
-        self._matrix(frame, candidates, set(onehot_cols))  # validation only
+        self.features_in_ = binned_cols + onehot_cols
+        feature_matrix(frame, self.features_in_, set(onehot_cols))  # validation only
         if frame.height < 2:
             raise ValueError(f"need at least 2 customers to segment, got {frame.height}")
+        B = self._discretize(frame, binned_cols, onehot_cols)
+        self.timings_["discretize"] = time.perf_counter() - t0
+        self._keep_features(frame, B, onehot_cols)
+        self.timings_["distinct"] = time.perf_counter() - t0 - self.timings_["discretize"]
+        t1 = time.perf_counter()
+        fits = self._sweep()
+        self.timings_["sweep"] = time.perf_counter() - t1
+        inertia = np.array([fits[k]["inertia"] for k in self.k_range_])
+        self.elbow_k_ = find_elbow(np.array(self.k_range_), inertia)
+        self.k_, self.k_rule_ = self._choose_k(fits)
+        self._finalize(fits[self.k_])
+        self.selection_ = selection_frame(fits, self.k_range_, elbow=self.elbow_k_, chosen=self.k_)
+        self.timings_["total"] = time.perf_counter() - t0
+        return self
 
-        # 1. Discretize all candidates.
-        ct = self._make_transformer(binned_cols, onehot_cols)
-        B = self._fit_transformer(ct, frame)
+    def _discretize(self, frame, binned_cols, onehot_cols):
+        """Step 1: bin every candidate; record edges, bins and collapsed bins."""
+        ct = make_transformer(binned_cols, onehot_cols, n_bins=self.n_bins, strategy=self.strategy)
+        B = fit_transformer(ct, frame)
         disc = ct.named_transformers_["bins"] if binned_cols else None
         self.bin_edges_, self.n_bins_, self.collapsed_bins_ = {}, {}, {}
         for j, f in enumerate(binned_cols):
@@ -335,31 +307,27 @@ class Segmenter(BaseEstimator):
                 )
         for f in onehot_cols:
             self.n_bins_[f] = 2
-        self.timings_["discretize"] = time.perf_counter() - t0
+        self.transformer_ = ct
+        return B
 
-        # 2. Correlation of binned candidates (on distinct vectors with counts: same
-        #    as over all customers) and the drop rules.
+    def _keep_features(self, frame, B, onehot_cols):
+        """Step 2: correlation of the binned candidates, the drop rule, the distinct vectors.
+
+        Correlation is computed on the distinct vectors with counts: the same as
+        over all customers.
+        """
+        candidates = self.features_in_
         cand_distinct, _, cand_counts = _distinct(B, [self.n_bins_[f] for f in candidates])
         n_values = [np.unique(cand_distinct[:, j]).size for j in range(len(candidates))]
         corr = _weighted_corr(cand_distinct, cand_counts)
         self.correlation_ = pl.DataFrame(
             {"feature": candidates, **{f: corr[:, j] for j, f in enumerate(candidates)}}
         ).with_columns(pl.col(f).fill_nan(None) for f in candidates)
-        self.dropped_features_, kept = [], []
-        for j, f in enumerate(candidates):
-            if n_values[j] < 2:
-                reason = "carries no information (a single bin after discretization)"
-            else:
-                partners = [(abs(corr[i, j]), i) for i in kept if abs(corr[i, j]) > self.correlation_threshold]
-                reason = None
-                if partners:
-                    _, i = max(partners, key=lambda t: (t[0], -t[1]))
-                    reason = f"duplicates {candidates[i]} (r={corr[i, j]:.2f})"
-            if reason is None:
-                kept.append(j)
-            else:
-                self.dropped_features_.append({"feature": f, "reason": reason})
-                self._warn(f"dropped feature {f!r}: {reason}")
+        kept, dropped = drop_features(candidates, n_values, corr, self.correlation_threshold)
+        self.dropped_features_ = []
+        for f, reason in dropped:
+            self.dropped_features_.append({"feature": f, "reason": reason})
+            self._warn(f"dropped feature {f!r}: {reason}")
         if not kept:
             raise ValueError(
                 f"all candidate features {candidates} were dropped (each carries no information "
@@ -371,10 +339,10 @@ class Segmenter(BaseEstimator):
         if len(kept) < len(candidates):
             # Refit on the kept columns only, so the pipeline needs only them;
             # per-feature exact quantiles make the edges identical.
-            ct = self._make_transformer(kept_binned, self.onehot_)
-            B = self._fit_transformer(ct, frame)
-        self._transformer = ct
-        self.discretizer_ = ct.named_transformers_["bins"] if kept_binned else None
+            self.transformer_ = make_transformer(kept_binned, self.onehot_, n_bins=self.n_bins,
+                                                 strategy=self.strategy)
+            B = fit_transformer(self.transformer_, frame)
+        self.discretizer_ = self.transformer_.named_transformers_["bins"] if kept_binned else None
         self.binned_ = B
         nb = [self.n_bins_[f] for f in self.features_]
         self.distinct_, self.inverse_, counts = _distinct(self.binned_, nb)
@@ -386,9 +354,9 @@ class Segmenter(BaseEstimator):
                 f"all {self.n_customers_} customers have the same binned feature vector "
                 f"{self.distinct_[0].tolist()} (1 distinct vector); there is nothing to segment"
             )
-        self.timings_["distinct"] = time.perf_counter() - t0 - self.timings_["discretize"]
 
-        # 3. Sweep k.
+    def _sweep(self):
+        """Step 3: fit every k of the range (shrunk to the distinct vectors), with stability."""
         hi = min(self.k_max, self.n_distinct_)
         lo = min(self.k_min, hi)
         k_range = list(range(lo, hi + 1))
@@ -405,131 +373,23 @@ class Segmenter(BaseEstimator):
                 )
             k_range = sorted(set(k_range) | {self.k})
         self.k_range_ = k_range
-        base_seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        t1 = time.perf_counter()
-        fits = {k: self._fit_k(k, base_seed) for k in k_range}
-        self.timings_["sweep"] = time.perf_counter() - t1
-
-        # 4. Choose k.
-        ks = np.array(k_range)
-        inertia = np.array([fits[k]["inertia"] for k in k_range])
-        self.elbow_k_ = find_elbow(ks, inertia)
-        self.k_, self.k_rule_ = self._choose_k(fits)
-
-        # 5. Final model in canonical order.
-        self._finalize(fits[self.k_])
-        self.selection_ = pl.DataFrame(
-            {
-                "k": pl.Series(k_range, dtype=pl.Int64),
-                "inertia": inertia,
-                "silhouette": [fits[k]["silhouette"] for k in k_range],
-                "davies_bouldin": [fits[k]["davies_bouldin"] for k in k_range],
-                "calinski_harabasz": [fits[k]["calinski_harabasz"] for k in k_range],
-                "stability_ari_mean": [fits[k]["ari_mean"] for k in k_range],
-                "stability_ari_p10": [fits[k]["ari_p10"] for k in k_range],
-                "stability_ari_min": [fits[k]["ari_min"] for k in k_range],
-                "is_elbow": [k == self.elbow_k_ for k in k_range],
-                "is_chosen": [k == self.k_ for k in k_range],
-            }
-        )
-        self.timings_["total"] = time.perf_counter() - t0
-        return self
-
-    def _fit_k(self, k, base_seed):
-        # Seeds depend on (random_state, k) only, so k=5 gives the same fit whether
-        # it is swept or forced, and whatever the rest of the range is.
-        rng = np.random.default_rng([base_seed, k])
-        X, w = self.distinct_, self.weights_
-        km = KMeans(
-            n_clusters=k, n_init=self.n_init, tol=0.0, random_state=int(rng.integers(np.iinfo(np.int32).max))
-        )
-        # One thread: on a few dozen points OpenMP only adds overhead (20x slower
-        # on a loaded 2-core box), and a fixed thread count keeps the floating
-        # point summation order, hence the result, identical on every machine.
-        t0 = time.perf_counter()
-        with threadpool_limits(limits=1):
-            km.fit(X, sample_weight=w)
-        t1 = time.perf_counter()
-        labels = km.labels_
-        restarts = max(3, min(self.n_init, _RESAMPLE_RESTARTS,
-                              _RESAMPLE_WORK // (X.shape[0] * k * self.n_resamples)))
-        boot = _bootstrap_labels(X, w.astype(float), k, self.n_resamples, restarts, rng)
-        aris = np.array([weighted_adjusted_rand(labels, b, w) for b in boot])
-        self.timings_["kmeans"] = self.timings_.get("kmeans", 0.0) + t1 - t0
-        self.timings_["stability"] = self.timings_.get("stability", 0.0) + time.perf_counter() - t1
-        n_clusters = np.unique(labels).size
-        if 2 <= n_clusters <= self.n_customers_ - 1:
-            metrics = (
-                weighted_silhouette(X, labels, w),
-                weighted_davies_bouldin(X, labels, w),
-                weighted_calinski_harabasz(X, labels, w),
-            )
-        else:  # pathological (e.g. k-means returned fewer clusters than k)
-            metrics = (float("nan"),) * 3
-        return {
-            "k": k,
-            "kmeans": km,
-            "inertia": float(km.inertia_),
-            "silhouette": metrics[0],
-            "davies_bouldin": metrics[1],
-            "calinski_harabasz": metrics[2],
-            "boot": boot,
-            "aris": aris,
-            "ari_mean": float(aris.mean()),
-            "ari_p10": float(np.percentile(aris, 10)),
-            "ari_min": float(aris.min()),
-        }
+        base_seed = int(check_random_state(self.seed).randint(np.iinfo(np.int32).max))
+        return {k: fit_k(self.distinct_, self.weights_, k, base_seed, n_init=self.n_init,
+                         n_resamples=self.n_resamples, n_customers=self.n_customers_,
+                         timings=self.timings_)
+                for k in k_range}
 
     def _choose_k(self, fits):
-        thr = self.stability_threshold
-        cap = self.n_distinct_ / 2
-        ks = list(fits)
-        sil = {k: fits[k]["silhouette"] for k in ks}
-        ari = {k: fits[k]["ari_mean"] for k in ks}
-        elbow = self.elbow_k_
-        in_range = [k for k in ks if self.k_min <= k <= self.k_max] or ks
-        candidates = [k for k in in_range if ari[k] >= thr and k <= cap and np.isfinite(sil[k])]
-        if candidates:
-            best = max(candidates, key=lambda k: (sil[k], -k))
-            if elbow in candidates and elbow != best and sil[elbow] >= sil[best] - ELBOW_SILHOUETTE_TOLERANCE:
-                auto = elbow
-                rule = (
-                    f"k = {elbow}: the elbow of the inertia curve, whose silhouette ({sil[elbow]:.2f}) is "
-                    f"within {ELBOW_SILHOUETTE_TOLERANCE} of the most separated stable k (k = {best}, "
-                    f"silhouette {sil[best]:.2f}); its segments are stable (mean bootstrap ARI "
-                    f"{ari[elbow]:.2f} ≥ {thr:.2f})."
-                )
-            else:
-                auto = best
-                rule = (
-                    f"k = {best}: the most separated (silhouette {sil[best]:.2f}) of the k values whose "
-                    f"segments are stable (mean bootstrap ARI ≥ {thr:.2f}) and that have at most half as "
-                    f"many segments as distinct binned vectors ({self.n_distinct_}); the elbow is at k = {elbow}."
-                )
-        else:
-            pool = [k for k in in_range if k <= cap] or in_range
-            auto = max(pool, key=lambda k: (ari[k], np.nan_to_num(sil[k], nan=-1.0), -k))
-            rule = (
-                f"k = {auto}: no k in {min(in_range)}..{max(in_range)} had stable segments (mean bootstrap "
-                f"ARI ≥ {thr:.2f}), so the most stable k was taken (mean ARI {ari[auto]:.2f}, silhouette "
-                f"{sil[auto]:.2f}); the elbow is at k = {elbow}."
-            )
-            if self.k is None:
-                self._warn(
-                    f"no stable segmentation: best mean bootstrap ARI is {ari[auto]:.2f} < "
-                    f"stability_threshold {thr:.2f} (k = {auto}); segments may not be reproducible"
-                )
-        if self.k is not None:
-            if self.k == auto:
-                return self.k, f"k = {self.k}: set by the caller (k={self.k}), as the rule would: " + rule
-            rule_auto = rule[0].lower() + rule[1:]
-            return self.k, (
-                f"k = {self.k}: set by the caller (k={self.k}; silhouette {sil[self.k]:.2f}, mean bootstrap "
-                f"ARI {ari[self.k]:.2f}); the automatic rule would have chosen {rule_auto}"
-            )
-        return auto, rule
+        """Step 4: the k rule (``selection.choose_k``); its warning goes to ``warnings_``."""
+        k, rule, warning = choose_k(
+            fits, elbow=self.elbow_k_, k_min=self.k_min, k_max=self.k_max, k=self.k,
+            n_distinct=self.n_distinct_, threshold=self.stability_threshold)
+        if warning:
+            self._warn(warning)
+        return k, rule
 
     def _finalize(self, fit):
+        """Step 5: the chosen fit in canonical order, named, with distances and stability."""
         km = copy.deepcopy(fit["kmeans"])
         centers = km.cluster_centers_
         nb = [self.n_bins_[f] for f in self.features_]
@@ -607,8 +467,8 @@ class Segmenter(BaseEstimator):
         missing = [f for f in self.features_ if f not in frame.columns]
         if missing:
             raise ValueError(f"frame lacks the feature columns {missing}; required: {self.features_}")
-        self._matrix(frame, self.features_, set(self.onehot_))
-        return self._transformer.transform(frame)
+        feature_matrix(frame, self.features_, set(self.onehot_))
+        return self.transformer_.transform(frame)
 
     def predict(self, frame):
         """Canonical segment index (0..k_-1) of each row of raw features.
@@ -637,4 +497,4 @@ class Segmenter(BaseEstimator):
             ``features_`` columns returns exactly ``labels_`` for the training rows.
         """
         self._check_fitted()
-        return Pipeline([("bin", copy.deepcopy(self._transformer)), ("kmeans", copy.deepcopy(self.kmeans_))])
+        return Pipeline([("bin", copy.deepcopy(self.transformer_)), ("kmeans", copy.deepcopy(self.kmeans_))])

@@ -59,7 +59,7 @@ def _stratified_sample(labels, sample_size, rng, min_per_segment=5):
     return np.sort(np.concatenate(picks))
 
 
-def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distinct",
+def tsne_map(binned, labels, *, sample_size=5000, seed=0, method="distinct",
              max_points=TSNE_MAX_POINTS, **tsne_params):
     """2-D t-SNE map of a stratified sample of customers for the report.
 
@@ -72,7 +72,7 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
     sample_size : int, default=5000
         Customers to map; sampled per segment proportionally to its size, at least
         5 per segment.
-    random_state : int, default=0
+    seed : int, default=0
         Seeds the sample, the jitter and t-SNE; same seed gives the same map.
     max_points : int, default=TSNE_MAX_POINTS (500)
         ``"distinct"`` only: most distinct vectors t-SNE embeds. When the sample
@@ -116,7 +116,7 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
         raise ValueError(f"max_points must be an integer >= 4, got {max_points!r}")
     params = {**TSNE_DEFAULTS, **tsne_params, "method": method}
     start = time.perf_counter()
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     idx = _stratified_sample(labels, sample_size, rng)
     Xs = X[idx]
     tsne_seed = int(rng.integers(2**31 - 1))
@@ -167,6 +167,6 @@ def tsne_map(binned, labels, *, sample_size=5000, random_state=0, method="distin
         coords = layout[inverse.ravel()] + rng.normal(0.0, 1.0, size=(len(idx), 2)) * spread
     params["sample_size"] = int(len(idx))
     params["n_points_embedded"] = int(len(idx) if method == "jitter" else distinct.shape[0])
-    params["random_state"] = int(random_state) if isinstance(random_state, Integral) else repr(random_state)
+    params["seed"] = int(seed) if isinstance(seed, Integral) else repr(seed)
     params["seconds"] = round(time.perf_counter() - start, 3)
     return TsneResult(idx, coords, params)

@@ -90,7 +90,7 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
                           strategy=m.strategy, k_min=m.k_min, k_max=m.k_max, k=m.k,
                           correlation_threshold=m.correlation_threshold, n_init=m.n_init,
                           n_resamples=m.n_resamples, stability_threshold=m.stability_threshold,
-                          labels=feats.labels, random_state=m.seed)
+                          labels=feats.labels, seed=m.seed)
         try:
             with warnings.catch_warnings():
                 # Shown once through the progress display and stored in meta.runs.
@@ -111,7 +111,7 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
             # the 5,000 jittered points, with the same islands (bench/tsne_options.py).
             try:
                 tsne = tsne_map(model.binned_, model.labels_, sample_size=m.tsne_sample_size,
-                                random_state=m.seed, method="distinct")
+                                seed=m.seed, method="distinct")
             except ValueError as exc:
                 raise InputError(f"cannot draw the map of {feats.source}: {exc}. Set "
                                  "[model] map = false (or --no-map) to build without it.") \

@@ -225,7 +225,7 @@ def test_the_mlflow_model_answers_in_segment_ids_not_the_internal_index(small_bu
     frame = con.sql("select * from features.customer_features order by customer_id").pl()
     con.close()
     model = Segmenter(features=["recency_days", "frequency", "monetary"], k=3,
-                      random_state=0).fit(frame)
+                      seed=0).fit(frame)
     ids, names = [12, 4, 9], ["Twelve", "Four", "Nine"]
     wrapped = tracking.SegmentModel(model.to_pipeline(), model.features_, ids, names)
     got = wrapped.predict(None, frame.select(model.features_).to_pandas())
