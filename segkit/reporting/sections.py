@@ -93,18 +93,47 @@ def _fmt_seconds(s: float) -> str:
 
 
 def _context(data: ReportData) -> dict[str, Any]:
+    """The template's context: the run's facts, then each section's, in page order.
+
+    Sections add their charts to one dict in page order; ``page`` escapes it
+    into the page's one JSON block.
+    """
     run = data.run
     segs = _segments(data)
     charts: dict[str, dict] = {}
+    clustered = (run.get("features") or "").split(",")
+    warnings_ = [w for w in (run.get("warnings") or "").splitlines() if w.strip()]
+    context = {
+        "run": run, "run_id": data.run_id, "is_latest": data.is_latest,
+        "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "segkit_version": __version__, "warehouse_path": str(data.warehouse_path),
+        "n_bins": data.n_bins, "warnings": warnings_, "views": _records(data.views),
+        "clustered": [f for f in clustered if f],
+    }
+    context.update(summary_section(data))
+    context.update(quality_section(data, charts))
+    context.update(features_section(data, charts, clustered, warnings_))
+    context.update(choosing_k_section(data, charts))
+    context.update(map_section(data, segs, charts))
+    context.update(segments_section(data, segs, charts, clustered))
+    context.update(movement_section(data, segs, charts))
+    context.update(sql_section(data, clustered, context["cards"]))
+    context["charts"] = charts
+    context["chart_ids"] = list(charts)
+    context["segment_colors"] = [{"label": segs.labels[c["segment_id"]], "color": c["color"]}
+                                 for c in context["cards"]]
+    return context
 
-    # 1. Summary
+
+def summary_section(data: ReportData) -> dict[str, Any]:
+    """1. Summary: stage times and the first purchase in the data."""
+    run = data.run
     stages = [{"stage": r["stage"], "label": STAGE_LABELS.get(r["stage"], r["stage"]),
                "seconds": r["seconds"], "text": _fmt_seconds(r["seconds"])}
               for r in data.stages.iter_rows(named=True)]
     slowest = max((s["seconds"] for s in stages), default=0) or 1
     for s in stages:
         s["width"] = round(100 * s["seconds"] / slowest, 1)
-    warnings_ = [w for w in (run.get("warnings") or "").splitlines() if w.strip()]
     first_purchase = None
     tenure = data.histograms.filter((pl.col("feature") == "tenure_days")
                                     & (pl.col("stage") == "raw"))
@@ -114,19 +143,24 @@ def _context(data: ReportData) -> dict[str, Any]:
         longest = tenure["bin_upper"].max()
         if longest is not None and math.isfinite(longest):
             first_purchase = run["as_of_date"] - dt.timedelta(days=int(round(longest)))
+    return {"stages": stages, "first_purchase": first_purchase,
+            "total_seconds": _fmt_seconds(sum(s["seconds"] for s in stages)) if stages else None}
 
-    # 2. Data quality
-    acc = data.accounting
-    quarantine = [r for r in acc.iter_rows(named=True) if r["reason"] is not None]
-    rows_in = run.get("rows_in") or 0
-    quality = _records(data.column_quality)
+
+def quality_section(data: ReportData, charts: dict[str, dict]) -> dict[str, Any]:
+    """2. Data quality: quarantine reasons and per-column quality."""
+    quarantine = [r for r in data.accounting.iter_rows(named=True) if r["reason"] is not None]
     q_chart = _quarantine_chart(data)
     if q_chart:
         charts["chart-quarantine"] = q_chart
+    return {"quarantine": quarantine, "rows_in": data.run.get("rows_in") or 0,
+            "quality": _records(data.column_quality)}
 
-    # 3. Features
+
+def features_section(data: ReportData, charts: dict[str, dict], clustered: list[str],
+                     warnings_: list[str]) -> dict[str, Any]:
+    """3. Features: a histogram per feature, and each feature's bins."""
     hist_features = data.histograms["feature"].unique(maintain_order=True).to_list()
-    clustered = (run.get("features") or "").split(",")
     hist_features.sort(key=lambda f: (clustered.index(f) if f in clustered else 99, f))
     hist_ids = []
     for i, f in enumerate(hist_features):
@@ -142,36 +176,49 @@ def _context(data: ReportData) -> dict[str, Any]:
         collapsed = data.n_bins is not None and e.height < data.n_bins
         bins.append({"feature": f, "rows": rows, "collapsed": collapsed,
                      "n": e.height, "warnings": mentions})
+    return {"hist_ids": hist_ids, "bins": bins}
 
-    # 4. Choosing k
-    for metric, title, axis, fmt in (
-            ("inertia", "Elbow: spread inside segments", "Inertia (lower = tighter)", "~s"),
-            ("silhouette", "Silhouette (higher = better separated)", "Silhouette", ".2f"),
-            ("davies_bouldin", "Davies–Bouldin (lower = better)", "Davies–Bouldin", ".2f"),
-            ("calinski_harabasz", "Calinski–Harabasz (higher = better)",
-             "Calinski–Harabasz", "~s"),
-            ("stability_ari_mean", "Stability (higher = steadier)",
-             "Mean bootstrap ARI", ".2f")):
+
+_K_METRICS = (
+    ("inertia", "Elbow: spread inside segments", "Inertia (lower = tighter)", "~s"),
+    ("silhouette", "Silhouette (higher = better separated)", "Silhouette", ".2f"),
+    ("davies_bouldin", "Davies–Bouldin (lower = better)", "Davies–Bouldin", ".2f"),
+    ("calinski_harabasz", "Calinski–Harabasz (higher = better)", "Calinski–Harabasz", "~s"),
+    ("stability_ari_mean", "Stability (higher = steadier)", "Mean bootstrap ARI", ".2f"),
+)
+
+
+def choosing_k_section(data: ReportData, charts: dict[str, dict]) -> dict[str, Any]:
+    """4. Choosing k: one chart per metric over k, the elbow and the chosen k."""
+    for metric, title, axis, fmt in _K_METRICS:
         if metric in data.selection.columns and data.selection[metric].is_not_null().any():
             charts[f"chart-k-{metric}"] = _metric_chart(data, metric, title, axis, fmt)
-    k_ids = [c for c in charts if c.startswith("chart-k-")]
     elbow = data.selection.filter(pl.col("is_elbow"))
-    elbow_k = elbow["k"][0] if elbow.height else None
     chosen = data.selection.filter(pl.col("is_chosen"))
-    chosen_row = chosen.row(0, named=True) if chosen.height else {}
+    return {"k_ids": [c for c in charts if c.startswith("chart-k-")],
+            "elbow_k": elbow["k"][0] if elbow.height else None,
+            "chosen": chosen.row(0, named=True) if chosen.height else {},
+            "selection": _records(data.selection)}
 
-    # 5. Map
+
+def map_section(data: ReportData, segs: _Segments, charts: dict[str, dict]) -> dict[str, Any]:
+    """5. Map: the t-SNE sample and how it was drawn."""
     tsne_method = None
-    if run.get("tsne_method"):
+    if data.run.get("tsne_method"):
         try:
-            tsne_method = json.loads(run["tsne_method"])
+            tsne_method = json.loads(data.run["tsne_method"])
         except ValueError:
-            tsne_method = {"method": str(run["tsne_method"])}
+            tsne_method = {"method": str(data.run["tsne_method"])}
     map_chart = _map_chart(data, segs)
     if map_chart:
         charts["chart-map"] = map_chart
+    return {"tsne_method": tsne_method, "has_map": map_chart is not None,
+            "map_points": data.tsne.height}
 
-    # 6. Segments
+
+def segments_section(data: ReportData, segs: _Segments, charts: dict[str, dict],
+                     clustered: list[str]) -> dict[str, Any]:
+    """6. Segments: one card per segment, sizes and centroids."""
     cards = [_card(group, segs, clustered)
              for _, group in data.profiles.group_by("segment_index", maintain_order=True)]
     profile_features = data.profiles["feature"].unique(maintain_order=True).to_list()
@@ -179,46 +226,32 @@ def _context(data: ReportData) -> dict[str, Any]:
     charts["chart-sizes"] = _size_chart(data, segs)
     if data.centroids.height:
         charts["chart-centroids"] = _centroid_chart(data, segs)
+    return {"cards": cards, "profile_features": profile_features}
 
-    # 7. Movement
-    movement = None
+
+def movement_section(data: ReportData, segs: _Segments,
+                     charts: dict[str, dict]) -> dict[str, Any]:
+    """7. Movement: customers who stayed, moved, arrived or left since the previous build."""
     mig_chart = _migration_chart(data, segs)
-    if mig_chart:
-        charts["chart-migration"] = mig_chart
-        m = data.migration
-        both = m.filter(pl.col("from_segment_id").is_not_null()
-                        & pl.col("to_segment_id").is_not_null())
-        stayed = both.filter(pl.col("from_segment_id") == pl.col("to_segment_id"))
-        movement = {
-            "previous_run_id": data.previous_run_id,
-            "in_both": int(both["n_customers"].sum() or 0),
-            "stayed": int(stayed["n_customers"].sum() or 0),
-            "new": int(m.filter(pl.col("from_segment_id").is_null())["n_customers"].sum() or 0),
-            "gone": int(m.filter(pl.col("to_segment_id").is_null())["n_customers"].sum() or 0),
-        }
+    if not mig_chart:
+        return {"movement": None}
+    charts["chart-migration"] = mig_chart
+    m = data.migration
+    both = m.filter(pl.col("from_segment_id").is_not_null()
+                    & pl.col("to_segment_id").is_not_null())
+    stayed = both.filter(pl.col("from_segment_id") == pl.col("to_segment_id"))
+    return {"movement": {
+        "previous_run_id": data.previous_run_id,
+        "in_both": int(both["n_customers"].sum() or 0),
+        "stayed": int(stayed["n_customers"].sum() or 0),
+        "new": int(m.filter(pl.col("from_segment_id").is_null())["n_customers"].sum() or 0),
+        "gone": int(m.filter(pl.col("to_segment_id").is_null())["n_customers"].sum() or 0),
+    }}
 
-    # 8. SQL
-    bin_columns = [f"{f}_bin" for f in clustered if f]
+
+def sql_section(data: ReportData, clustered: list[str], cards: list[dict]) -> dict[str, Any]:
+    """8. SQL: the example queries' column and segment names."""
     example_segment = cards[0]["label"] if cards else "Champions"
-    example_segment_name = (data.profiles["segment_name"][0] if data.profiles.height
-                            else example_segment)
-
-    return {
-        "run": run, "run_id": data.run_id, "is_latest": data.is_latest,
-        "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "segkit_version": __version__, "warehouse_path": str(data.warehouse_path),
-        "n_bins": data.n_bins, "stages": stages, "warnings": warnings_,
-        "total_seconds": _fmt_seconds(sum(s["seconds"] for s in stages)) if stages else None,
-        "views": _records(data.views), "first_purchase": first_purchase,
-        "quarantine": quarantine, "rows_in": rows_in, "quality": quality,
-        "hist_ids": hist_ids, "bins": bins, "k_ids": k_ids, "elbow_k": elbow_k,
-        "chosen": chosen_row, "selection": _records(data.selection),
-        "tsne_method": tsne_method, "has_map": map_chart is not None,
-        "map_points": data.tsne.height,
-        "cards": cards, "profile_features": profile_features, "movement": movement,
-        "bin_columns": bin_columns, "example_segment": example_segment_name,
-        "clustered": [f for f in clustered if f],
-        "charts": charts, "chart_ids": list(charts),
-        "segment_colors": [{"label": segs.labels[c["segment_id"]], "color": c["color"]}
-                           for c in cards],
-    }
+    return {"bin_columns": [f"{f}_bin" for f in clustered if f],
+            "example_segment": (data.profiles["segment_name"][0] if data.profiles.height
+                                else example_segment)}
