@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from segkit.config import Config
-from segkit.errors import SegkitError
+from segkit.errors import TrackingError
 
 # MLflow sends usage telemetry to its servers unless told not to. A local build
 # should make no network call its user did not configure (and without internet
@@ -41,12 +41,6 @@ CHAMPION_ALIAS = "champion"
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 # The model's predict takes and returns frames; MLflow's type-hint advice is noise to users.
 warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")
-
-
-class TrackingError(SegkitError):
-    """MLflow could not be reached or refused a write."""
-
-    exit_code = 6
 
 
 class SegmentModel(mlflow.pyfunc.PythonModel):
