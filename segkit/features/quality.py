@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 
+from segkit.config import Config
 from segkit.errors import InputError
 from segkit.warehouse import quote_ident
 
@@ -149,3 +152,23 @@ def _quarantine_samples(con, quarantine) -> dict[tuple[str, str], str]:
     finally:
         con.unregister("_segkit_quarantine")
     return {(source, reason): value for source, reason, value in rows if value is not None}
+
+
+def build_warnings(con, cfg: Config, context: dict[str, Any], accounting: pl.DataFrame,
+                   quarantine, lost: pl.DataFrame, removed: int) -> list[str]:
+    """The SQL stage's warnings: notable quarantine reasons, impossible ages, outliers removed."""
+    hints = {source: reason_hints(con, source)
+             for source in accounting["source"].unique().to_list()}
+    warnings = _quarantine_warnings(accounting, hints, _quarantine_samples(con, quarantine), lost)
+    if context["customers"] and context["customers"]["has_age"]:
+        n_absurd = con.execute("select count(*) from cleaning.customers "
+                               "where is_age_impossible").fetchall()[0][0]
+        if n_absurd:
+            low, high = cfg.features.age_range
+            warnings.append(f"{n_absurd:,} customers have an age outside [features] age_range "
+                            f"[{low}, {high}] (negative, or a typo like 1893); their age was "
+                            "treated as missing and imputed (see meta.column_quality).")
+    if removed:
+        warnings.append(f"{removed:,} customers were removed as outliers "
+                        f"(outside the {cfg.features.cap_quantiles} quantiles of a feature).")
+    return warnings

@@ -26,14 +26,7 @@ from segkit.features.context import (
     render_context,
     segment_context,
 )
-from segkit.features.quality import (
-    _histograms,
-    _lost_customers,
-    _no_usable_rows,
-    _quarantine_samples,
-    _quarantine_warnings,
-    reason_hints,
-)
+from segkit.features.quality import _histograms, _lost_customers, _no_usable_rows, build_warnings
 
 
 @dataclass
@@ -105,42 +98,11 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     InputError
         A source cannot be read, a mapped column is missing, or no row is usable.
     """
-    started = time.perf_counter()
     context = render_context(con, cfg)
-    models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
-    # The "load" stage first: staging, the line table and the as-of date (they
-    # read only each other, so running them first keeps the order valid).
-    loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
-    models = loading + [m for m in models if m not in loading]
-    load_seconds = None
-    for model in models:
-        if load_seconds is None and model not in loading:
-            load_seconds = round(time.perf_counter() - started, 4)
-        # Rendered again where the context grew (the levels); same SQL otherwise.
-        sql = rendered[model.name] = project.render(model, context)
-        con.execute(project.create_sql(model.name, sql,
-                                       materialize=model.materialized == "table"))
-        if model.name == RAW_FEATURES:
-            _add_levels(con, context, cfg)
+    models, rendered, load_seconds = _run_models(con, cfg, context)
     as_of = con.execute(f"select as_of_date from {AS_OF}").fetchall()[0][0]
-
-    accounting_sql = []
-    if cfg.transactions:
-        accounting_sql.append("select 'transactions' as source, quarantine_reason as reason, "
-                              "count(*) as n_rows from cleaning.transactions_checked group by all")
-    if cfg.customers:
-        accounting_sql.append("select 'customers' as source, quarantine_reason as reason, "
-                              "count(*) as n_rows from cleaning.customers_checked group by all")
-    accounting = con.sql(" union all ".join(accounting_sql)
-                             + " order by source, reason nulls first").pl()
-
-    if cfg.transactions:
-        label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
-        rows_in = int(accounting.filter(pl.col("source") == "transactions")["n_rows"].sum())
-        used = accounting.filter((pl.col("source") == "transactions") & pl.col("reason").is_null())
-        if used.is_empty():
-            raise _no_usable_rows(con, label, rows_in)
-    n_raw = con.execute("select count(*) from features.customer_features_raw").fetchall()[0][0]
+    accounting = _accounting(con, cfg)
+    n_raw = con.execute(f"select count(*) from {RAW_FEATURES}").fetchall()[0][0]
     if n_raw == 0:
         raise InputError("no customer has usable data: every row was quarantined.")
     numeric = [c["plain"] for c in context["numeric_features"]]
@@ -164,21 +126,8 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         .with_columns(pl.lit("transactions").alias("source")),
         on=["source", "reason"], how="left")
         .with_columns(pl.col("n_customers_lost").fill_null(0).cast(pl.Int64)))
-    hints = {source: reason_hints(con, source)
-             for source in accounting["source"].unique().to_list()}
-    warnings = _quarantine_warnings(accounting, hints, _quarantine_samples(con, quarantine), lost)
-    if context["customers"] and context["customers"]["has_age"]:
-        n_absurd = con.execute("select count(*) from cleaning.customers "
-                               "where is_age_impossible").fetchall()[0][0]
-        if n_absurd:
-            low, high = cfg.features.age_range
-            warnings.append(f"{n_absurd:,} customers have an age outside [features] age_range "
-                            f"[{low}, {high}] (negative, or a typo like 1893); their age was "
-                            "treated as missing and imputed (see meta.column_quality).")
     removed = n_raw - frame.height
-    if removed:
-        warnings.append(f"{removed:,} customers were removed as outliers "
-                        f"(outside the {cfg.features.cap_quantiles} quantiles of a feature).")
+    warnings = build_warnings(con, cfg, context, accounting, quarantine, lost, removed)
     source = cfg.transactions or cfg.customers
     labels, categoricals = _labels(context, cfg)
     # What the warehouse keeps per run: the build's own rows, not a view of the source.
@@ -192,6 +141,49 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         rendered=rendered, run_tables=run_tables, customers_removed=removed,
         source=source.path or source.table, warnings=warnings,
         load_seconds=load_seconds or 0.0, labels=labels, categoricals=categoricals)
+
+
+def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, Any]):
+    """Create every model up to features in ``con``; ``(models, rendered SQL, load seconds)``.
+
+    The "load" stage first: staging, the line table and the as-of date (they
+    read only each other, so running them first keeps the order valid).
+    """
+    started = time.perf_counter()
+    models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
+    loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
+    models = loading + [m for m in models if m not in loading]
+    load_seconds = None
+    for model in models:
+        if load_seconds is None and model not in loading:
+            load_seconds = round(time.perf_counter() - started, 4)
+        # Rendered again where the context grew (the levels); same SQL otherwise.
+        sql = rendered[model.name] = project.render(model, context)
+        con.execute(project.create_sql(model.name, sql,
+                                       materialize=model.materialized == "table"))
+        if model.name == RAW_FEATURES:
+            _add_levels(con, context, cfg)
+    return models, rendered, load_seconds
+
+
+def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
+    """Rows per source and quarantine reason (null = used); no usable transaction is an error."""
+    accounting_sql = []
+    if cfg.transactions:
+        accounting_sql.append("select 'transactions' as source, quarantine_reason as reason, "
+                              "count(*) as n_rows from cleaning.transactions_checked group by all")
+    if cfg.customers:
+        accounting_sql.append("select 'customers' as source, quarantine_reason as reason, "
+                              "count(*) as n_rows from cleaning.customers_checked group by all")
+    accounting = con.sql(" union all ".join(accounting_sql)
+                         + " order by source, reason nulls first").pl()
+    if cfg.transactions:
+        label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
+        rows_in = int(accounting.filter(pl.col("source") == "transactions")["n_rows"].sum())
+        used = accounting.filter((pl.col("source") == "transactions") & pl.col("reason").is_null())
+        if used.is_empty():
+            raise _no_usable_rows(con, label, rows_in)
+    return accounting
 
 
 def _clustered_features(cfg: Config) -> list[str]:
