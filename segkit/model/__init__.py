@@ -10,6 +10,7 @@ running it on all customers but thousands of times cheaper. See docs/MODEL.md.
 One module per job:
 
 - ``segmenter``: the :class:`Segmenter` estimator (fit, predict, to_pipeline);
+- ``params``: what the estimator accepts (parameters, feature columns);
 - ``binning``: distinct binned vectors with their counts;
 - ``metrics``: weighted silhouette, Davies-Bouldin, Calinski-Harabasz, ARI;
 - ``kmeans``: the batched weighted k-means behind the bootstrap stability;

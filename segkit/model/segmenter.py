@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
 import polars as pl
@@ -20,7 +19,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 
 from segkit.errors import SegmentationWarning
-from segkit.feature_names import RFM_FEATURES
 from segkit.model.binning import (
     _distinct,
     drop_features,
@@ -30,6 +28,7 @@ from segkit.model.binning import (
 )
 from segkit.model.kmeans import fit_k
 from segkit.model.metrics import _cluster_jaccard, _weighted_corr
+from segkit.model.params import resolve_features, validate_params
 from segkit.model.naming import _carry_names, _key_features, _segment_names, _value_scores
 from segkit.model.selection import choose_k, find_elbow, selection_frame
 
@@ -174,75 +173,10 @@ class Segmenter(BaseEstimator):
     # -- validation ---------------------------------------------------------
 
     def _validate_params(self):
-        def is_int(v):
-            return isinstance(v, Integral) and not isinstance(v, bool)
-
-        if not (is_int(self.n_bins) and self.n_bins >= 2):
-            raise ValueError(f"n_bins must be an integer >= 2, got {self.n_bins!r}")
-        if self.strategy not in ("quantile", "uniform", "kmeans"):
-            raise ValueError(f"strategy must be 'quantile', 'uniform' or 'kmeans', got {self.strategy!r}")
-        if not (is_int(self.k_min) and self.k_min >= 2):
-            raise ValueError(f"k_min must be an integer >= 2, got {self.k_min!r}")
-        if not (is_int(self.k_max) and self.k_max >= self.k_min):
-            raise ValueError(f"k_max must be an integer >= k_min ({self.k_min}), got {self.k_max!r}")
-        if self.k is not None and not (is_int(self.k) and self.k >= 2):
-            raise ValueError(f"k must be None or an integer >= 2, got {self.k!r}")
-        if not (isinstance(self.correlation_threshold, Real) and 0 < self.correlation_threshold <= 1):
-            raise ValueError(f"correlation_threshold must be in (0, 1], got {self.correlation_threshold!r}")
-        if self.labels is not None and not (
-                isinstance(self.labels, dict)
-                and all(isinstance(k, str) and isinstance(v, str) for k, v in self.labels.items())):
-            raise ValueError(f"labels must be None or a dict of feature -> label, got {self.labels!r}")
-        if not (is_int(self.n_init) and self.n_init >= 1):
-            raise ValueError(f"n_init must be an integer >= 1, got {self.n_init!r}")
-        if not (is_int(self.n_resamples) and self.n_resamples >= 1):
-            raise ValueError(f"n_resamples must be an integer >= 1, got {self.n_resamples!r}")
-        if not (isinstance(self.stability_threshold, Real) and 0 <= self.stability_threshold <= 1):
-            raise ValueError(f"stability_threshold must be in [0, 1], got {self.stability_threshold!r}")
-        for name in ("features", "onehot"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, str) or not all(isinstance(v, str) for v in value) or len(set(value)) != len(value)
-            ):
-                raise ValueError(f"{name} must be None or a list of unique column names, got {value!r}")
-        if self.features is not None and len(self.features) == 0:
-            raise ValueError("features must not be empty; use None for the default")
-        rs = self.seed
-        if not (rs is None or is_int(rs) or isinstance(rs, np.random.RandomState)):
-            raise ValueError(f"seed must be None, an int or a RandomState, got {self.seed!r}")
+        validate_params(self)
 
     def _resolve_features(self, frame):
-        if not isinstance(frame, pl.DataFrame):
-            raise ValueError(f"frame must be a polars.DataFrame, got {type(frame).__name__}")
-        if frame.height == 0:
-            raise ValueError("frame has no rows; need at least 2 customers")
-        numeric = [c for c, t in frame.schema.items() if t.is_numeric() and c != "customer_id"]
-        if self.features is None:
-            # Without RFM, every numeric attribute; one-hot columns only when asked for,
-            # since "mostly not education master" names no segment a marketer can use.
-            onehot_default = set(self.onehot) if self.onehot is not None else {
-                c for c in numeric if c.startswith("is_")}
-            features = (list(RFM_FEATURES) if all(c in frame.columns for c in RFM_FEATURES)
-                        else [c for c in numeric if c not in onehot_default] or numeric)
-            if not features:
-                raise ValueError(f"frame has no numeric feature columns; columns are {frame.columns}")
-        else:
-            features = list(self.features)
-            missing = [f for f in features if f not in frame.columns]
-            if missing:
-                raise ValueError(f"features {missing} are not columns of the frame; columns are {frame.columns}")
-            bad = [f for f in features if f not in numeric]
-            if bad:
-                raise ValueError(f"features {bad} are not numeric; numeric columns are {numeric}")
-        if self.onehot is None:
-            onehot = [f for f in features if f.startswith("is_")]
-        else:
-            stray = [f for f in self.onehot if f not in features]
-            if stray:
-                raise ValueError(f"onehot columns {stray} are not among the features {features}")
-            onehot = list(self.onehot)
-        binned = [f for f in features if f not in onehot]
-        return binned, onehot
+        return resolve_features(frame, self.features, self.onehot)
 
     def _warn(self, message):
         self.warnings_.append(message)
