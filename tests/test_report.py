@@ -343,7 +343,13 @@ def test_cli_report_in_a_fresh_process(project):
 def test_cli_report_command(project, capsys):
     from segkit.cli import main
 
-    code = main(["report", project["first"].run_id, "--config", str(project["config"])])
-    assert code in (0, None)
+    run_id = project["first"].run_id
+    path = project["cfg"].reports_dir / f"{run_id}.html"
+    path.unlink()
+    code = main(["report", run_id, "--config", str(project["config"])])
+    assert code == 0
     captured = capsys.readouterr()
-    assert f"{project['first'].run_id}.html" in captured.out + captured.err
+    assert f"{run_id}.html" in captured.out + captured.err
+    # The file is back, and it is that build's report (not the latest one's).
+    html = path.read_text(encoding="utf-8")
+    assert run_id in html and project["second"].run_id not in html.split("<body", 1)[1][:2000]
