@@ -113,12 +113,10 @@ def _segment_profiles(feats: FeatureResult, model: Segmenter, ids: list[int]) ->
     copy). Not the work database: that is closed (its memory freed) before the
     model runs, and the segments exist only here until they are published.
     """
-    import duckdb  # noqa: PLC0415 - the warehouse module owns connections to files
-
     sql = (warehouse.sql_dir() / PROFILE_SQL).read_text(encoding="utf-8")
     # One thread: a parallel float avg can differ in its last bits between runs,
     # and the same input must give identical tables.
-    con = duckdb.connect(":memory:", config={"threads": 1})
+    con = warehouse.connect_memory(threads=1)
     try:
         for name, frame in _profile_frames(feats, model, ids).items():
             con.register(name, frame)
