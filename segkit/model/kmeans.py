@@ -58,7 +58,7 @@ def _sqdist(X, x2, C):
     """
     # In place, no temporaries: (-2 g) + x2 is exactly x2 - 2 g (IEEE addition
     # commutes and negation is exact), then + |c|^2: the floats of the textbook
-    # expression, which tests/test_model.py checks against the former layout.
+    # expression, which tests/model/test_kmeans.py checks against the former layout.
     d2 = np.matmul(C, X.T)
     d2 *= -2.0
     d2 += x2[None, None, :]

@@ -53,7 +53,7 @@ def _spec(rows: list[dict], chart) -> dict:
     seconds for the map's thousands of points. Specs are validated in tests.
     The shared config is set on the dict: each ``configure_*`` call deep-copies
     the whole chart (0.25 s for the report's 14 charts), and the resulting spec
-    is the same, key order included (tests/test_report.py).
+    is the same, key order included (tests/reporting/test_charts.py).
     """
     spec = chart.to_dict(validate=False)
     spec["config"] = json.loads(_config_json())

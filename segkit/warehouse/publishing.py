@@ -265,6 +265,3 @@ def remove_leftovers(path: Path, *, tmp_root: Path) -> list[str]:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(str(folder))
     return removed
-
-
-# -- the journal of runs not yet in meta.runs --------------------------------------
