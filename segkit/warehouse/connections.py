@@ -52,6 +52,15 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in text and ("conflicting" in text or "could not set" in text)
 
 
+def _busy_error(path: Path, timeout: float) -> WarehouseBusyError:
+    """The warehouse stayed locked by a writer for ``timeout`` seconds: who, and the way out."""
+    return WarehouseBusyError(
+        f"warehouse busy: {path} is open for writing in another process (a "
+        f"DuckDB session opened without read_only) and stayed locked for "
+        f"{timeout:g} s. Close that session, or open it read-only "
+        "(read-only sessions never block segkit), then retry.")
+
+
 def _timeout(duckdb_config, timeout: float | None) -> float:
     if timeout is not None:
         return timeout
@@ -109,11 +118,7 @@ def connect(path: Path, duckdb_config, *, read_only: bool = False,
                 if time.monotonic() < deadline:
                     time.sleep(0.2)
                     continue
-                raise WarehouseBusyError(
-                    f"warehouse busy: {path} is open for writing in another process (a "
-                    f"DuckDB session opened without read_only) and stayed locked for "
-                    f"{timeout:g} s. Close that session, or open it read-only "
-                    "(read-only sessions never block segkit), then retry.") from None
+                raise _busy_error(path, timeout) from None
             raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from None
 
 

@@ -15,6 +15,7 @@ import duckdb
 
 from segkit.errors import WarehouseBusyError, WarehouseError
 from segkit.warehouse.connections import (
+    _busy_error,
     _folder_error,
     _is_lock_error,
     _timeout,
@@ -99,11 +100,7 @@ def _no_writer(path: Path, duckdb_config, timeout: float | None) -> Iterator[Non
                 time.sleep(0.2)
                 continue
             if _is_lock_error(exc):
-                raise WarehouseBusyError(
-                    f"warehouse busy: {path} is open for writing in another process (a "
-                    f"DuckDB session opened without read_only) and stayed locked for "
-                    f"{timeout:g} s. Close that session, or open it read-only "
-                    "(read-only sessions never block segkit), then retry.") from None
+                raise _busy_error(path, timeout) from None
             raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from None
     try:
         yield
