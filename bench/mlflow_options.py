@@ -28,7 +28,7 @@ frame = pl.DataFrame({"customer_id": [f"C{i:07d}" for i in range(n)],
     "recency_days": rng.integers(0, 700, n).astype(float),
     "frequency": rng.geometric(0.4, n).astype(float),
     "monetary": rng.lognormal(3, 1, n), "tenure_days": rng.integers(0, 730, n).astype(float)})
-model = Segmenter(random_state=0).fit(frame)
+model = Segmenter(seed=0).fit(frame)
 mark("fit (not MLflow)")
 import mlflow
 from mlflow.models import infer_signature

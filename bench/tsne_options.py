@@ -35,7 +35,7 @@ def main() -> None:
         con.close()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = Segmenter(random_state=0).fit(feats.frame)
+        model = Segmenter(seed=0).fit(feats.frame)
     X, labels = model.binned_, model.labels_
     print(f"{X.shape[0]:,} customers, {model.n_distinct_} distinct binned vectors")
     variants = [
@@ -47,9 +47,9 @@ def main() -> None:
     ]
     for name, params in variants:
         started = time.perf_counter()
-        result = tsne_map(X, labels, random_state=0, **params)
+        result = tsne_map(X, labels, seed=0, **params)
         seconds = time.perf_counter() - started
-        again = tsne_map(X, labels, random_state=0, **params) if "distinct" in params["method"] else result
+        again = tsne_map(X, labels, seed=0, **params) if "distinct" in params["method"] else result
         same = np.array_equal(result.coords, again.coords)
         print(f"{seconds:8.2f} s  {name}  (points {len(result.indices):,}; same seed same map: {same})")
     try:
@@ -60,7 +60,7 @@ def main() -> None:
     # In a thread beside other Python work: the GIL-bound part does not overlap.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         started = time.perf_counter()
-        future = pool.submit(tsne_map, X, labels, random_state=0, method="jitter", sample_size=2000)
+        future = pool.submit(tsne_map, X, labels, seed=0, method="jitter", sample_size=2000)
         busy = sum(i * i for i in range(3_000_000))  # stands in for MLflow's Python work
         future.result()
         print(f"{time.perf_counter() - started:8.2f} s  jitter 2,000 in a thread beside 3M-step "

@@ -11,8 +11,12 @@ from segkit.api import (  # noqa: E402
 )
 from segkit.errors import (  # noqa: E402
     ConfigError,
+    GenerateArgumentError,
     InputError,
+    ProjectError,
     SegkitError,
+    SegmentationWarning,
+    TrackingError,
     WarehouseBusyError,
     WarehouseError,
 )
@@ -20,4 +24,5 @@ from segkit.errors import (  # noqa: E402
 __all__ = [
     "build", "generate", "init", "report", "runs", "score",
     "SegkitError", "ConfigError", "InputError", "WarehouseBusyError", "WarehouseError",
+    "ProjectError", "TrackingError", "GenerateArgumentError", "SegmentationWarning",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from segkit import warehouse as wh
@@ -113,7 +112,7 @@ def runs(config: str | Path | Config | None = None, *,
                "k, round(silhouette, 3) as silhouette, model_version, "
                "round(seconds_total, 1) as seconds, error")
     con = (wh.connect(cfg.warehouse, cfg.duckdb, read_only=True) if cfg.warehouse.exists()
-           else duckdb.connect(":memory:"))
+           else wh.connect_memory())
     try:
         if cfg.warehouse.exists():
             recorded = con.sql(f"select {columns} from meta.runs").pl()
@@ -174,12 +173,12 @@ def _compiled(cfg: Config, dialect: str):
     import shutil
     import tempfile
 
-    from segkit import features, pipeline
+    from segkit import features
 
     tmp = Path(tempfile.mkdtemp(prefix="segkit-sql-"))
     con = wh.connect_work(cfg.duckdb, tmp)
     try:
-        pipeline._alias_warehouse_tables(con, cfg)
+        features.sources._alias_warehouse_tables(con, cfg)
         return features.compile_project(con, cfg, dialect=dialect)
     finally:
         con.close()

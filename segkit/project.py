@@ -22,7 +22,7 @@ import jinja2
 import sqlglot
 from sqlglot import exp
 
-from segkit.errors import SegkitError
+from segkit.errors import ProjectError
 
 LAYERS = ("staging", "cleaning", "features", "segments")
 DIALECTS = ("duckdb", "spark")
@@ -36,12 +36,6 @@ MATERIALIZATIONS = ("view", "table", "ephemeral")
 PUBLISHED = ("live", "run_table", "view")
 HEADER_KEYS = ("materialized", "published", "history", "grain", "requires", "unique",
                "not_null", "accepted_values")
-
-
-class ProjectError(SegkitError):
-    """A model file is malformed: a bad header, a parse error, a cycle."""
-
-    exit_code = 2
 
 
 def sql_dir() -> Path:

@@ -175,7 +175,7 @@ def assign(frame: pl.DataFrame, edges: pl.DataFrame, centroids: pl.DataFrame,
     from segkit.features import segment_context
 
     sql = project.render_string(SCORE_SQL, segment_context(features))
-    con = duckdb.connect()
+    con = warehouse.connect_memory()
     try:
         con.register("scored_features", frame.select("customer_id", *features))
         con.register("build_edges", edges)

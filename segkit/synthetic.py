@@ -37,13 +37,10 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from segkit.errors import ConfigError
+from segkit.errors import ConfigError, GenerateArgumentError
 
 __all__ = ["generate", "generate_wide_customers", "GenerateArgumentError"]
 
-
-class GenerateArgumentError(ConfigError, ValueError):
-    """An invalid argument to :func:`generate` (a ``ValueError`` and a ``ConfigError``)."""
 
 # Rows per generated chunk (and per part file). Part of the data definition:
 # changing it changes the generated data for sizes larger than one chunk.

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from segkit.config import Config
-from segkit.errors import SegkitError
+from segkit.errors import TrackingError
 
 # MLflow sends usage telemetry to its servers unless told not to. A local build
 # should make no network call its user did not configure (and without internet
@@ -61,12 +61,6 @@ def _without_mlflow_advice():
         yield
     finally:
         warnings.showwarning = show
-
-
-class TrackingError(SegkitError):
-    """MLflow could not be reached or refused a write."""
-
-    exit_code = 6
 
 
 # The model's predict takes and returns frames; defining it draws MLflow's advice.
@@ -150,7 +144,7 @@ def _experiment_id(cfg: Config, uri: str) -> str:
 
 def _params(cfg: Config, feats, model) -> dict[str, str]:
     params = {
-        "seed": model.random_state, "n_bins": model.n_bins, "strategy": model.strategy,
+        "seed": model.seed, "n_bins": model.n_bins, "strategy": model.strategy,
         "k_min": model.k_min, "k_max": model.k_max, "k_range": ",".join(map(str, model.k_range_)),
         "features": ",".join(model.features_), "n_init": model.n_init,
         "n_resamples": model.n_resamples, "stability_threshold": model.stability_threshold,

@@ -42,6 +42,16 @@ def cdnow_config(folder: Path, *, path: str | Path = DEMO_DATA, model: str = "ma
     """)
 
 
+def cdnow_sample(folder: Path, lines: int = 8000) -> Path:
+    """The first ``lines`` transactions of the bundled CDNOW copy (about a tenth of its
+    customers): for tests that need several whole builds but not the whole demo."""
+    path = folder / "cdnow_sample.csv"
+    with open(DEMO_DATA, encoding="utf-8") as source:
+        path.write_text("".join(line for _, line in zip(range(lines + 1), source)),
+                        encoding="utf-8")
+    return path
+
+
 def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
     """Run one read-only query against a warehouse file, as a user's client would."""
     con = duckdb.connect(str(warehouse), read_only=True)

@@ -225,7 +225,7 @@ def test_the_mlflow_model_answers_in_segment_ids_not_the_internal_index(small_bu
     frame = con.sql("select * from features.customer_features order by customer_id").pl()
     con.close()
     model = Segmenter(features=["recency_days", "frequency", "monetary"], k=3,
-                      random_state=0).fit(frame)
+                      seed=0).fit(frame)
     ids, names = [12, 4, 9], ["Twelve", "Four", "Nine"]
     wrapped = tracking.SegmentModel(model.to_pipeline(), model.features_, ids, names)
     got = wrapped.predict(None, frame.select(model.features_).to_pandas())
@@ -262,3 +262,36 @@ def test_a_customer_outside_the_caps_with_outliers_remove_is_listed(tmp_path):
     assert (info["scored"], info["unscored"]) == (1, 1)
     assert dict(scored.select("customer_id", "unscored_reason").iter_rows()) == {
         "n1": None, "w1": "outside the build's caps of a feature (outliers = remove)"}
+
+
+def test_score_file_of_feature_rows_matches_the_segment_table(cdnow_build, tmp_path):
+    wh = cdnow_build["warehouse"]
+    features_csv = tmp_path / "features.csv"
+    import duckdb
+
+    con = duckdb.connect(str(wh), read_only=True)
+    con.execute(f"copy (select * from features.customer_features) to '{features_csv}'")
+    con.close()
+    out = tmp_path / "scored.parquet"
+    info = segkit.score(features_csv, out, config=cdnow_build["config"])
+    scored = pl.read_parquet(out)
+    assert info["customers"] == info["scored"] == scored.height == cdnow_build["result"].customers
+    published = dict(query(wh, "select customer_id, segment_id from segments.customer_segments"))
+    assert all(published[c] == s for c, s in scored.select("customer_id", "segment_id").iter_rows())
+
+
+def test_score_raw_transactions(cdnow_build, tmp_path):
+    out = tmp_path / "scored.csv"
+    info = segkit.score(DEMO_DATA, out, config=cdnow_build["config"])
+    assert info["scored"] == cdnow_build["result"].customers
+    assert info["customers"] == info["scored"] + info["unscored"]
+    scored = pl.read_csv(out, schema_overrides={"customer_id": pl.String})
+    published = dict(query(cdnow_build["warehouse"],
+                           "select customer_id, segment_id from segments.customer_segments"))
+    used = scored.filter(pl.col("unscored_reason").is_null())
+    assert all(published[c] == s for c, s in used.select("customer_id", "segment_id").iter_rows())
+    # a customer none of whose lines is usable is listed, with the reason, not dropped
+    unscored = scored.filter(pl.col("unscored_reason").is_not_null())
+    assert unscored.height == info["unscored"]
+    assert not set(unscored["customer_id"]) & set(published)
+    assert all(r.startswith("every line quarantined: ") for r in unscored["unscored_reason"])

@@ -1,8 +1,8 @@
-"""The segment tables people query: live SQL scoring, stable ids, k, MLflow champion."""
+"""What a whole build publishes: the segment tables, stage times, k, small and customers-only
+sources, and a warehouse table as the source."""
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import polars as pl
@@ -51,53 +51,6 @@ def test_live_segments_agree_with_the_model_for_every_customer(cdnow_build):
     assert agree == total
 
 
-def test_champion_model_predicts_the_published_segment_ids(cdnow_build):
-    from segkit import tracking
-
-    cfg = cdnow_build["cfg"]
-    champion = tracking.load_champion(cfg)
-    wh = cdnow_build["warehouse"]
-    features = query(wh, "select features from segments.latest_run join meta.runs using "
-                         "(run_id)")[0][0].split(",")
-    rows = query(wh, "select f.*, s.segment_id, s.segment_name from features.customer_features f "
-                     "join segments.customer_segments s using (customer_id) order by customer_id")
-    frame = pl.DataFrame(rows, schema=[r[0] for r in query(
-        wh, "describe features.customer_features")] + ["segment_id", "segment_name"],
-        orient="row")
-    predicted = champion.predict(frame.select(features).to_pandas())
-    # segment_id, as every table speaks, not the build's internal index
-    assert predicted["segment_id"].tolist() == frame["segment_id"].to_list()
-    assert predicted["segment_name"].tolist() == frame["segment_name"].to_list()
-
-
-def test_a_new_mlflow_store_is_created_in_wal_mode(cdnow_build):
-    """Fewer syncs while MLflow migrates a new store (the first build's extra seconds)."""
-    import sqlite3
-
-    con = sqlite3.connect(cdnow_build["folder"] / "warehouse" / "mlflow.db")
-    try:
-        assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
-        assert con.execute("select count(*) from registered_models").fetchone()[0] == 1
-    finally:
-        con.close()
-
-
-def test_score_file_of_feature_rows_matches_the_segment_table(cdnow_build, tmp_path):
-    wh = cdnow_build["warehouse"]
-    features_csv = tmp_path / "features.csv"
-    import duckdb
-
-    con = duckdb.connect(str(wh), read_only=True)
-    con.execute(f"copy (select * from features.customer_features) to '{features_csv}'")
-    con.close()
-    out = tmp_path / "scored.parquet"
-    info = segkit.score(features_csv, out, config=cdnow_build["config"])
-    scored = pl.read_parquet(out)
-    assert info["customers"] == info["scored"] == scored.height == cdnow_build["result"].customers
-    published = dict(query(wh, "select customer_id, segment_id from segments.customer_segments"))
-    assert all(published[c] == s for c, s in scored.select("customer_id", "segment_id").iter_rows())
-
-
 def test_k_flag_gives_exactly_k_segments(tmp_path):
     config = cdnow_config(tmp_path)
     result = segkit.build(config, k=3)
@@ -131,29 +84,6 @@ def test_few_customers_adapt_the_k_range_and_say_so(tmp_path):
     wh = tmp_path / "warehouse" / "segkit.duckdb"
     (k_max,), = query(wh, "select max(k) from segments.model_selection")
     assert k_max < 10
-
-
-def test_segment_ids_stay_stable_when_data_barely_changes(tmp_path):
-    # Build on CDNOW, then on CDNOW minus a few hundred lines: same segments, same ids.
-    data = tmp_path / "orders.csv"
-    shutil.copy(DEMO_DATA, data)
-    config = cdnow_config(tmp_path, path="orders.csv")
-    first = segkit.build(config)
-    lines = data.read_text().splitlines()
-    data.write_text("\n".join(lines[:1] + lines[1::1][:-500]) + "\n")
-    second = segkit.build(config)
-    assert first.k == second.k
-    wh = tmp_path / "warehouse" / "segkit.duckdb"
-    ids = query(wh, "select run_id, segment_name, segment_id from segments.centroid_history "
-                    "where feature_index = 0 order by run_id, segment_id")
-    by_run = {}
-    for run_id, name, segment_id in ids:
-        by_run.setdefault(run_id, {})[name] = segment_id
-    assert by_run[first.run_id] == by_run[second.run_id]
-    # Most customers stay where they were: the migration view shows it.
-    (stayed, total), = query(wh, "select sum(n_customers) filter (where from_segment_id = "
-                                 "to_segment_id), sum(n_customers) from segments.migration")
-    assert stayed / total > 0.9
 
 
 def test_a_customers_table_alone_is_segmentable(tmp_path):
@@ -197,23 +127,6 @@ def test_a_customers_table_alone_is_segmentable(tmp_path):
     (agree,), = query(wh, "select count(*) from segments.live_segments join "
                           "segments.customer_segments using (customer_id, segment_id)")
     assert agree == n
-
-
-def test_score_raw_transactions(cdnow_build, tmp_path):
-    out = tmp_path / "scored.csv"
-    info = segkit.score(DEMO_DATA, out, config=cdnow_build["config"])
-    assert info["scored"] == cdnow_build["result"].customers
-    assert info["customers"] == info["scored"] + info["unscored"]
-    scored = pl.read_csv(out, schema_overrides={"customer_id": pl.String})
-    published = dict(query(cdnow_build["warehouse"],
-                           "select customer_id, segment_id from segments.customer_segments"))
-    used = scored.filter(pl.col("unscored_reason").is_null())
-    assert all(published[c] == s for c, s in used.select("customer_id", "segment_id").iter_rows())
-    # a customer none of whose lines is usable is listed, with the reason, not dropped
-    unscored = scored.filter(pl.col("unscored_reason").is_not_null())
-    assert unscored.height == info["unscored"]
-    assert not set(unscored["customer_id"]) & set(published)
-    assert all(r.startswith("every line quarantined: ") for r in unscored["unscored_reason"])
 
 
 def test_source_can_be_a_table_in_the_warehouse(tmp_path):

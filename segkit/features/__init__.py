@@ -1,0 +1,36 @@
+"""Staging, cleaning and features: the SQL half of a build, with row accounting.
+
+Runs the views under ``sql/`` in the build's work database, reads each source
+exactly once (the screened transaction lines are materialized as a table, as
+dbt's table materialization does), and hands one feature row per customer to
+Python as a Polars frame.
+
+One module per job:
+
+- ``run``: the SQL run of a build (:func:`build_features`, :class:`FeatureResult`)
+  and of ``segkit sql render`` (:func:`compile_project`);
+- ``sources``: checking the configured source files and columns;
+- ``context``: the values the SQL models render with (columns, levels, labels);
+- ``quality``: histograms and the quarantine warnings and samples.
+"""
+
+from __future__ import annotations
+
+from segkit.features.context import (
+    AS_OF,
+    LINE_TABLE,
+    RAW_FEATURES,
+    for_dialect,
+    project_models,
+    render_context,
+    segment_context,
+)
+from segkit.features.quality import HISTOGRAM_BINS, reason_hints
+from segkit.features.run import FeatureResult, build_features, compile_project
+from segkit.features.sources import slug
+
+__all__ = [
+    "AS_OF", "LINE_TABLE", "RAW_FEATURES", "HISTOGRAM_BINS", "FeatureResult",
+    "build_features", "compile_project", "for_dialect", "project_models", "reason_hints",
+    "render_context", "segment_context", "slug",
+]

@@ -1,0 +1,174 @@
+"""Data quality of a build: feature histograms, quarantine warnings and samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from segkit.config import Config
+from segkit.errors import InputError
+from segkit.warehouse import quote_ident
+
+
+HISTOGRAM_BINS = 30
+
+
+def _histograms(con, final: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """Equal-width histograms of each numeric feature, before and after capping."""
+    rows = []
+    for name in names:
+        # One raw column at a time: the raw frame is as large as the final one.
+        before = con.sql(f"select {quote_ident(name)} from features.customer_features_raw"
+                         ).pl().to_series().drop_nulls().to_numpy().astype(float)
+        before = before[np.isfinite(before)]
+        after = final[name].to_numpy().astype(float)
+        if before.size == 0:
+            continue
+        for stage, values in (("raw", before), ("capped", after)):
+            # Each stage gets its own bins: capped values squeezed into the raw
+            # range's 30 bins would show as a handful of bars.
+            counts, edges = np.histogram(values, bins=HISTOGRAM_BINS)
+            rows += [{"feature": name, "stage": stage, "bin_lower": float(edges[i]),
+                      "bin_upper": float(edges[i + 1]), "n_customers": int(c)}
+                     for i, c in enumerate(counts)]
+    schema = {"feature": pl.String, "stage": pl.String, "bin_lower": pl.Float64,
+              "bin_upper": pl.Float64, "n_customers": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _no_usable_rows(con, label: str, rows_in: int) -> InputError:
+    if rows_in == 0:
+        return InputError(f"{label} has no data rows (only a header, or nothing). "
+                          "Point [transactions] at a file with transactions.")
+    reason, n, example = con.execute(
+        "select quarantine_reason, count(*), any_value(coalesce(ordered_at_text, amount_text)) "
+        "from cleaning.transactions_checked group by all order by 2 desc limit 1").fetchall()[0]
+    hint = reason_hints(con, "transactions").get(reason, "")
+    if hint:
+        example_text = f" (e.g. {example!r})" if example is not None else ""
+        hint = f"{example_text}; {hint}"
+    return InputError(f"none of the {rows_in:,} rows in {label} can be used: {n:,} have "
+                      f"'{reason}'{hint}.")
+
+
+def reason_hints(con, source: str) -> dict[str, str]:
+    """reason -> hint, from the one list of reasons (cleaning.quarantine_reasons)."""
+    return dict(con.execute("select reason, hint from cleaning.quarantine_reasons "
+                            "where source = ?", [source]).fetchall())
+
+
+# A reason that rejects at least this share of a source's rows is worth a
+# warning: a date format, a decimal comma, or a rule that matches real data
+# (an order id prefix), not a handful of bad lines.
+QUARANTINE_WARN_SHARE = 0.01
+# Which kept source value shows best what a reason rejected.
+_SAMPLE_COLUMN = {
+    "missing or unparseable timestamp": "ordered_at_text",
+    "amount missing or not a number": "amount_text",
+    "amount zero or negative": "amount_text",
+    "timestamp after the as-of date": "ordered_at_text",
+}
+
+
+def _lost_customers(con, quarantine) -> pl.DataFrame:
+    """Customers whose every transaction line was quarantined, with the reason of most.
+
+    They have lines (so an id) but no usable one: nobody segments them, and
+    without this count they would vanish with nothing but a line count to show.
+    """
+    con.register("_segkit_quarantine", quarantine)
+    try:
+        return con.sql("""
+            with lines as (
+                select customer_id, reason, count(*) as n_lines
+                from _segkit_quarantine
+                where source = 'transactions' and customer_id is not null
+                group by all
+            ),
+            lost as (
+                select * from lines
+                where customer_id not in (select customer_id
+                                          from features.customer_features_raw)
+            ),
+            ranked as (
+                select *, row_number() over (partition by customer_id
+                                             order by n_lines desc, reason) as rank
+                from lost
+            )
+            select reason, count(*) as n_customers, min(customer_id) as example
+            from ranked where rank = 1 group by all order by reason
+        """).pl()
+    finally:
+        con.unregister("_segkit_quarantine")
+
+
+def _quarantine_warnings(accounting: pl.DataFrame, hints: dict[str, dict[str, str]],
+                         samples: dict | None = None,
+                         lost: pl.DataFrame | None = None) -> list[str]:
+    """A warning per reason that rejected a notable share of a source's rows, and
+    one for customers who lost every line; each names the reason, count and a sample.
+
+    ``hints`` is source -> reason -> hint, from cleaning.quarantine_reasons.
+    """
+    samples = samples or {}
+    warnings = []
+    for source in accounting["source"].unique(maintain_order=True).to_list():
+        rows = accounting.filter(pl.col("source") == source)
+        total = int(rows["n_rows"].sum())
+        for reason, n in rows.filter(pl.col("reason").is_not_null()).select(
+                "reason", "n_rows").iter_rows():
+            if total and n / total >= QUARANTINE_WARN_SHARE:
+                hint = hints.get(source, {}).get(reason)
+                hint = f"; {hint}" if hint else ""
+                sample = samples.get((source, reason))
+                example = f", e.g. {sample!r}" if sample is not None else ""
+                warnings.append(f"{n:,} of {total:,} {source} rows ({n / total:.1%}) were "
+                                f"quarantined as '{reason}'{example} (see cleaning.quarantine)"
+                                f"{hint}.")
+    if lost is not None and lost.height:
+        n_lost = int(lost["n_customers"].sum())
+        parts = ", ".join(f"'{r}' for {n:,} (e.g. customer {e!r})"
+                          for r, n, e in lost.select("reason", "n_customers", "example")
+                          .iter_rows())
+        warnings.append(f"{n_lost:,} customers lost every transaction line to quarantine and "
+                        f"are not segmented: {parts} (see meta.row_accounting, "
+                        "n_customers_lost).")
+    return warnings
+
+
+def _quarantine_samples(con, quarantine) -> dict[tuple[str, str], str]:
+    """One source value per (source, reason), the smallest, so builds repeat exactly."""
+    con.register("_segkit_quarantine", quarantine)
+    try:
+        cases = " ".join(f"when '{r}' then {c}" for r, c in _SAMPLE_COLUMN.items())
+        rows = con.execute(f"""
+            select source, reason,
+                   min(coalesce(case reason {cases} end, order_id, customer_id,
+                                ordered_at_text, amount_text))
+            from _segkit_quarantine group by all
+        """).fetchall()
+    finally:
+        con.unregister("_segkit_quarantine")
+    return {(source, reason): value for source, reason, value in rows if value is not None}
+
+
+def build_warnings(con, cfg: Config, context: dict[str, Any], accounting: pl.DataFrame,
+                   quarantine, lost: pl.DataFrame, removed: int) -> list[str]:
+    """The SQL stage's warnings: notable quarantine reasons, impossible ages, outliers removed."""
+    hints = {source: reason_hints(con, source)
+             for source in accounting["source"].unique().to_list()}
+    warnings = _quarantine_warnings(accounting, hints, _quarantine_samples(con, quarantine), lost)
+    if context["customers"] and context["customers"]["has_age"]:
+        n_absurd = con.execute("select count(*) from cleaning.customers "
+                               "where is_age_impossible").fetchall()[0][0]
+        if n_absurd:
+            low, high = cfg.features.age_range
+            warnings.append(f"{n_absurd:,} customers have an age outside [features] age_range "
+                            f"[{low}, {high}] (negative, or a typo like 1893); their age was "
+                            "treated as missing and imputed (see meta.column_quality).")
+    if removed:
+        warnings.append(f"{removed:,} customers were removed as outliers "
+                        f"(outside the {cfg.features.cap_quantiles} quantiles of a feature).")
+    return warnings

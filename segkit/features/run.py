@@ -1,0 +1,226 @@
+"""The SQL run: stage, clean and build features in the work database, with row accounting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from segkit import project, warehouse
+from segkit.config import Config
+from segkit.errors import InputError
+from segkit.feature_names import RFM_FEATURES
+from segkit.features.context import (
+    _add_levels,
+    _labels,
+    AS_OF,
+    for_dialect,
+    LINE_TABLE,
+    project_models,
+    RAW_FEATURES,
+    render_context,
+    segment_context,
+)
+from segkit.features.quality import _histograms, _lost_customers, _no_usable_rows, build_warnings
+
+
+@dataclass
+class FeatureResult:
+    """What the SQL stage hands to modelling, tracking and the report."""
+
+    frame: pl.DataFrame  # customer_id + features, ordered by customer_id
+    numeric_features: list[str]
+    onehot_features: list[str]
+    as_of: dt.date
+    accounting: pl.DataFrame  # source, reason (null = used), n_rows
+    column_quality: pl.DataFrame
+    histograms: pl.DataFrame
+    quarantine: Any  # Arrow table of rejected rows
+    models: list[project.Model]  # the enabled models of sql/ up to features, upstream first
+    rendered: dict[str, str]  # model -> the SQL this build ran (also what the warehouse shows)
+    # run_table models (header published: run_table) -> the rows the build computed,
+    # stored per run in the warehouse
+    run_tables: dict[str, Any] = field(default_factory=dict)
+    customers_removed: int = 0
+    source: str = ""
+    warnings: list[str] = field(default_factory=list)
+    # seconds spent reading and checking the source rows (the "load" stage);
+    # the rest of the SQL stage is the "features" stage
+    load_seconds: float = 0.0
+    # canonical feature -> how people call it: the source column as written, or
+    # its [features] labels entry; one-hot columns read "<column>: <level>"
+    labels: dict[str, str] = field(default_factory=dict)
+    # one per categorical: {"attribute", "label", "levels": [(one-hot column, level)]}
+    categoricals: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def views(self) -> list[project.Model]:
+        """The models this build ran (older name, kept for callers)."""
+        return self.models
+
+    @property
+    def rows_in(self) -> int:
+        return int(self.accounting.filter(pl.col("source") == self.primary_source)["n_rows"].sum())
+
+    @property
+    def rows_used(self) -> int:
+        used = self.accounting.filter((pl.col("source") == self.primary_source)
+                                      & pl.col("reason").is_null())
+        return int(used["n_rows"].sum())
+
+    @property
+    def rows_quarantined(self) -> int:
+        return self.rows_in - self.rows_used
+
+    @property
+    def primary_source(self) -> str:
+        sources = set(self.accounting["source"].to_list())
+        return "transactions" if "transactions" in sources else "customers"
+
+
+def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult:
+    """Apply the SQL pipeline in the work database and return the feature matrix.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The build's work database (see :func:`segkit.warehouse.connect_work`);
+        ``table =`` sources must be readable in it under their own names.
+    cfg : Config
+
+    Raises
+    ------
+    InputError
+        A source cannot be read, a mapped column is missing, or no row is usable.
+    """
+    context = render_context(con, cfg)
+    models, rendered, load_seconds = _run_models(con, cfg, context)
+    as_of = con.execute(f"select as_of_date from {AS_OF}").fetchall()[0][0]
+    accounting = _accounting(con, cfg)
+    n_raw = con.execute(f"select count(*) from {RAW_FEATURES}").fetchall()[0][0]
+    if n_raw == 0:
+        raise InputError("no customer has usable data: every row was quarantined.")
+    numeric = [c["plain"] for c in context["numeric_features"]]
+    onehot = [name for c in context["categorical_features"] for name in c["onehot"]]
+    quality = con.sql("select * from features.column_quality order by column_kind desc, "
+                      "column_name").pl()
+    quarantine = con.sql("select * from cleaning.quarantine").to_arrow_table()
+    if cfg.transactions:
+        # Everything left reads customer-grain tables: free the line-grain one
+        # before the per-customer frames come to Python (matters at 100M lines),
+        # leaving the view in its place.
+        con.execute(f"drop table {LINE_TABLE}")
+        con.execute(project.create_sql(LINE_TABLE, rendered[LINE_TABLE]))
+    frame = con.sql("select * from features.customer_features").pl()
+    histograms = _histograms(con, frame, numeric)
+    lost = (_lost_customers(con, quarantine) if cfg.transactions
+            else pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
+                                      "example": pl.String}))
+    accounting = (accounting.join(
+        lost.select("reason", pl.col("n_customers").alias("n_customers_lost"))
+        .with_columns(pl.lit("transactions").alias("source")),
+        on=["source", "reason"], how="left")
+        .with_columns(pl.col("n_customers_lost").fill_null(0).cast(pl.Int64)))
+    removed = n_raw - frame.height
+    warnings = build_warnings(con, cfg, context, accounting, quarantine, lost, removed)
+    source = cfg.transactions or cfg.customers
+    labels, categoricals = _labels(context, cfg)
+    # What the warehouse keeps per run: the build's own rows, not a view of the source.
+    run_tables = {"features.customer_features": frame, "features.column_quality": quality,
+                  "cleaning.quarantine": quarantine,
+                  "features.numeric_bounds": con.sql("select * from features.numeric_bounds").pl()}
+    return FeatureResult(
+        frame=frame, numeric_features=numeric, onehot_features=onehot, as_of=as_of,
+        accounting=accounting, column_quality=quality,
+        histograms=histograms, quarantine=quarantine, models=models,
+        rendered=rendered, run_tables=run_tables, customers_removed=removed,
+        source=source.path or source.table, warnings=warnings,
+        load_seconds=load_seconds or 0.0, labels=labels, categoricals=categoricals)
+
+
+def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, Any]):
+    """Create every model up to features in ``con``; ``(models, rendered SQL, load seconds)``.
+
+    The "load" stage first: staging, the line table and the as-of date (they
+    read only each other, so running them first keeps the order valid).
+    """
+    started = time.perf_counter()
+    models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
+    loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
+    models = loading + [m for m in models if m not in loading]
+    load_seconds = None
+    for model in models:
+        if load_seconds is None and model not in loading:
+            load_seconds = round(time.perf_counter() - started, 4)
+        # Rendered again where the context grew (the levels); same SQL otherwise.
+        sql = rendered[model.name] = project.render(model, context)
+        con.execute(project.create_sql(model.name, sql,
+                                       materialize=model.materialized == "table"))
+        if model.name == RAW_FEATURES:
+            _add_levels(con, context, cfg)
+    return models, rendered, load_seconds
+
+
+def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
+    """Rows per source and quarantine reason (null = used); no usable transaction is an error."""
+    accounting_sql = []
+    if cfg.transactions:
+        accounting_sql.append("select 'transactions' as source, quarantine_reason as reason, "
+                              "count(*) as n_rows from cleaning.transactions_checked group by all")
+    if cfg.customers:
+        accounting_sql.append("select 'customers' as source, quarantine_reason as reason, "
+                              "count(*) as n_rows from cleaning.customers_checked group by all")
+    accounting = con.sql(" union all ".join(accounting_sql)
+                         + " order by source, reason nulls first").pl()
+    if cfg.transactions:
+        label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
+        rows_in = int(accounting.filter(pl.col("source") == "transactions")["n_rows"].sum())
+        used = accounting.filter((pl.col("source") == "transactions") & pl.col("reason").is_null())
+        if used.is_empty():
+            raise _no_usable_rows(con, label, rows_in)
+    return accounting
+
+
+def _clustered_features(cfg: Config) -> list[str]:
+    """The features the segments models name: the latest build's, else the config's."""
+    if cfg.warehouse.exists():
+        wh = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
+        try:
+            rows = wh.execute("select r.features from segments.latest_run l "
+                              "join meta.runs r using (run_id)").fetchall()
+        except duckdb.Error:  # no build yet
+            rows = []
+        finally:
+            wh.close()
+        if rows and rows[0][0]:
+            return rows[0][0].split(",")
+    return list(cfg.model.features or RFM_FEATURES)
+
+
+def compile_project(con: duckdb.DuckDBPyConnection, cfg: Config, *,
+                    dialect: str = "duckdb") -> tuple[list[project.Model], dict[str, str]]:
+    """Every enabled model rendered for the current config, upstream first.
+
+    With categorical columns configured, the levels are data: the models up to
+    ``features.customer_features_raw`` run in ``con`` (DuckDB) to find them.
+    """
+    context = render_context(con, cfg)
+    context.update(segment_context(_clustered_features(cfg)))
+    models, rendered = project_models(context)
+    if context["categorical_features"]:
+        for model in models:
+            if model.layer == "segments":
+                continue
+            con.execute(project.create_sql(model.name, project.render(model, context),
+                                           materialize=model.materialized == "table"))
+            if model.name == RAW_FEATURES:
+                _add_levels(con, context, cfg)
+                break
+    context = for_dialect(context, dialect)
+    rendered = {m.name: project.render(m, context, dialect=dialect) for m in models}
+    return models, rendered

@@ -1,0 +1,434 @@
+"""The ``Segmenter`` estimator: bins, sweeps k, chooses, orders and names segments.
+
+Everything after discretization runs on the distinct binned vectors with their
+customer counts as weights (see ``metrics``). This module does no I/O and prints
+nothing: degraded results are reported with :class:`SegmentationWarning` and
+recorded in ``Segmenter.warnings_``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+
+import numpy as np
+import polars as pl
+from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_random_state
+
+from segkit.errors import SegmentationWarning
+from segkit.model.binning import (
+    _distinct,
+    drop_features,
+    feature_matrix,
+    fit_transformer,
+    make_transformer,
+)
+from segkit.model.kmeans import fit_k
+from segkit.model.metrics import _cluster_jaccard, _weighted_corr
+from segkit.model.params import resolve_features, validate_params
+from segkit.model.naming import _carry_names, _key_features, _segment_names, _value_scores
+from segkit.model.selection import choose_k, find_elbow, selection_frame
+
+
+class Segmenter(BaseEstimator):
+    """Customer segmentation: quantile bins + weighted K-Means on distinct binned vectors.
+
+    Parameters
+    ----------
+    features : list of str or None, default=None
+        Candidate feature columns. ``None``: ``recency_days, frequency, monetary``
+        if all three exist, otherwise every numeric column except ``customer_id``.
+    n_bins : int, default=4
+        Bins per (non one-hot) feature before tie-collapsing.
+    strategy : {"quantile", "uniform", "kmeans"}, default="quantile"
+        Binning strategy of :class:`~sklearn.preprocessing.KBinsDiscretizer`.
+    k_min, k_max : int, default=2, 10
+        Range of k swept (shrunk when there are few distinct vectors).
+    k : int or None, default=None
+        Force this number of segments (the sweep still runs for the report).
+    correlation_threshold : float, default=0.95
+        A feature whose binned values correlate with an earlier kept feature by
+        more than this (absolute Pearson r) is dropped.
+    n_init : int, default=100
+        K-Means restarts for each full fit (cheap: runs on distinct vectors).
+    n_resamples : int, default=50
+        Bootstrap resamples per k for the stability analysis.
+    stability_threshold : float, default=0.9
+        Minimum mean bootstrap ARI for a k to be a candidate.
+    onehot : list of str or None, default=None
+        Columns passed through un-binned (values must be 0/1). ``None``: feature
+        columns whose name starts with ``is_``.
+    labels : dict of str -> str or None, default=None
+        How segment names and descriptions call a feature (the source column as
+        written, or the user's label); ``None``: the column name in words.
+    seed : int, RandomState or None, default=0
+        Seeds every random step (K-Means, bootstrap); the same name as
+        ``[model] seed`` in segkit.toml, the ``--seed`` flag and the MLflow param.
+
+    Attributes
+    ----------
+    features_in_ : list of str
+        Candidate features (binned ones, then one-hot ones).
+    features_ : list of str
+        Kept features, in the column order of ``binned_`` / ``centroids_``.
+    onehot_ : list of str
+        The kept one-hot features (a suffix of ``features_``).
+    dropped_features_ : list of dict
+        ``{"feature": name, "reason": text}`` per dropped candidate.
+    correlation_ : polars.DataFrame
+        Pearson correlation of the binned candidates: column ``feature`` plus one
+        column per candidate (null where a feature is constant).
+    transformer_ : ColumnTransformer
+        Fitted bins of the kept binned features, one-hot features passed through.
+    discretizer_ : KBinsDiscretizer or None
+        Fitted on the kept non one-hot features (exact quantiles, no subsampling).
+    bin_edges_ : dict of str -> list of float
+        Edges per binned candidate after sklearn removed collapsed bins.
+    n_bins_ : dict of str -> int
+        Bins each candidate really has (2 for one-hot features).
+    collapsed_bins_ : dict of str -> int
+        Bins lost to ties per binned candidate (0 when all ``n_bins`` survive).
+    binned_ : ndarray of shape (n, d)
+        Bin index (one-hot value) of every customer for the kept features.
+    distinct_ : ndarray of shape (m, d)
+        Distinct rows of ``binned_`` in lexicographic order (as ``np.unique(axis=0)``).
+    weights_ : ndarray of shape (m,)
+        Customers per distinct row.
+    inverse_ : ndarray of shape (n,)
+        Index into ``distinct_`` of each customer.
+    n_customers_, n_distinct_ : int
+    k_range_ : list of int
+        k values swept.
+    selection_ : polars.DataFrame
+        One row per swept k: k, inertia, silhouette, davies_bouldin,
+        calinski_harabasz, stability_ari_mean, stability_ari_p10,
+        stability_ari_min, is_elbow, is_chosen.
+    elbow_k_, k_ : int
+        Elbow of the inertia curve; chosen number of segments.
+    k_rule_ : str
+        One sentence explaining why ``k_`` was chosen.
+    kmeans_ : KMeans
+        Fitted on ``distinct_`` with ``weights_``; ``cluster_centers_`` and
+        ``labels_`` are re-ordered into the canonical segment order.
+    centroids_ : ndarray of shape (k_, d)
+        Segment centres in binned space, canonical order (most valuable first).
+    labels_ : ndarray of shape (n,)
+        Canonical segment index of each customer (row order of the input).
+    distances_ : ndarray of shape (n,)
+        Euclidean distance of each customer's binned vector to its centroid.
+    segment_sizes_ : ndarray of shape (k_,)
+    segment_names_ : list of str
+        Distinct, deterministic names (RFM names when recency and frequency or
+        monetary are kept, else descriptive names); segments that share a name
+        get what separates them ("At Risk · spends more").
+    segment_descriptions_ : list of str
+        :func:`describe_segment` of each centroid against the average customer.
+    segment_key_features_ : list of list of (str, str)
+        Per segment, the ``(feature, phrase)`` pairs of its description.
+    segment_stability_ : ndarray of shape (k_,)
+        Mean over resamples of Hennig's cluster-wise Jaccard of each segment.
+    stability_aris_ : ndarray of shape (n_resamples,)
+        Bootstrap ARIs of the chosen k.
+    warnings_ : list of str
+        Every degraded situation met during fit (also emitted as
+        :class:`SegmentationWarning`).
+    timings_ : dict of str -> float
+        Seconds spent in each fit stage.
+    """
+
+    def __init__(
+        self,
+        *,
+        features=None,
+        n_bins=4,
+        strategy="quantile",
+        k_min=2,
+        k_max=10,
+        k=None,
+        correlation_threshold=0.95,
+        n_init=100,
+        n_resamples=50,
+        stability_threshold=0.9,
+        onehot=None,
+        labels=None,
+        seed=0,
+    ):
+        self.features = features
+        self.n_bins = n_bins
+        self.strategy = strategy
+        self.k_min = k_min
+        self.k_max = k_max
+        self.k = k
+        self.correlation_threshold = correlation_threshold
+        self.n_init = n_init
+        self.n_resamples = n_resamples
+        self.stability_threshold = stability_threshold
+        self.onehot = onehot
+        self.labels = labels
+        self.seed = seed
+
+    # -- validation ---------------------------------------------------------
+
+    def _validate_params(self):
+        validate_params(self)
+
+    def _resolve_features(self, frame):
+        return resolve_features(frame, self.features, self.onehot)
+
+    def _warn(self, message):
+        self.warnings_.append(message)
+        warnings.warn(message, SegmentationWarning, stacklevel=3)
+
+    # -- fit ----------------------------------------------------------------
+
+    def fit(self, frame, y=None):
+        """Bin the features, choose k and fit the segmentation.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            One row per customer: ``customer_id`` plus numeric feature columns
+            without nulls. The result does not depend on the row order (only
+            ``labels_``/``binned_`` etc. follow it).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        t0 = time.perf_counter()
+        self._validate_params()
+        binned_cols, onehot_cols = self._resolve_features(frame)
+        self.warnings_ = []
+        self.timings_ = {}
+        self.features_in_ = binned_cols + onehot_cols
+        feature_matrix(frame, self.features_in_, set(onehot_cols))  # validation only
+        if frame.height < 2:
+            raise ValueError(f"need at least 2 customers to segment, got {frame.height}")
+        B = self._discretize(frame, binned_cols, onehot_cols)
+        self.timings_["discretize"] = time.perf_counter() - t0
+        self._keep_features(frame, B, onehot_cols)
+        self.timings_["distinct"] = time.perf_counter() - t0 - self.timings_["discretize"]
+        t1 = time.perf_counter()
+        fits = self._sweep()
+        self.timings_["sweep"] = time.perf_counter() - t1
+        inertia = np.array([fits[k]["inertia"] for k in self.k_range_])
+        self.elbow_k_ = find_elbow(np.array(self.k_range_), inertia)
+        self.k_, self.k_rule_ = self._choose_k(fits)
+        self._finalize(fits[self.k_])
+        self.selection_ = selection_frame(fits, self.k_range_, elbow=self.elbow_k_, chosen=self.k_)
+        self.timings_["total"] = time.perf_counter() - t0
+        return self
+
+    def _discretize(self, frame, binned_cols, onehot_cols):
+        """Step 1: bin every candidate; record edges, bins and collapsed bins."""
+        ct = make_transformer(binned_cols, onehot_cols, n_bins=self.n_bins, strategy=self.strategy)
+        B = fit_transformer(ct, frame)
+        disc = ct.named_transformers_["bins"] if binned_cols else None
+        self.bin_edges_, self.n_bins_, self.collapsed_bins_ = {}, {}, {}
+        for j, f in enumerate(binned_cols):
+            edges = np.asarray(disc.bin_edges_[j], dtype=float)
+            self.bin_edges_[f] = edges.tolist()
+            self.n_bins_[f] = int(disc.n_bins_[j])
+            self.collapsed_bins_[f] = int(self.n_bins - disc.n_bins_[j])
+            if 1 < disc.n_bins_[j] < self.n_bins:
+                self._warn(
+                    f"feature {f!r} has only {disc.n_bins_[j]} of {self.n_bins} bins: "
+                    f"{self.collapsed_bins_[f]} collapsed because of tied values"
+                )
+        for f in onehot_cols:
+            self.n_bins_[f] = 2
+        self.transformer_ = ct
+        return B
+
+    def _keep_features(self, frame, B, onehot_cols):
+        """Step 2: correlation of the binned candidates, the drop rule, the distinct vectors.
+
+        Correlation is computed on the distinct vectors with counts: the same as
+        over all customers.
+        """
+        candidates = self.features_in_
+        cand_distinct, _, cand_counts = _distinct(B, [self.n_bins_[f] for f in candidates])
+        n_values = [np.unique(cand_distinct[:, j]).size for j in range(len(candidates))]
+        corr = _weighted_corr(cand_distinct, cand_counts)
+        self.correlation_ = pl.DataFrame(
+            {"feature": candidates, **{f: corr[:, j] for j, f in enumerate(candidates)}}
+        ).with_columns(pl.col(f).fill_nan(None) for f in candidates)
+        kept, dropped = drop_features(candidates, n_values, corr, self.correlation_threshold)
+        self.dropped_features_ = []
+        for f, reason in dropped:
+            self.dropped_features_.append({"feature": f, "reason": reason})
+            self._warn(f"dropped feature {f!r}: {reason}")
+        if not kept:
+            raise ValueError(
+                f"all candidate features {candidates} were dropped (each carries no information "
+                f"after discretization); cannot segment"
+            )
+        self.features_ = [candidates[j] for j in kept]
+        self.onehot_ = [f for f in self.features_ if f in onehot_cols]
+        kept_binned = [f for f in self.features_ if f not in onehot_cols]
+        if len(kept) < len(candidates):
+            # Refit on the kept columns only, so the pipeline needs only them;
+            # per-feature exact quantiles make the edges identical.
+            self.transformer_ = make_transformer(kept_binned, self.onehot_, n_bins=self.n_bins,
+                                                 strategy=self.strategy)
+            B = fit_transformer(self.transformer_, frame)
+        self.discretizer_ = self.transformer_.named_transformers_["bins"] if kept_binned else None
+        self.binned_ = B
+        nb = [self.n_bins_[f] for f in self.features_]
+        self.distinct_, self.inverse_, counts = _distinct(self.binned_, nb)
+        self.weights_ = counts.astype(np.int64)
+        self.n_customers_ = int(self.binned_.shape[0])
+        self.n_distinct_ = int(self.distinct_.shape[0])
+        if self.n_distinct_ < 2:
+            raise ValueError(
+                f"all {self.n_customers_} customers have the same binned feature vector "
+                f"{self.distinct_[0].tolist()} (1 distinct vector); there is nothing to segment"
+            )
+
+    def _sweep(self):
+        """Step 3: fit every k of the range (shrunk to the distinct vectors), with stability."""
+        hi = min(self.k_max, self.n_distinct_)
+        lo = min(self.k_min, hi)
+        k_range = list(range(lo, hi + 1))
+        if hi < self.k_max:
+            self._warn(
+                f"only {self.n_distinct_} distinct binned vectors: k range adapted from "
+                f"{self.k_min}..{self.k_max} to {lo}..{hi}"
+            )
+        if self.k is not None:
+            if self.k > self.n_distinct_:
+                raise ValueError(
+                    f"k={self.k} exceeds the number of distinct binned vectors ({self.n_distinct_}); "
+                    f"allowed: 2..{self.n_distinct_}"
+                )
+            k_range = sorted(set(k_range) | {self.k})
+        self.k_range_ = k_range
+        base_seed = int(check_random_state(self.seed).randint(np.iinfo(np.int32).max))
+        return {k: fit_k(self.distinct_, self.weights_, k, base_seed, n_init=self.n_init,
+                         n_resamples=self.n_resamples, n_customers=self.n_customers_,
+                         timings=self.timings_)
+                for k in k_range}
+
+    def _choose_k(self, fits):
+        """Step 4: the k rule (``selection.choose_k``); its warning goes to ``warnings_``."""
+        k, rule, warning = choose_k(
+            fits, elbow=self.elbow_k_, k_min=self.k_min, k_max=self.k_max, k=self.k,
+            n_distinct=self.n_distinct_, threshold=self.stability_threshold)
+        if warning:
+            self._warn(warning)
+        return k, rule
+
+    def _finalize(self, fit):
+        """Step 5: the chosen fit in canonical order, named, with distances and stability."""
+        km = copy.deepcopy(fit["kmeans"])
+        centers = km.cluster_centers_
+        nb = [self.n_bins_[f] for f in self.features_]
+        value = _value_scores(centers, self.features_, nb, set(self.onehot_))
+        # Canonical order: most valuable first; ties by centroid coordinates.
+        order = np.lexsort(tuple(centers[:, j] for j in range(centers.shape[1] - 1, -1, -1)) + (-value,))
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        km.cluster_centers_ = centers[order].copy()
+        km.labels_ = rank[km.labels_]
+        self.kmeans_ = km
+        self.centroids_ = km.cluster_centers_
+        # Labels are what the (canonical) model predicts, so to_pipeline().predict
+        # reproduces them exactly, equidistant ties included.
+        distinct_labels = km.predict(self.distinct_)
+        self.labels_ = distinct_labels[self.inverse_]
+        d = np.linalg.norm(self.distinct_ - self.centroids_[distinct_labels], axis=1)
+        self.distances_ = d[self.inverse_]
+        k = self.k_
+        self.segment_sizes_ = np.bincount(self.labels_, minlength=k)
+        # Names say what sets a segment apart from the average customer.
+        overall = np.average(self.distinct_, axis=0, weights=self.weights_)
+        labels = self.labels or {}
+        self.segment_names_ = _segment_names(self.centroids_, self.features_, nb, overall, labels)
+        self.segment_key_features_ = [
+            [(self.features_[j], phrase)
+             for j, phrase in _key_features(c, self.features_, nb, overall, labels)]
+            for c in self.centroids_]
+        self.segment_descriptions_ = [", ".join(p for _, p in key) or "close to the average customer"
+                                      for key in self.segment_key_features_]
+        w = self.weights_.astype(float)
+        jac = np.array([_cluster_jaccard(distinct_labels, b, w, k) for b in fit["boot"]])
+        self.segment_stability_ = jac.mean(axis=0)
+        self.stability_aris_ = fit["aris"]
+        if np.any(self.segment_sizes_ == 0):
+            self._warn(f"{int(np.sum(self.segment_sizes_ == 0))} segment(s) are empty after canonical assignment")
+
+    # -- use ----------------------------------------------------------------
+
+    def keep_names(self, kept):
+        """Give segments that are the same as in a previous build their previous words.
+
+        Parameters
+        ----------
+        kept : dict of int -> (str, str, list of (str, str))
+            Segment index -> previous ``(name, description, key features)``;
+            key features as in ``segment_key_features_``.
+
+        Returns
+        -------
+        self
+            ``segment_names_``, ``segment_descriptions_`` and
+            ``segment_key_features_`` updated; names stay distinct.
+        """
+        self._check_fitted()
+        nb = [self.n_bins_[f] for f in self.features_]
+        self.segment_names_ = _carry_names(
+            self.segment_names_, {i: v[0] for i, v in kept.items()}, self.centroids_,
+            self.features_, nb, self.labels or {})
+        for i, (_, description, key) in kept.items():
+            self.segment_descriptions_[i] = description
+            self.segment_key_features_[i] = [(f, p) for f, p in key if f in self.features_]
+        return self
+
+
+    def _check_fitted(self):
+        if not hasattr(self, "kmeans_"):
+            raise ValueError("this Segmenter is not fitted yet; call fit(frame) first")
+
+    def transform(self, frame):
+        """Binned vectors (n, d) of raw feature rows, columns as ``features_``."""
+        self._check_fitted()
+        if not isinstance(frame, pl.DataFrame):
+            raise ValueError(f"frame must be a polars.DataFrame, got {type(frame).__name__}")
+        missing = [f for f in self.features_ if f not in frame.columns]
+        if missing:
+            raise ValueError(f"frame lacks the feature columns {missing}; required: {self.features_}")
+        feature_matrix(frame, self.features_, set(self.onehot_))
+        return self.transformer_.transform(frame)
+
+    def predict(self, frame):
+        """Canonical segment index (0..k_-1) of each row of raw features.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            Must contain the ``features_`` columns (other columns are ignored).
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
+        self._check_fitted()
+        return self.kmeans_.predict(self.transform(frame))
+
+    def to_pipeline(self):
+        """Fitted sklearn pipeline: raw feature frame -> canonical segment index.
+
+        Returns
+        -------
+        sklearn.pipeline.Pipeline
+            ``ColumnTransformer`` (fitted discretizer on the kept binned features,
+            passthrough for one-hot ones) followed by ``kmeans_`` (centres in
+            canonical order). ``predict`` on a pandas or polars frame with the
+            ``features_`` columns returns exactly ``labels_`` for the training rows.
+        """
+        self._check_fitted()
+        return Pipeline([("bin", copy.deepcopy(self.transformer_)), ("kmeans", copy.deepcopy(self.kmeans_))])

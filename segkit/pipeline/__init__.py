@@ -1,0 +1,34 @@
+"""``segkit build``: the whole pipeline, from source rows to published segments.
+
+The order of a build, and why:
+
+1. take the build lock (builders run one at a time), record the run as
+   ``running`` in the journal beside the warehouse (with its pid and start
+   time) and remove what killed builds left (their next file, spill folders);
+2. compute everything in a private in-memory DuckDB: SQL views, features,
+   the model, the t-SNE map (the warehouse file is only ever read);
+3. log to MLflow and register the model version;
+4. write the next warehouse: a copy of the live file plus every table, view
+   and the run row (``write-back``), then render the report from it;
+5. swap the next warehouse in with one atomic rename, then write the report
+   file. A build that fails or is killed before the rename leaves the live
+   file untouched; readers never wait for a build, nor a build for readers.
+
+One module per job:
+
+- ``sequence``: the build sequence (:func:`build` and its steps, ``_build``);
+- ``runs``: the run registry: run ids, the journal, the previous build;
+- ``carryover``: segments that continue from the previous build keep ids and names;
+- ``tables``: the per-run tables a build publishes;
+- ``publish``: writing the next warehouse (tables, views, the run row);
+- ``progress``: stage timing, progress events and the build's result;
+- ``warmup``: the data-independent slow work started beside the SQL stage.
+"""
+
+from __future__ import annotations
+
+from segkit.pipeline.progress import BuildResult, Progress
+from segkit.pipeline.runs import new_run_id
+from segkit.pipeline.sequence import _build, build
+
+__all__ = ["build", "BuildResult", "Progress", "new_run_id"]

@@ -1,0 +1,250 @@
+"""The build sequence: SQL, model, map, tracking, publish, report, in that order."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import shutil
+import time
+import traceback
+import warnings
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from segkit import __version__, warehouse
+from segkit.config import Config
+from segkit.errors import InputError, SegkitError
+from segkit.features import FeatureResult, build_features
+from segkit.features.sources import _alias_warehouse_tables
+from segkit.pipeline.carryover import _keep_names, _segment_ids
+from segkit.pipeline.progress import _stage_seconds, _Stages, BuildResult, Progress
+from segkit.pipeline.publish import _insert_stages, _publish
+from segkit.pipeline.runs import _mark_failed, _now, _previous_run, _register_run, new_run_id
+from segkit.pipeline.tables import _tables
+from segkit.pipeline.warmup import _start_background_work
+
+if TYPE_CHECKING:  # importing scikit-learn takes seconds: the warm-up thread does it
+    from segkit.model import Segmenter
+
+
+def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
+    """Run the whole pipeline and publish the results; see the module docstring.
+
+    Parameters
+    ----------
+    cfg : Config
+        From :func:`segkit.config.load_config`; CLI flags are already applied.
+    progress : Progress, default=None
+        Receives stage events (the CLI draws them on the terminal).
+
+    Returns
+    -------
+    BuildResult
+
+    Raises
+    ------
+    SegkitError
+        A user-fixable problem; the previous build's results are untouched.
+    """
+    progress = progress or Progress()
+    stages = _Stages(progress)
+    run_id = new_run_id()
+    with warehouse.build_lock(cfg.warehouse, timeout=cfg.duckdb.lock_timeout_seconds):
+        # Started once it holds the lock: time spent waiting for another build is not its own.
+        started_at = _now()
+        _register_run(cfg, run_id, started_at)
+        try:
+            result = _build(cfg, run_id, started_at, _previous_run(cfg), stages, progress)
+        except SegkitError as exc:
+            _mark_failed(cfg, run_id, str(exc))
+            raise
+        except BaseException as exc:
+            _mark_failed(cfg, run_id, "".join(traceback.format_exception_only(exc)).strip())
+            raise
+    return result
+
+
+def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
+           stages: _Stages, progress: Progress) -> BuildResult:
+    """The build sequence, one named step per stage; nothing is visible before ``publish``."""
+    tracking_ready = _start_background_work(cfg)
+    feats = _run_sql(cfg, run_id, stages)
+    model = _fit_model(cfg, feats, stages)
+    tsne = _draw_map(cfg, feats, model, stages)
+    ids = _segment_ids(model, previous)
+    _keep_names(model, ids, previous)
+    tables = _tables(run_id, feats, model, ids, tsne)
+    chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
+    build_warnings = feats.warnings + list(model.warnings_)
+    for message in build_warnings:
+        progress.warn(message)
+    mlflow_ids = _track(cfg, run_id, feats, model, tables, tracking_ready, stages)
+    run_row = _run_row(cfg, started_at, feats, model, chosen, tsne, build_warnings, mlflow_ids)
+    with stages("write-back", "Writing the next warehouse beside the live one"):
+        run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
+        nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
+                                    _stage_seconds(stages.seconds, feats, model),
+                                    time.perf_counter())
+    html, report_error = _render_report(cfg, run_id, nxt, stages)
+    nxt.write(lambda con: _insert_stages(con, run_id, {"report": stages.seconds["report"]}))
+    if nxt.publish():
+        progress.warn("someone wrote to the warehouse during the build; their change was "
+                      "carried into the published file.")
+    with contextlib.suppress(Exception):  # the journal is only cleaned up: runs are recorded
+        warehouse.journal_forget(cfg.warehouse, {run_id} | journal_ids)
+    path, report_error = _write_report(cfg, run_id, html, mlflow_ids, report_error)
+    if report_error is not None:
+        reason = (str(report_error) if isinstance(report_error, SegkitError)
+                  else f"{type(report_error).__name__}: {report_error}")
+        progress.warn(f"the build {run_id} is published, but its report failed: {reason} "
+                      f"Render it again with `python -m segkit report {run_id}`.")
+    return BuildResult(
+        run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
+        silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
+        customers=feats.frame.height, rows_in=feats.rows_in, rows_used=feats.rows_used,
+        rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
+        mlflow_run_id=mlflow_ids.get("run_id"), model_version=mlflow_ids.get("model_version"),
+        warnings=build_warnings)
+
+
+def _run_sql(cfg: Config, run_id: str, stages: _Stages) -> FeatureResult:
+    """Stage ``sql``: the SQL project in a private work database; the warehouse is only read."""
+    work_tmp = cfg.warehouse.parent / ".tmp" / run_id
+    con = warehouse.connect_work(cfg.duckdb, work_tmp)
+    try:
+        with stages("sql", "Loading and cleaning the source in DuckDB") as info:
+            _alias_warehouse_tables(con, cfg)
+            feats = build_features(con, cfg)
+            info["detail"] = (f"{feats.rows_in:,} rows in, {feats.rows_quarantined:,} "
+                              f"quarantined, {feats.frame.height:,} customers "
+                              f"(load {feats.load_seconds:.2f} s)")
+    finally:
+        con.close()
+        shutil.rmtree(work_tmp, ignore_errors=True)
+    return feats
+
+
+def _fit_model(cfg: Config, feats: FeatureResult, stages: _Stages) -> Segmenter:
+    """Stage ``model``: the Segmenter fitted on the feature frame (see segkit/model/segmenter.py)."""
+    m = cfg.model
+    with stages("model", "Discretizing and sweeping k (K-Means, stability)") as info:
+        # Normally imported already by the warm-up thread, during the SQL stage.
+        from segkit.model import SegmentationWarning, Segmenter
+
+        model = Segmenter(features=list(m.features) if m.features else None, n_bins=m.n_bins,
+                          strategy=m.strategy, k_min=m.k_min, k_max=m.k_max, k=m.k,
+                          correlation_threshold=m.correlation_threshold, n_init=m.n_init,
+                          n_resamples=m.n_resamples, stability_threshold=m.stability_threshold,
+                          labels=feats.labels, seed=m.seed)
+        try:
+            with warnings.catch_warnings():
+                # Shown once through the progress display and stored in meta.runs.
+                warnings.simplefilter("ignore", SegmentationWarning)
+                model.fit(feats.frame)
+        except ValueError as exc:
+            raise InputError(f"cannot segment {feats.source}: {exc}") from None
+        t = model.timings_
+        silhouette = model.selection_.filter(pl.col("is_chosen"))["silhouette"][0]
+        info["detail"] = (f"k = {model.k_}, silhouette {silhouette:.3f}, "
+                          f"{model.n_distinct_} distinct vectors "
+                          f"(discretize {t['discretize'] + t['distinct']:.2f} s, "
+                          f"stability {t.get('stability', 0.0):.2f} s)")
+    return model
+
+
+def _draw_map(cfg: Config, feats: FeatureResult, model: Segmenter, stages: _Stages):
+    """Stage ``tsne`` (when ``[model] map``): the 2-D map of a bounded sample, or None."""
+    m = cfg.model
+    if not m.map:
+        return None
+    from segkit.model import tsne_map
+
+    with stages("tsne", "Drawing the t-SNE map") as info:
+        # "distinct": t-SNE of the <= 4^d distinct binned vectors of the sample,
+        # customers placed around their vector: ~0.1-0.3 s, against 20-40 s for
+        # the 5,000 jittered points, with the same islands (bench/tsne_options.py).
+        try:
+            tsne = tsne_map(model.binned_, model.labels_, sample_size=m.tsne_sample_size,
+                            seed=m.seed, method="distinct")
+        except ValueError as exc:
+            raise InputError(f"cannot draw the map of {feats.source}: {exc}. Set "
+                             "[model] map = false (or --no-map) to build without it.") \
+                from None
+        info["detail"] = f"{len(tsne.indices):,} customers sampled"
+    return tsne
+
+
+def _track(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter, tables: dict,
+           tracking_ready, stages: _Stages) -> dict:
+    """Stage ``mlflow`` (when enabled): params, metrics, artifacts and the model version."""
+    if not cfg.mlflow.enabled:
+        return {}
+    from segkit import tracking  # mlflow is slow to import: only when tracking
+
+    with stages("mlflow", "Logging to MLflow and registering the model") as info:
+        mlflow_ids = tracking.log_build(cfg, run_id, feats, model, tables,
+                                        experiment_id=tracking_ready.result())
+        info["detail"] = f"model {mlflow_ids['model_name']} v{mlflow_ids['model_version']}"
+    return mlflow_ids
+
+
+def _run_row(cfg: Config, started_at: dt.datetime, feats: FeatureResult, model: Segmenter,
+             chosen: dict, tsne, build_warnings: list[str], mlflow_ids: dict) -> dict:
+    """This build's ``meta.runs`` row (without ``run_id`` and ``seconds_total``)."""
+    return {
+        "started_at": started_at, "config_hash": cfg.config_hash(),
+        "config_json": json.dumps(cfg.to_dict()), "segkit_version": __version__,
+        "finished_at": _now(), "status": "success", "source": feats.source,
+        "as_of_date": feats.as_of, "rows_in": feats.rows_in, "rows_used": feats.rows_used,
+        "rows_quarantined": feats.rows_quarantined, "customers": feats.frame.height,
+        "customers_removed": feats.customers_removed, "distinct_vectors": model.n_distinct_,
+        "features": ",".join(model.features_), "k": model.k_, "k_rule": model.k_rule_,
+        "silhouette": chosen["silhouette"], "davies_bouldin": chosen["davies_bouldin"],
+        "calinski_harabasz": chosen["calinski_harabasz"],
+        "stability_ari_mean": chosen["stability_ari_mean"],
+        "tsne_method": json.dumps(tsne.info) if tsne is not None else None,
+        "warnings": "\n".join(build_warnings) or None,
+        "mlflow_run_id": mlflow_ids.get("run_id"), "model_name": mlflow_ids.get("model_name"),
+        "model_version": mlflow_ids.get("model_version"),
+    }
+
+
+def _render_report(cfg: Config, run_id: str, nxt, stages: _Stages):
+    """Stage ``report``: the HTML from the next warehouse, before the swap; ``(html, error)``.
+
+    Its time is stored with the build; the file is written only once the build is live.
+    """
+    html, report_error = None, None
+    with stages("report", "Rendering the HTML report") as info:
+        try:
+            from segkit import reporting  # altair is slow to import
+
+            data = reporting.load_report_data(cfg.replace(warehouse=nxt.path), run_id)
+            data.warehouse_path = cfg.warehouse
+            html = reporting.render_html(data)
+        except Exception as exc:  # noqa: BLE001 - the build publishes either way
+            report_error = exc
+        info["detail"] = (str(cfg.reports_dir / f"{run_id}.html") if html is not None
+                          else "failed (see the warning below)")
+    return html, report_error
+
+
+def _write_report(cfg: Config, run_id: str, html: str | None, mlflow_ids: dict,
+                  report_error: Exception | None):
+    """The report file (and MLflow's copy) of the build just published; ``(path, error)``."""
+    path = None
+    if html is None:
+        return path, report_error
+    try:
+        from segkit import reporting
+
+        path = reporting.write_report(cfg.reports_dir, run_id, html)
+        if mlflow_ids:
+            from segkit import tracking
+
+            tracking.log_report(cfg, mlflow_ids["run_id"], path)
+    except Exception as exc:  # noqa: BLE001
+        report_error = exc
+    return path, report_error

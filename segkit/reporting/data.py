@@ -1,0 +1,118 @@
+"""What the report shows, read from the warehouse for one run (the report's only reads)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from segkit import warehouse
+from segkit.config import Config
+from segkit.errors import InputError
+from segkit.project import render_model
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, read from the warehouse for one run."""
+
+    run_id: str
+    run: dict[str, Any]
+    is_latest: bool
+    warehouse_path: Path
+    n_bins: int | None
+    stages: pl.DataFrame
+    views: pl.DataFrame
+    accounting: pl.DataFrame
+    column_quality: pl.DataFrame
+    histograms: pl.DataFrame
+    bin_edges: pl.DataFrame
+    selection: pl.DataFrame
+    profiles: pl.DataFrame
+    centroids: pl.DataFrame
+    tsne: pl.DataFrame
+    previous_run_id: str | None = None
+    migration: pl.DataFrame = field(default_factory=pl.DataFrame)
+
+
+def _q(con, sql: str, params: list | None = None) -> pl.DataFrame:
+    return con.sql(sql, params=params or []).pl()
+
+
+def load_report_data(cfg: Config, run_id: str | None) -> ReportData:
+    """Read one run's tables; the connection is closed before anything renders."""
+    if not cfg.warehouse.exists():
+        raise InputError(f"no warehouse at {cfg.warehouse} yet; run `python -m segkit build` "
+                         "first.")
+    con = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
+    try:
+        return _read(con, cfg, run_id)
+    finally:
+        con.close()
+
+
+def _read(con, cfg: Config, run_id: str | None) -> ReportData:
+    # "Latest" and "previous" have one definition: segments.successful_runs.
+    latest = _q(con, "select run_id from segments.latest_run")
+    latest_id = latest["run_id"][0] if latest.height else None
+    if run_id is None:
+        if latest_id is None:
+            raise InputError(f"the warehouse {cfg.warehouse} has no successful build yet; run "
+                             "`python -m segkit build`, or list the builds with "
+                             "`python -m segkit runs`.")
+        run_id = latest_id
+    runs = _q(con, "select * from meta.runs where run_id = ?", [run_id])
+    if not runs.height:
+        raise InputError(f"no build with run id {run_id!r} in {cfg.warehouse}. List the "
+                         "builds and their run ids with `python -m segkit runs`.")
+    run = runs.row(0, named=True)
+    if run["status"] != "success":
+        why = f": {run['error']}" if run.get("error") else ""
+        raise InputError(f"build {run_id} did not succeed (status {run['status']}{why}), so "
+                         "it has no segments to report. Pick a successful build from "
+                         "`python -m segkit runs`.")
+    p = [run_id]
+    previous = _q(con, "select previous_run_id from segments.successful_runs where run_id = ?",
+                  [run_id])
+    previous_id = previous["previous_run_id"][0] if previous.height else None
+    migration = pl.DataFrame()
+    if previous_id is not None:
+        # The one migration query (sql/segments/migration.sql), for these two runs;
+        # aggregated in DuckDB: one row per (before, after) pair, never per customer.
+        migration = _q(con, render_model("segments.migration", {
+            "from_run_id": warehouse.quote_literal(previous_id),
+            "to_run_id": warehouse.quote_literal(run_id)}))
+    n_bins = None
+    try:
+        n_bins = int(json.loads(run.get("config_json") or "{}").get("model", {})["n_bins"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    return ReportData(
+        run_id=run_id, run=run, is_latest=run_id == latest_id, warehouse_path=cfg.warehouse,
+        n_bins=n_bins,
+        stages=_q(con, "select stage, seconds from meta.run_stages where run_id = ?", p),
+        views=_q(con, "select view_name, version, sql_hash from meta.run_views "
+                      "where run_id = ? order by view_name", p),
+        accounting=_q(con, "select source, reason, n_rows from meta.row_accounting "
+                           "where run_id = ? order by source, reason nulls first", p),
+        column_quality=_q(con, "select * exclude (run_id) from meta.column_quality "
+                               "where run_id = ? order by column_kind desc, column_name", p),
+        histograms=_q(con, "select feature, stage, bin_lower, bin_upper, n_customers "
+                           "from meta.feature_histograms where run_id = ? "
+                           "order by feature, stage, bin_lower", p),
+        bin_edges=_q(con, "select feature, feature_index, bin, lower, upper, n_customers "
+                          "from segments.bin_edge_history where run_id = ? "
+                          "order by feature_index, bin", p),
+        selection=_q(con, "select * exclude (run_id) from segments.selection_history "
+                          "where run_id = ? order by k", p),
+        profiles=_q(con, "select * exclude (run_id) from segments.profile_history "
+                         "where run_id = ? order by segment_index, feature", p),
+        centroids=_q(con, "select segment_id, segment_index, segment_name, feature, "
+                          "feature_index, is_binned, centroid from segments.centroid_history "
+                          "where run_id = ? order by segment_index, feature_index", p),
+        tsne=_q(con, "select customer_id, segment_id, x, y from segments.tsne_history "
+                     "where run_id = ? order by customer_id", p),
+        previous_run_id=previous_id, migration=migration)

@@ -1,0 +1,38 @@
+"""MLflow after a whole build: the champion model answers in published segment ids; the store."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tests.conftest import query
+
+
+def test_champion_model_predicts_the_published_segment_ids(cdnow_build):
+    from segkit import tracking
+
+    cfg = cdnow_build["cfg"]
+    champion = tracking.load_champion(cfg)
+    wh = cdnow_build["warehouse"]
+    features = query(wh, "select features from segments.latest_run join meta.runs using "
+                         "(run_id)")[0][0].split(",")
+    rows = query(wh, "select f.*, s.segment_id, s.segment_name from features.customer_features f "
+                     "join segments.customer_segments s using (customer_id) order by customer_id")
+    frame = pl.DataFrame(rows, schema=[r[0] for r in query(
+        wh, "describe features.customer_features")] + ["segment_id", "segment_name"],
+        orient="row")
+    predicted = champion.predict(frame.select(features).to_pandas())
+    # segment_id, as every table speaks, not the build's internal index
+    assert predicted["segment_id"].tolist() == frame["segment_id"].to_list()
+    assert predicted["segment_name"].tolist() == frame["segment_name"].to_list()
+
+
+def test_a_new_mlflow_store_is_created_in_wal_mode(cdnow_build):
+    """Fewer syncs while MLflow migrates a new store (the first build's extra seconds)."""
+    import sqlite3
+
+    con = sqlite3.connect(cdnow_build["folder"] / "warehouse" / "mlflow.db")
+    try:
+        assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
+        assert con.execute("select count(*) from registered_models").fetchone()[0] == 1
+    finally:
+        con.close()
