@@ -212,6 +212,59 @@ class Segmenter(BaseEstimator):
         self.timings_["discretize"] = time.perf_counter() - t0
         self._keep_features(frame, B, onehot_cols)
         self.timings_["distinct"] = time.perf_counter() - t0 - self.timings_["discretize"]
+        return self._segment(t0)
+
+    def fit_binned(self, distinct, counts, *, bin_edges, onehot=()):
+        """Fit from distinct binned vectors and their customer counts, binned elsewhere.
+
+        For an engine that bins in place (Spark): the candidates' edges are
+        computed there exactly as :class:`~sklearn.preprocessing.KBinsDiscretizer`
+        computes them, and only the distinct binned vectors come here. The
+        result is the one :meth:`fit` gives on the customers behind them, except
+        that per-customer attributes (``binned_``, ``labels_``, ``distances_``,
+        ``inverse_``) are per distinct vector, and there is no fitted
+        discretizer (``to_pipeline`` is unavailable).
+
+        Parameters
+        ----------
+        distinct : ndarray of shape (m, d)
+            Distinct binned vectors of the candidate features (any order).
+        counts : ndarray of shape (m,)
+            Customers per vector.
+        bin_edges : dict of str -> list of float
+            Edges of each binned candidate (keys in column order), after
+            collapsed bins were removed; one-hot candidates follow, in ``onehot``.
+        onehot : sequence of str, default=()
+            One-hot candidates (0/1, unbinned), the last columns of ``distinct``.
+
+        Returns
+        -------
+        self
+        """
+        t0 = time.perf_counter()
+        self._validate_params()
+        self.warnings_, self.timings_ = [], {}
+        onehot_cols = list(onehot)
+        self.features_in_ = list(bin_edges) + onehot_cols
+        B = np.asarray(distinct, dtype=float).reshape(-1, len(self.features_in_))
+        w = np.asarray(counts, dtype=np.int64)
+        if w.sum() < 2:
+            raise ValueError(f"need at least 2 customers to segment, got {int(w.sum())}")
+        self._record_edges({f: np.asarray(e, dtype=float) for f, e in bin_edges.items()},
+                           {f: len(e) - 1 for f, e in bin_edges.items()}, onehot_cols)
+        self.timings_["discretize"] = time.perf_counter() - t0
+        kept = self._drop_features(B, w)
+        self.features_ = [self.features_in_[j] for j in kept]
+        self.onehot_ = [f for f in self.features_ if f in onehot_cols]
+        self.transformer_ = self.discretizer_ = None
+        self._set_distinct(B[:, kept], w)
+        self.binned_ = self.distinct_
+        self.inverse_ = np.arange(self.n_distinct_)
+        self.timings_["distinct"] = time.perf_counter() - t0 - self.timings_["discretize"]
+        return self._segment(t0)
+
+    def _segment(self, t0):
+        """Steps 3-5 on the weighted distinct vectors: sweep, choose k, finalize."""
         t1 = time.perf_counter()
         fits = self._sweep()
         self.timings_["sweep"] = time.perf_counter() - t1
@@ -228,21 +281,25 @@ class Segmenter(BaseEstimator):
         ct = make_transformer(binned_cols, onehot_cols, n_bins=self.n_bins, strategy=self.strategy)
         B = fit_transformer(ct, frame)
         disc = ct.named_transformers_["bins"] if binned_cols else None
+        self._record_edges({f: disc.bin_edges_[j] for j, f in enumerate(binned_cols)},
+                           {f: disc.n_bins_[j] for j, f in enumerate(binned_cols)}, onehot_cols)
+        self.transformer_ = ct
+        return B
+
+    def _record_edges(self, edges, n_bins, onehot_cols):
+        """The learned edges and bins of each candidate; collapsed bins are a warning."""
         self.bin_edges_, self.n_bins_, self.collapsed_bins_ = {}, {}, {}
-        for j, f in enumerate(binned_cols):
-            edges = np.asarray(disc.bin_edges_[j], dtype=float)
-            self.bin_edges_[f] = edges.tolist()
-            self.n_bins_[f] = int(disc.n_bins_[j])
-            self.collapsed_bins_[f] = int(self.n_bins - disc.n_bins_[j])
-            if 1 < disc.n_bins_[j] < self.n_bins:
+        for f, e in edges.items():
+            self.bin_edges_[f] = np.asarray(e, dtype=float).tolist()
+            self.n_bins_[f] = int(n_bins[f])
+            self.collapsed_bins_[f] = int(self.n_bins - n_bins[f])
+            if 1 < n_bins[f] < self.n_bins:
                 self._warn(
-                    f"feature {f!r} has only {disc.n_bins_[j]} of {self.n_bins} bins: "
+                    f"feature {f!r} has only {n_bins[f]} of {self.n_bins} bins: "
                     f"{self.collapsed_bins_[f]} collapsed because of tied values"
                 )
         for f in onehot_cols:
             self.n_bins_[f] = 2
-        self.transformer_ = ct
-        return B
 
     def _keep_features(self, frame, B, onehot_cols):
         """Step 2: correlation of the binned candidates, the drop rule, the distinct vectors.
@@ -251,7 +308,25 @@ class Segmenter(BaseEstimator):
         over all customers.
         """
         candidates = self.features_in_
-        cand_distinct, _, cand_counts = _distinct(B, [self.n_bins_[f] for f in candidates])
+        kept = self._drop_features(B, np.ones(B.shape[0], dtype=np.int64))
+        self.features_ = [candidates[j] for j in kept]
+        self.onehot_ = [f for f in self.features_ if f in onehot_cols]
+        kept_binned = [f for f in self.features_ if f not in onehot_cols]
+        if len(kept) < len(candidates):
+            # Refit on the kept columns only, so the pipeline needs only them;
+            # per-feature exact quantiles make the edges identical.
+            self.transformer_ = make_transformer(kept_binned, self.onehot_, n_bins=self.n_bins,
+                                                 strategy=self.strategy)
+            B = fit_transformer(self.transformer_, frame)
+        self.discretizer_ = self.transformer_.named_transformers_["bins"] if kept_binned else None
+        self.binned_ = B
+        self.inverse_ = self._set_distinct(B, np.ones(B.shape[0], dtype=np.int64))
+
+    def _drop_features(self, B, weights):
+        """The drop rule on the candidates' binned rows (weighted); kept column indices."""
+        candidates = self.features_in_
+        cand_distinct, inverse, _ = _distinct(B, [self.n_bins_[f] for f in candidates])
+        cand_counts = np.bincount(inverse, weights=weights).astype(np.int64)
         n_values = [np.unique(cand_distinct[:, j]).size for j in range(len(candidates))]
         corr = _weighted_corr(cand_distinct, cand_counts)
         self.correlation_ = pl.DataFrame(
@@ -267,27 +342,24 @@ class Segmenter(BaseEstimator):
                 f"all candidate features {candidates} were dropped (each carries no information "
                 f"after discretization); cannot segment"
             )
-        self.features_ = [candidates[j] for j in kept]
-        self.onehot_ = [f for f in self.features_ if f in onehot_cols]
-        kept_binned = [f for f in self.features_ if f not in onehot_cols]
-        if len(kept) < len(candidates):
-            # Refit on the kept columns only, so the pipeline needs only them;
-            # per-feature exact quantiles make the edges identical.
-            self.transformer_ = make_transformer(kept_binned, self.onehot_, n_bins=self.n_bins,
-                                                 strategy=self.strategy)
-            B = fit_transformer(self.transformer_, frame)
-        self.discretizer_ = self.transformer_.named_transformers_["bins"] if kept_binned else None
-        self.binned_ = B
+        return kept
+
+    def _set_distinct(self, B, weights):
+        """The distinct binned vectors of the kept features with their customer counts.
+
+        Returns the index of each row of ``B`` into ``distinct_``.
+        """
         nb = [self.n_bins_[f] for f in self.features_]
-        self.distinct_, self.inverse_, counts = _distinct(self.binned_, nb)
-        self.weights_ = counts.astype(np.int64)
-        self.n_customers_ = int(self.binned_.shape[0])
+        self.distinct_, inverse, _ = _distinct(B, nb)
+        self.weights_ = np.bincount(inverse, weights=weights).astype(np.int64)
+        self.n_customers_ = int(self.weights_.sum())
         self.n_distinct_ = int(self.distinct_.shape[0])
         if self.n_distinct_ < 2:
             raise ValueError(
                 f"all {self.n_customers_} customers have the same binned feature vector "
                 f"{self.distinct_[0].tolist()} (1 distinct vector); there is nothing to segment"
             )
+        return inverse
 
     def _sweep(self):
         """Step 3: fit every k of the range (shrunk to the distinct vectors), with stability."""
@@ -343,7 +415,9 @@ class Segmenter(BaseEstimator):
         d = np.linalg.norm(self.distinct_ - self.centroids_[distinct_labels], axis=1)
         self.distances_ = d[self.inverse_]
         k = self.k_
-        self.segment_sizes_ = np.bincount(self.labels_, minlength=k)
+        # Customers per segment (labels_ may be per distinct vector: fit_binned).
+        self.segment_sizes_ = np.bincount(distinct_labels, weights=self.weights_,
+                                          minlength=k).astype(np.int64)
         # Names say what sets a segment apart from the average customer.
         overall = np.average(self.distinct_, axis=0, weights=self.weights_)
         labels = self.labels or {}
@@ -387,7 +461,6 @@ class Segmenter(BaseEstimator):
             self.segment_descriptions_[i] = description
             self.segment_key_features_[i] = [(f, p) for f, p in key if f in self.features_]
         return self
-
 
     def _check_fitted(self):
         if not hasattr(self, "kmeans_"):
