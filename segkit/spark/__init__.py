@@ -42,11 +42,19 @@ def session(engine: EngineConfig):
         builder = builder.master(engine.master or "local[2]")
         # A local session needs no web UI; a conf entry can turn it back on.
         builder = builder.config("spark.ui.enabled", "false")
+        if (engine.master or "local").startswith("local"):
+            # Spark's default of 200 shuffle partitions is for clusters: on one
+            # machine each tiny task costs more than its rows (the demo's SQL
+            # stage: 100 s with 200, a few seconds with 4).
+            builder = builder.config("spark.sql.shuffle.partitions", "4")
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     for key, value in engine.conf:
         builder = builder.config(key, value)
     try:
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
+        if not engine.remote:
+            spark.sparkContext.setLogLevel("ERROR")
+        return spark
     except Exception as exc:  # noqa: BLE001 - JVM/connection errors have many types
         where = f"remote = {engine.remote!r}" if engine.remote else \
             f"master = {engine.master or 'local[2]'!r}"
