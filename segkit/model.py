@@ -1383,6 +1383,139 @@ class Segmenter(BaseEstimator):
         self.timings_["total"] = time.perf_counter() - t0
         return self
 
+    def fit_binned(self, distinct, counts, *, bin_edges, onehot=()):
+        """Fit from distinct binned vectors and their customer counts, binned elsewhere.
+
+        For an engine that bins in place (Spark): the candidates' edges are
+        computed there exactly as :class:`~sklearn.preprocessing.KBinsDiscretizer`
+        computes them, and only the distinct binned vectors come here. The
+        result is the one :meth:`fit` gives on the customers behind them,
+        except that per-customer attributes (``binned_``, ``labels_``,
+        ``distances_``, ``inverse_``) are per distinct vector, and there is no
+        fitted discretizer (``to_pipeline`` is unavailable).
+
+        Parameters
+        ----------
+        distinct : ndarray of shape (m, d)
+            Distinct binned vectors of the candidate features (any order).
+        counts : ndarray of shape (m,)
+            Customers per vector.
+        bin_edges : dict of str -> list of float
+            Edges of each binned candidate (keys in column order), after
+            collapsed bins were removed; one-hot candidates follow, in ``onehot``.
+        onehot : sequence of str, default=()
+            One-hot candidates (0/1, unbinned), the last columns of ``distinct``.
+
+        Returns
+        -------
+        self
+        """
+        t0 = time.perf_counter()
+        self._validate_params()
+        self.warnings_, self.timings_ = [], {}
+        binned_cols, onehot_cols = list(bin_edges), list(onehot)
+        candidates = binned_cols + onehot_cols
+        self.features_in_ = candidates
+        B = np.asarray(distinct, dtype=float).reshape(-1, len(candidates))
+        w = np.asarray(counts, dtype=np.int64)
+        if w.sum() < 2:
+            raise ValueError(f"need at least 2 customers to segment, got {int(w.sum())}")
+        self.bin_edges_, self.n_bins_, self.collapsed_bins_ = {}, {}, {}
+        for f in binned_cols:
+            edges = np.asarray(bin_edges[f], dtype=float)
+            self.bin_edges_[f] = edges.tolist()
+            self.n_bins_[f] = int(len(edges) - 1)
+            self.collapsed_bins_[f] = int(self.n_bins - self.n_bins_[f]) if np.all(np.isfinite(edges)) \
+                else self.n_bins - 1
+            if 1 < self.n_bins_[f] < self.n_bins:
+                self._warn(f"feature {f!r} has only {self.n_bins_[f]} of {self.n_bins} bins: "
+                           f"{self.collapsed_bins_[f]} collapsed because of tied values")
+        for f in onehot_cols:
+            self.n_bins_[f] = 2
+
+        def grouped(columns):
+            # The rows repeated by their counts, as fit's _distinct gives them: sorted, summed.
+            nb = [self.n_bins_[candidates[j]] for j in columns]
+            code_distinct, inverse, _ = _distinct(B[:, columns], nb)
+            return code_distinct, np.bincount(inverse, weights=w).astype(np.int64)
+
+        cand_distinct, cand_counts = grouped(list(range(len(candidates))))
+        self.timings_["discretize"] = time.perf_counter() - t0
+        n_values = [np.unique(cand_distinct[:, j]).size for j in range(len(candidates))]
+        corr = _weighted_corr(cand_distinct, cand_counts)
+        self.correlation_ = pl.DataFrame(
+            {"feature": candidates, **{f: corr[:, j] for j, f in enumerate(candidates)}}
+        ).with_columns(pl.col(f).fill_nan(None) for f in candidates)
+        self.dropped_features_, kept = [], []
+        for j, f in enumerate(candidates):
+            if n_values[j] < 2:
+                reason = "carries no information (a single bin after discretization)"
+            else:
+                partners = [(abs(corr[i, j]), i) for i in kept if abs(corr[i, j]) > self.correlation_threshold]
+                reason = None
+                if partners:
+                    _, i = max(partners, key=lambda t: (t[0], -t[1]))
+                    reason = f"duplicates {candidates[i]} (r={corr[i, j]:.2f})"
+            if reason is None:
+                kept.append(j)
+            else:
+                self.dropped_features_.append({"feature": f, "reason": reason})
+                self._warn(f"dropped feature {f!r}: {reason}")
+        if not kept:
+            raise ValueError(
+                f"all candidate features {candidates} were dropped (each carries no information "
+                f"after discretization); cannot segment")
+        self.features_ = [candidates[j] for j in kept]
+        self.onehot_ = [f for f in self.features_ if f in onehot_cols]
+        self._transformer = None
+        self.discretizer_ = None
+        self.distinct_, self.weights_ = grouped(kept)
+        self.binned_ = self.distinct_
+        self.inverse_ = np.arange(self.distinct_.shape[0])
+        self.n_customers_ = int(self.weights_.sum())
+        self.n_distinct_ = int(self.distinct_.shape[0])
+        if self.n_distinct_ < 2:
+            raise ValueError(
+                f"all {self.n_customers_} customers have the same binned feature vector "
+                f"{self.distinct_[0].tolist()} (1 distinct vector); there is nothing to segment")
+        self.timings_["distinct"] = time.perf_counter() - t0 - self.timings_["discretize"]
+        hi = min(self.k_max, self.n_distinct_)
+        lo = min(self.k_min, hi)
+        k_range = list(range(lo, hi + 1))
+        if hi < self.k_max:
+            self._warn(f"only {self.n_distinct_} distinct binned vectors: k range adapted from "
+                       f"{self.k_min}..{self.k_max} to {lo}..{hi}")
+        if self.k is not None:
+            if self.k > self.n_distinct_:
+                raise ValueError(
+                    f"k={self.k} exceeds the number of distinct binned vectors ({self.n_distinct_}); "
+                    f"allowed: 2..{self.n_distinct_}")
+            k_range = sorted(set(k_range) | {self.k})
+        self.k_range_ = k_range
+        base_seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        t1 = time.perf_counter()
+        fits = {k: self._fit_k(k, base_seed) for k in k_range}
+        self.timings_["sweep"] = time.perf_counter() - t1
+        inertia = np.array([fits[k]["inertia"] for k in k_range])
+        self.elbow_k_ = find_elbow(np.array(k_range), inertia)
+        self.k_, self.k_rule_ = self._choose_k(fits)
+        self._finalize(fits[self.k_])
+        # _finalize counted distinct vectors: a segment's size is its customers.
+        self.segment_sizes_ = np.bincount(self.labels_, weights=self.weights_,
+                                          minlength=self.k_).astype(np.int64)
+        self.selection_ = pl.DataFrame({
+            "k": pl.Series(k_range, dtype=pl.Int64), "inertia": inertia,
+            "silhouette": [fits[k]["silhouette"] for k in k_range],
+            "davies_bouldin": [fits[k]["davies_bouldin"] for k in k_range],
+            "calinski_harabasz": [fits[k]["calinski_harabasz"] for k in k_range],
+            "stability_ari_mean": [fits[k]["ari_mean"] for k in k_range],
+            "stability_ari_p10": [fits[k]["ari_p10"] for k in k_range],
+            "stability_ari_min": [fits[k]["ari_min"] for k in k_range],
+            "is_elbow": [k == self.elbow_k_ for k in k_range],
+            "is_chosen": [k == self.k_ for k in k_range]})
+        self.timings_["total"] = time.perf_counter() - t0
+        return self
+
     def _fit_k(self, k, base_seed):
         # Seeds depend on (random_state, k) only, so k=5 gives the same fit whether
         # it is swept or forced, and whatever the rest of the range is.
