@@ -193,8 +193,6 @@ def run_models(spark, cfg: Config) -> tuple[dict[str, Any], list, dict[str, str]
         context = render_context(con, cfg)
     finally:
         con.close()
-    for name, view in views.items():
-        context[name]["source"] = view
     models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
     names = {m.name for m in models}
     loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
@@ -205,7 +203,12 @@ def run_models(spark, cfg: Config) -> tuple[dict[str, Any], list, dict[str, str]
         if load_seconds is None and model not in loading:
             load_seconds = round(time.perf_counter() - started, 4)
         rendered[model.name] = project.render(model, context)
-        sql = project.render(model, duck_features.for_dialect(context, "spark"), dialect="spark")
+        # The warehouse shows (and versions) the DuckDB SQL over the source as
+        # configured; Spark runs the Spark SQL over the source it read.
+        spark_context = duck_features.for_dialect(context, "spark")
+        for name, view in views.items():
+            spark_context[name]["source"] = view
+        sql = project.render(model, spark_context, dialect="spark")
         spark_sql[model.name] = sql = localize(sql, names)
         view = view_name(model.name)
         if model.materialized == "table" or model.name in CACHED:
