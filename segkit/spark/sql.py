@@ -193,6 +193,14 @@ def run_models(spark, cfg: Config) -> tuple[dict[str, Any], list, dict[str, str]
         context = render_context(con, cfg)
     finally:
         con.close()
+    for name, view in views.items():
+        section = getattr(cfg, name)
+        if section.table:
+            # A Spark catalog table is not readable from the DuckDB warehouse: its
+            # published live views read an empty relation of the same columns.
+            columns = ", ".join(f"cast(null as varchar) as {project.quote_ident(c)}"
+                                for c in spark.table(view).columns)
+            context[name]["source"] = f"(select {columns} where false) as spark_table"
     models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
     names = {m.name for m in models}
     loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
