@@ -79,3 +79,39 @@ def test_engine_flag_rejects_unknown_engine(tmp_path):
     done = _cli_without_pyspark("build", "--config", str(cdnow_config(tmp_path)),
                                 "--engine", "flink")
     assert done.returncode == 2 and "invalid choice: 'flink'" in done.stderr
+
+
+# Every place the Spark path brings rows to the driver, each an aggregate or a
+# one-row answer (reviewed; docs/SPARK.md lists them). A new collect() anywhere
+# else fails here, so per-customer rows cannot slip onto the driver unreviewed.
+DRIVER_READS = {
+    ("sql.py", "execute"): "the categorical level counts (group by level)",
+    ("sql.py", "_histograms"): "30 bin counts per feature",
+    ("sql.py", "_min_max"): "one row of min/max",
+    ("sql.py", "_small"): "accounting per reason, column quality, bounds, lost per reason",
+    ("sql.py", "build_features"): "as-of date, counts, hints, one sample per reason",
+    ("model.py", "bin_edges"): "count/min/max and a few order statistics per feature",
+    ("model.py", "distinct_vectors"): "the distinct binned vectors with counts",
+    ("build.py", "_profile_rows"): "one row per segment",
+    ("build.py", "_empty"): "no rows (limit 0): the columns",
+    ("build.py", "swap"): "the catalog's table names",
+}
+
+
+def test_spark_path_reads_only_reviewed_small_results():
+    import ast
+
+    found = set()
+    for path in sorted((REPO / "segkit" / "spark").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in ("collect", "toArrow", "toPandas", "take",
+                                               "toLocalIterator", "tail", "first")):
+                    assert node.func.attr != "toPandas", f"{path.name}: toPandas"
+                    found.add((path.name, function.name))
+    unreviewed = {f for f in found if f not in DRIVER_READS}
+    assert not unreviewed, f"rows come to the driver in {sorted(unreviewed)}; review them"

@@ -30,11 +30,18 @@ def require_pyspark() -> None:
 def session(engine: EngineConfig):
     """The Spark session the config asks for: classic (``master``) or Spark Connect (``remote``).
 
-    Without either, a local classic session on two cores (``local[2]``).
+    Without either, the session already running (a notebook or job on a
+    cluster), else a local classic session on two cores (``local[2]``).
     """
     require_pyspark()
     from pyspark.sql import SparkSession
 
+    if not engine.master and not engine.remote:
+        active = SparkSession.getActiveSession()
+        if active is not None:  # a notebook or job on a cluster: its own session
+            for key, value in engine.conf:
+                active.conf.set(key, value)
+            return active
     builder = SparkSession.builder.appName("segkit")
     if engine.remote:
         builder = builder.remote(engine.remote)

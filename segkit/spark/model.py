@@ -156,4 +156,5 @@ def assign(spark, model, ids: list[int]) -> None:
         "with {{ assign_segments('" + FEATURES + "', segment_features, "
         "edges='segkit_bin_edges', centroids='segkit_centroids') }}\n"
         "select * from assigned", context, dialect="spark")
+    spark.catalog.dropTempView(ASSIGNED)  # the last build's, in a long-lived session
     spark.sql(f"cache table {ASSIGNED} as\n{sql}")

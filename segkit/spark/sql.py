@@ -219,6 +219,9 @@ def run_models(spark, cfg: Config) -> tuple[dict[str, Any], list, dict[str, str]
         sql = project.render(model, spark_context, dialect="spark")
         spark_sql[model.name] = sql = localize(sql, names)
         view = view_name(model.name)
+        # A session that built before (a notebook, the tests) holds the last build's
+        # views and caches: drop them, which frees the cache too.
+        spark.catalog.dropTempView(view)
         if model.materialized == "table" or model.name in CACHED:
             spark.sql(f"cache table {view} as\n{sql}")
         else:
