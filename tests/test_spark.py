@@ -61,7 +61,7 @@ def _duckdb_features(cfg, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["demo", "dirty"])
-def test_sql_stage_matches_duckdb(spark, datasets, name, tmp_path):
+def test_sql_stage_and_bin_edges_match(spark, datasets, name, tmp_path):
     cfg = load_config(datasets[name])
     duck = _duckdb_features(cfg, tmp_path)
     sfeats = ssql.build_features(spark, cfg)
@@ -81,18 +81,9 @@ def test_sql_stage_matches_duckdb(spark, datasets, name, tmp_path):
     key = ["source", "reason", "customer_id"]
     assert (quarantine.group_by(key).len().sort(key)
             .equals(expected.group_by(key).len().sort(key)))
-    if name == "dirty":  # the dirt is there to be found
-        assert {"missing customer id", "cancellation or return",
-                "exact duplicate of an earlier row"} <= set(duck.accounting["reason"].to_list())
-
-
-@pytest.mark.parametrize("name", ["demo", "dirty"])
-def test_bin_edges_equal_kbinsdiscretizer(spark, datasets, name, tmp_path):
+    # bin edges computed in Spark equal scikit-learn's on the same column
     from sklearn.preprocessing import KBinsDiscretizer
 
-    cfg = load_config(datasets[name])
-    duck = _duckdb_features(cfg, tmp_path)
-    ssql.build_features(spark, cfg)
     for n_bins in (3, 4, 7):
         edges = smodel.bin_edges(spark, duck.numeric_features, n_bins)
         for column in duck.numeric_features:
@@ -102,6 +93,9 @@ def test_bin_edges_equal_kbinsdiscretizer(spark, datasets, name, tmp_path):
                 warnings.simplefilter("ignore")  # sklearn's "bins too small", on purpose
                 sk.fit(duck.frame.select(column).to_numpy())
             assert edges[column] == sk.bin_edges_[0].tolist(), (column, n_bins)
+    if name == "dirty":  # the dirt is there to be found
+        assert {"missing customer id", "cancellation or return",
+                "exact duplicate of an earlier row"} <= set(duck.accounting["reason"].to_list())
 
 
 def _segments_duckdb(config: Path, tmp_path: Path) -> pl.DataFrame:
