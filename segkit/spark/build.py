@@ -16,6 +16,7 @@ per-customer step.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -252,7 +253,9 @@ class Outputs:
 def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
                    stages, progress) -> pipeline.BuildResult:
     """:func:`segkit.pipeline._build` with Spark for the per-customer steps."""
-    tracking_ready = pipeline._start_background_work(cfg)
+    # Imports warm up beside the Spark session; no MLflow store (not tracked on Spark yet).
+    pipeline._start_background_work(dataclasses.replace(
+        cfg, mlflow=dataclasses.replace(cfg.mlflow, enabled=False)))
     with stages("session", "Starting the Spark session") as info:
         spark = session(cfg.engine)
         info["detail"] = (f"remote {cfg.engine.remote}" if cfg.engine.remote
@@ -385,8 +388,6 @@ def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: 
                   else f"{type(report_error).__name__}: {report_error}")
         progress.warn(f"the build {run_id} is published, but its report failed: {reason} "
                       f"Render it again with `python -m segkit report {run_id}`.")
-    if tracking_ready is not None:
-        tracking_ready.cancel()
     return pipeline.BuildResult(
         run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
         silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
