@@ -37,8 +37,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def spark():
-    return session(EngineConfig(kind="spark", master="local[2]"))
+def spark(tmp_path_factory):
+    # The catalog's files go to a temporary folder, not the working directory.
+    folder = tmp_path_factory.mktemp("spark-warehouse")
+    return session(EngineConfig(kind="spark", master="local[2]",
+                                conf=(("spark.sql.warehouse.dir", str(folder)),)))
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +183,49 @@ def test_spark_connect_build_matches(datasets, tmp_path):
     assert joined.height == expected.height
     assert joined.filter((pl.col("segment_id") != pl.col("segment_id_spark"))
                          | pl.col("segment_id_spark").is_null()).is_empty()
+
+
+def test_catalog_table_source_and_catalog_tables(spark, datasets, tmp_path):
+    """table = "db.orders" from the Spark catalog in; catalog tables out, swapped per build."""
+    from segkit.config import DEMO_DATA
+
+    expected = _segments_duckdb(datasets["demo"], tmp_path)
+    spark.sql("create database if not exists shop")
+    spark.read.option("header", "true").csv(str(DEMO_DATA)).write.mode("overwrite") \
+        .saveAsTable("shop.orders")
+    config = tmp_path / "catalog.toml"
+    config.write_text('''
+[transactions]
+table = "shop.orders"
+customer_id = "customer_id"
+timestamp = "purchase_date"
+amount = "dollar_value"
+[model]
+map = false
+[mlflow]
+enabled = false
+[engine]
+kind = "spark"
+master = "local[2]"
+database = "segkit_test"
+''')
+    first = segkit.build(config, warehouse=tmp_path / "wh" / "segkit.duckdb")
+    second = segkit.build(config, warehouse=tmp_path / "wh" / "segkit.duckdb")
+    got = pl.from_arrow(spark.sql("select customer_id, segment_id, segment_name, run_id "
+                                  "from segkit_test.customer_segments").toArrow())
+    assert set(got["run_id"].to_list()) == {second.run_id}
+    joined = expected.join(got, on="customer_id", how="full", suffix="_spark")
+    assert joined.height == 23_502
+    assert joined.filter((pl.col("segment_id") != pl.col("segment_id_spark"))
+                         | pl.col("segment_id_spark").is_null()).is_empty()
+    # the swap dropped the first build's tables; the history keeps both builds
+    tables = {r["tableName"] for r in spark.sql("show tables in segkit_test").collect()}
+    assert not any(first.run_id.lower().replace("-", "_") in t for t in tables)
+    runs = spark.sql("select run_id, count(*) from segkit_test.segment_history "
+                     "group by run_id").collect()
+    assert sorted(tuple(r) for r in runs) == sorted([(first.run_id, 23_502),
+                                                     (second.run_id, 23_502)])
+    # the warehouse has both runs; its live views of the Spark table read no rows
+    assert query(second.warehouse, "select count(*) from meta.runs where status = 'success'"
+                 ) == [(2,)]
+    assert query(second.warehouse, "select count(*) from staging.transactions") == [(0,)]
