@@ -497,7 +497,8 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
                   transactions=transactions, customers=customers, source_file=file, **sections)
 
 
-_DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# a database, or catalog.database (Unity Catalog: "main.segkit")
+_DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
 
 def _engine_section(raw: dict, file: Path | None, base: Path) -> EngineConfig:
@@ -511,7 +512,8 @@ def _engine_section(raw: dict, file: Path | None, base: Path) -> EngineConfig:
                           "\"sc://host:15002\", or remove the key.")
     if "database" in values and not _DATABASE.fullmatch(values["database"]):
         raise ConfigError(f"{where}: database = {values['database']!r} is not a plain "
-                          "database name; use letters, digits and _ (e.g. \"segkit\").")
+                          "database name; use letters, digits and _ (e.g. \"segkit\"), or "
+                          "catalog.database (\"main.segkit\").")
     if "output_path" in values and "://" not in values["output_path"]:
         # A local folder is relative to the config; a URI (s3://, dbfs:/) is the cluster's.
         values["output_path"] = _resolve_path(base, values["output_path"], where,

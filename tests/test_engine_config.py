@@ -41,6 +41,7 @@ def test_spark_engine_reads_master_conf_and_output_path(tmp_path):
     ('kind = "flink"', "kind = 'flink' is not one of duckdb, spark"),
     ('kind = "spark"\nmaster = "local[2]"\nremote = "sc://h:15002"', "not both"),
     ('kind = "spark"\ndatabase = "my db"', "not a plain database name"),
+    ('kind = "spark"\ndatabase = "a.b.c"', "catalog.database"),
     ('kind = "spark"\nconf = "x"', "a table of Spark settings"),
     ('kind = "spark"\nmaster_url = "x"', 'unknown key "master_url" (did you mean "master"?)'),
 ])

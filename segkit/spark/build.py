@@ -167,6 +167,8 @@ class Outputs:
         self.spark, self.engine, self.run_id = spark, cfg.engine, run_id
         self.tag = _tag(run_id)
         self.written: list[str] = []
+        # `catalog`.`database` (Unity Catalog) or `database`
+        self.db = ".".join(f"`{part}`" for part in cfg.engine.database.split("."))
 
     # -- write ---------------------------------------------------------------
     def write(self) -> None:
@@ -188,7 +190,7 @@ class Outputs:
                 if "://" in path or Path(path).exists():
                     return self.spark.read.parquet(path)
                 return None
-            return self.spark.table(f"{self.engine.database}.{HISTORY}")
+            return self.spark.table(f"{self.db}.`{HISTORY}`")
         return None
 
     def _path(self, name: str) -> str:
@@ -199,9 +201,9 @@ class Outputs:
             target = self._path(f".next-{self.tag}/{name}")
             frame.write.mode("overwrite").parquet(target)
         else:
-            self.spark.sql(f"create database if not exists `{self.engine.database}`")
+            self.spark.sql(f"create database if not exists {self.db}")
             frame.write.format("parquet").mode("overwrite").saveAsTable(
-                f"`{self.engine.database}`.`{name}_{self.tag}`")
+                f"{self.db}.`{name}_{self.tag}`")
         self.written.append(name)
 
     # -- swap ----------------------------------------------------------------
@@ -223,15 +225,15 @@ class Outputs:
             shutil.rmtree(Path(base) / f".next-{self.tag}", ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)
             return
-        db = self.engine.database
+        db = self.db
         for name in self.written:
-            self.spark.sql(f"create or replace view `{db}`.`{name}` as "
-                           f"select * from `{db}`.`{name}_{self.tag}`")
-            for row in self.spark.sql(f"show tables in `{db}` like '{name}_*'").collect():
+            self.spark.sql(f"create or replace view {db}.`{name}` as "
+                           f"select * from {db}.`{name}_{self.tag}`")
+            for row in self.spark.sql(f"show tables in {db} like '{name}_*'").collect():
                 table = row["tableName"]
                 if table != f"{name}_{self.tag}" and re.fullmatch(
                         rf"{name}_\d{{8}}t\d{{6}}z_[0-9a-f]+", table):
-                    self.spark.sql(f"drop table if exists `{db}`.`{table}`")
+                    self.spark.sql(f"drop table if exists {db}.`{table}`")
 
     def discard(self) -> None:
         """A failed build: remove what it wrote; the previous outputs stay as they were."""
@@ -241,8 +243,7 @@ class Outputs:
                               ignore_errors=True)
             elif not self.engine.output_path:
                 for name in self.written:
-                    self.spark.sql(f"drop table if exists `{self.engine.database}`."
-                                   f"`{name}_{self.tag}`")
+                    self.spark.sql(f"drop table if exists {self.db}.`{name}_{self.tag}`")
 
     def where(self) -> str:
         if self.engine.output_path:
