@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import polars as pl
 
 from segkit import warehouse as wh
-from segkit.config import Config, check_model_flags, load_config, write_template
+from segkit.config import Config, check_engine_flag, check_model_flags, load_config, write_template
 from segkit.errors import ConfigError, InputError
 
 
@@ -21,7 +22,7 @@ def _config(config: str | Path | Config | None, warehouse: str | Path | None) ->
 
 def build(config: str | Path | Config | None = None, *, warehouse: str | Path | None = None,
           as_of: str | None = None, k: int | None = None, seed: int | None = None,
-          no_map: bool = False, progress=None):
+          no_map: bool = False, engine: str | None = None, progress=None):
     """Build segments end to end and publish them to the warehouse.
 
     Parameters
@@ -40,6 +41,8 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
         Overrides ``[model] seed``.
     no_map : bool, default=False
         Skip the t-SNE map.
+    engine : {"duckdb", "spark"}, default=None
+        Overrides ``[engine] kind``; ``"spark"`` needs ``pip install 'segkit[spark]'``.
     progress : segkit.pipeline.Progress, default=None
 
     Returns
@@ -58,6 +61,9 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
     if as_of is not None:
         cfg = cfg.replace(as_of=as_of)
     check_model_flags(k=k, seed=seed, as_of=as_of)
+    check_engine_flag(engine)
+    if engine is not None:
+        cfg = cfg.replace(engine=dataclasses.replace(cfg.engine, kind=engine))
     model_changes = {}
     if k is not None:
         model_changes["k"] = k

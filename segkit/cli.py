@@ -71,13 +71,17 @@ def _parser() -> argparse.ArgumentParser:
                     "the HTML report.",
         epilog="examples:\n  python -m segkit build\n"
                "  python -m segkit build --config shop/segkit.toml --as-of 2024-01-01\n"
-               "  python -m segkit build --k 5 --seed 1 --no-map")
+               "  python -m segkit build --k 5 --seed 1 --no-map\n"
+               "  python -m segkit build --engine spark   # [engine] master/remote in segkit.toml")
     _add_common(p)
     p.add_argument("--as-of", metavar="YYYY-MM-DD",
                    help="measure recency to this day (default: last purchase day in the data)")
     p.add_argument("--k", type=int, metavar="N", help="use exactly N segments")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (default: [model] seed)")
     p.add_argument("--no-map", action="store_true", help="skip the t-SNE map")
+    p.add_argument("--engine", choices=("duckdb", "spark"),
+                   help="run on this engine (default: [engine] kind, else duckdb); "
+                        "spark needs pip install 'segkit[spark]'")
 
     p = sub.add_parser(
         "init", formatter_class=formatter, help="write a commented segkit.toml template",
@@ -168,7 +172,8 @@ def _sql(args) -> int:
 def _build(args) -> int:
     started = time.perf_counter()
     result = api.build(args.config, warehouse=args.warehouse, as_of=args.as_of, k=args.k,
-                       seed=args.seed, no_map=args.no_map, progress=TerminalProgress())
+                       seed=args.seed, no_map=args.no_map, engine=args.engine,
+                       progress=TerminalProgress())
     names = ", ".join(result.segment_names)
     console.print(
         f"\n[bold]Built {result.k} segments[/bold] for {result.customers:,} customers "

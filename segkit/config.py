@@ -22,6 +22,7 @@ from typing import Any
 from segkit.errors import ConfigError
 
 CONFIG_FILE_NAME = "segkit.toml"
+ENGINES = ("duckdb", "spark")
 DEMO_DATA = Path(__file__).parent / "data" / "cdnow_transactions.csv"
 
 
@@ -129,6 +130,21 @@ class MLflowConfig:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    """Which engine runs the SQL and the per-customer steps (docs/SPARK.md)."""
+
+    kind: str = "duckdb"  # or "spark" (pip install 'segkit[spark]')
+    master: str | None = None  # classic Spark: "local[2]", "spark://host:7077", "yarn"
+    remote: str | None = None  # Spark Connect: "sc://host:15002" (Databricks Connect too)
+    # Spark conf entries passed through as they are (spark.executor.memory = "4g")
+    conf: tuple[tuple[str, str], ...] = ()
+    # where per-customer tables go on Spark: this catalog database, or Parquet
+    # folders under output_path when it is set
+    database: str = "segkit"
+    output_path: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated segkit configuration. Build one with :func:`load_config`."""
 
@@ -140,6 +156,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
     source_file: Path | None = None  # the segkit.toml read, if any
     as_of: str | None = None  # set by --as-of; None means the last date in the data
 
@@ -168,8 +185,9 @@ class Config:
     def config_hash(self) -> str:
         """A short fingerprint of everything that shapes the result."""
         data = self.to_dict()
-        # Where results are written does not shape them.
-        for key in ("source_file", "warehouse", "reports_dir"):
+        # Where results are written, and which engine computes them, does not
+        # shape them (the engines give identical results, tested).
+        for key in ("source_file", "warehouse", "reports_dir", "engine"):
             data.pop(key, None)
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -209,6 +227,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "duckdb": {"threads": _INT, "memory_limit": _STR, "storage_compatibility_version": _STR,
                "lock_timeout_seconds": _FLOAT, "history_builds": _INT},
     "mlflow": {"enabled": _BOOL, "tracking_uri": _STR, "experiment": _STR, "registered_model": _STR},
+    "engine": {"kind": _STR, "master": _STR, "remote": _STR, "conf": ("conf",),
+               "database": _STR, "output_path": _STR},
 }
 
 _CHOICES = {
@@ -217,6 +237,7 @@ _CHOICES = {
     ("features", "impute"): ("median", "mean"),
     ("features", "outliers"): ("cap", "remove", "none"),
     ("model", "strategy"): ("quantile", "uniform", "kmeans"),
+    ("engine", "kind"): ENGINES,
 }
 
 
@@ -254,6 +275,13 @@ def _check_type(where: str, key: str, value: Any, kind: tuple) -> Any:
                 isinstance(v, str) and v.strip() for v in value.values()):
             raise fail('a table of column = "label" pairs, e.g. { SpendMeat = "meat spend" }')
         return tuple((str(k), v.strip()) for k, v in value.items())
+    if tag == "conf":
+        if not isinstance(value, dict) or not all(
+                isinstance(v, (str, int, float, bool)) for v in value.values()):
+            raise fail('a table of Spark settings, e.g. { "spark.executor.memory" = "4g" }')
+        # Spark reads every conf value as text; TOML booleans are spelled as Spark does.
+        return tuple((str(k), str(v).lower() if isinstance(v, bool) else str(v))
+                     for k, v in value.items())
     if kind == _BOOL:
         if not isinstance(value, bool):
             raise fail("true or false")
@@ -443,6 +471,7 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
     for name, cls in (("features", FeaturesConfig), ("model", ModelConfig),
                       ("duckdb", DuckDBConfig), ("mlflow", MLflowConfig)):
         sections[name] = cls(**_validate_section(raw.get(name, {}), name, file))
+    sections["engine"] = _engine_section(raw.get("engine", {}), file, base)
     _check_labels(sections["features"], transactions, customers, file)
     for name in ("features", "model", "duckdb"):
         _check_ranges(name, sections[name], _where(file, name))
@@ -466,6 +495,36 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
                          "reports_dir", folder=True)
     return Config(warehouse=Path(warehouse), reports_dir=Path(reports),
                   transactions=transactions, customers=customers, source_file=file, **sections)
+
+
+# a database, or catalog.database (Unity Catalog: "main.segkit")
+_DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+def _engine_section(raw: dict, file: Path | None, base: Path) -> EngineConfig:
+    where = _where(file, "engine")
+    values = _validate_section(raw, "engine", file)
+    if values.get("master") and values.get("remote"):
+        raise ConfigError(f"{where}: give master (classic Spark, e.g. \"local[2]\") or remote "
+                          "(Spark Connect, e.g. \"sc://host:15002\"), not both.")
+    if values.get("remote") is not None and not values["remote"].strip():
+        raise ConfigError(f"{where}: remote = \"\" names no server; give e.g. "
+                          "\"sc://host:15002\", or remove the key.")
+    if "database" in values and not _DATABASE.fullmatch(values["database"]):
+        raise ConfigError(f"{where}: database = {values['database']!r} is not a plain "
+                          "database name; use letters, digits and _ (e.g. \"segkit\"), or "
+                          "catalog.database (\"main.segkit\").")
+    if "output_path" in values and "://" not in values["output_path"]:
+        # A local folder is relative to the config; a URI (s3://, dbfs:/) is the cluster's.
+        values["output_path"] = _resolve_path(base, values["output_path"], where,
+                                              "output_path", must_exist=False)
+    return EngineConfig(**values)
+
+
+def check_engine_flag(engine: str | None) -> None:
+    """``--engine``, checked like ``[engine] kind`` (a ConfigError, exit 2)."""
+    if engine is not None and engine not in ENGINES:
+        raise ConfigError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}.")
 
 
 # Features the SQL derives under these names; a label can rename them too.
@@ -594,6 +653,14 @@ amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "Unit
 # storage_compatibility_version = "v1.0.0"   # readable by DuckDB 1.x clients
 # lock_timeout_seconds = 30   # wait this long for another build, then "warehouse busy"
 # history_builds = 10         # per-customer history kept for the last N builds (0 = all)
+
+# [engine]                    # where the SQL and the per-customer steps run
+# kind = "duckdb"             # or "spark": pip install 'segkit[spark]' (docs/SPARK.md)
+# master = "local[2]"         # classic Spark: "local[2]", "spark://host:7077", "yarn"
+# remote = "sc://host:15002"  # ...or Spark Connect (Databricks Connect speaks it)
+# conf = { "spark.sql.shuffle.partitions" = "8" }   # Spark settings, passed through
+# database = "segkit"         # Spark catalog database for per-customer tables
+# output_path = "lake/segkit" # ...or Parquet folders here instead of catalog tables
 
 # [mlflow]
 # tracking_uri = "http://127.0.0.1:5000"     # default: SQLite beside the warehouse

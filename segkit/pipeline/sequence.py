@@ -51,12 +51,18 @@ def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
     progress = progress or Progress()
     stages = _Stages(progress)
     run_id = new_run_id()
+    runner = _build
+    if cfg.engine.kind == "spark":  # the same build with Spark for the per-customer steps
+        from segkit.spark import require_pyspark
+
+        require_pyspark()  # before the lock and the journal: a missing extra is no run
+        from segkit.spark.build import build_on_spark as runner
     with warehouse.build_lock(cfg.warehouse, timeout=cfg.duckdb.lock_timeout_seconds):
         # Started once it holds the lock: time spent waiting for another build is not its own.
         started_at = _now()
         _register_run(cfg, run_id, started_at)
         try:
-            result = _build(cfg, run_id, started_at, _previous_run(cfg), stages, progress)
+            result = runner(cfg, run_id, started_at, _previous_run(cfg), stages, progress)
         except SegkitError as exc:
             _mark_failed(cfg, run_id, str(exc))
             raise

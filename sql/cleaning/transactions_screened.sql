@@ -20,7 +20,7 @@ repeats as (
         {% if transactions.order_id -%}
         -- With an order id, an identical source row is a duplicate export.
         -- Without one, identical rows can be real repeat purchases: kept.
-        row_number() over (partition by row_hash) as n_seen
+        row_number() over (partition by row_hash{{ any_order('row_hash') }}) as n_seen
         {%- else -%}
         1 as n_seen
         {%- endif %}

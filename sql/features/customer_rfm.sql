@@ -80,8 +80,8 @@ final as (
         {% if features.monetary == 'total' -%}
         total_spend as monetary,
         {%- else -%}
-        -- average spend per purchase; DECIMAL division, rounded to cents
-        round(total_spend / {% if features.frequency == 'orders' %}orders.n_orders{% else %}n_purchase_days{% endif %}, 2) as monetary,
+        -- average spend per purchase, rounded to cents (a double, as DuckDB divides)
+        {{ round_quotient('total_spend', 'orders.n_orders' if features.frequency == 'orders' else 'n_purchase_days', 2) }} as monetary,
         {%- endif %}
         {{ days_between('first_purchase_date', 'as_of.as_of_date') }} as tenure_days,
         {% for column in transactions.categorical -%}

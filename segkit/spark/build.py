@@ -1,0 +1,403 @@
+"""``segkit build`` on Spark: the build of :mod:`segkit.pipeline` with Spark for every
+per-customer step.
+
+1. the ``sql/`` models run as Spark SQL (:mod:`segkit.spark.sql`);
+2. bin edges, binning and the distinct binned vectors with counts in Spark;
+   K-Means, the k sweep, stability and naming in Python on that weighted set
+   (:mod:`segkit.spark.model`);
+3. every customer assigned in Spark SQL by the one assignment rule;
+4. per-customer tables written by Spark (catalog tables or Parquet), new ones
+   first and then swapped in; the small tables (runs, model selection,
+   profiles, bin edges, centroids, row accounting, stages) published to the
+   local DuckDB warehouse as a DuckDB build publishes them, so ``segkit runs``,
+   ``segkit report`` and the HTML report work unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import re
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from segkit import __version__
+from segkit.pipeline.carryover import _keep_names, _segment_ids
+from segkit.pipeline.progress import BuildResult, _stage_seconds
+from segkit.pipeline.publish import _insert_stages, _publish
+from segkit.pipeline.runs import _now
+from segkit.pipeline.tables import PROFILE_SQL
+from segkit.pipeline.warmup import _start_background_work
+from segkit.config import Config
+from segkit.errors import InputError, SegkitError
+from segkit.spark import model as smodel
+from segkit.spark import session
+from segkit.spark import sql as ssql
+
+# Per-customer outputs: name -> the Spark view whose rows it holds (plus run_id).
+OUTPUTS = {
+    "customer_segments": smodel.ASSIGNED,
+    "customer_features": smodel.FEATURES,
+    "quarantine": "cleaning__quarantine",
+}
+HISTORY = "segment_history"  # every build's customer_segments, keyed by run_id
+
+
+def _tag(run_id: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", run_id.lower())
+
+
+def _profile_rows(spark, feats: ssql.SparkFeatures, model, ids: list[int]) -> pl.DataFrame:
+    """``segments.profile_history`` rows: the DuckDB build's profile SQL, fed per-segment
+    aggregates that Spark computes (means, medians, counts per segment: k rows)."""
+    from segkit import warehouse
+
+    levels = {column: (c["attribute"], c["label"], level)
+              for c in feats.categoricals for column, level in c["levels"]}
+    profiled = [f for f in feats.numeric_features + feats.onehot_features
+                if f in feats.feature_columns]
+    # Spark: one row per segment with count, avg and median of every profiled column.
+    aggregates = ", ".join(f"avg(cast(f.`{f}` as double)) as `mean__{f}`, "
+                           f"median(cast(f.`{f}` as double)) as `median__{f}`" for f in profiled)
+    index = {int(ids[i]): i for i in range(model.k_)}
+    case = " ".join(f"when {sid} then {i}" for sid, i in index.items())
+    wide = pl.from_arrow(spark.sql(
+        f"select case a.segment_id {case} end as segment_index, count(*) as n_customers, "
+        f"{aggregates} from {smodel.ASSIGNED} a join {smodel.FEATURES} f "
+        "on f.customer_id = a.customer_id group by a.segment_id").toArrow())
+    sql = (warehouse.sql_dir() / PROFILE_SQL).read_text(encoding="utf-8")
+    import duckdb
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    means = " union all ".join(
+        f"select segment_index, '{f}' as feature, `mean__{f}` as mean from wide" for f in profiled)
+    medians = " union all ".join(
+        f"select segment_index, '{f}' as feature, `median__{f}` as median from wide"
+        for f in profiled)
+    replace = {
+        "segment_means_wide": "select segment_index, n_customers from wide",
+        "segment_means": means.replace("`", '"'),
+        "segment_medians": medians.replace("`", '"'),
+    }
+    for cte in tree.find_all(exp.CTE):
+        if cte.alias in replace:
+            cte.set("this", sqlglot.parse_one(replace[cte.alias], read="duckdb"))
+    catalog = pl.DataFrame(
+        [{"feature": f, "kind": "onehot" if f in levels else "numeric",
+          "label": feats.labels.get(f, f), "attribute": levels.get(f, (None,) * 3)[0],
+          "attribute_label": levels.get(f, (None,) * 3)[1], "level": levels.get(f, (None,) * 3)[2],
+          "position": i} for i, f in enumerate(profiled)],
+        schema={"feature": pl.String, "kind": pl.String, "label": pl.String,
+                "attribute": pl.String, "attribute_label": pl.String, "level": pl.String,
+                "position": pl.Int32})
+    k = model.k_
+    segments = pl.DataFrame({
+        "segment_index": pl.Series(range(k), dtype=pl.Int32),
+        "segment_id": pl.Series(ids, dtype=pl.Int32),
+        "segment_name": model.segment_names_, "description": model.segment_descriptions_,
+        "stability": model.segment_stability_.astype(float)})
+    rank = [{f: r for r, (f, _) in enumerate(key, 1)} for key in model.segment_key_features_]
+    phrase = [dict(key) for key in model.segment_key_features_]
+    centroids = pl.DataFrame(
+        [{"segment_index": i, "feature": f, "centroid": float(model.centroids_[i, j]),
+          "phrase": phrase[i].get(f), "description_rank": rank[i].get(f)}
+         for i in range(k) for j, f in enumerate(model.features_)],
+        schema={"segment_index": pl.Int32, "feature": pl.String, "centroid": pl.Float64,
+                "phrase": pl.String, "description_rank": pl.Int32})
+    members = pl.DataFrame({"segment_index": pl.Series([], dtype=pl.Int32)})
+    con = duckdb.connect(":memory:", config={"threads": 1})
+    try:
+        for name, frame in {"segment_members": members, "profile_features": catalog,
+                            "fitted_segments": segments, "segment_features": centroids,
+                            "wide": wide}.items():
+            con.register(name, frame)
+        return con.sql(tree.sql(dialect="duckdb")).pl().drop("position")
+    finally:
+        con.close()
+
+
+def _small_tables(run_id: str, feats, model, ids: list[int], profiles) -> dict[str, pl.DataFrame]:
+    """The per-run tables of the DuckDB warehouse that are not per customer."""
+    names = model.segment_names_
+    tables: dict[str, pl.DataFrame] = {}
+    tables["segments.profile_history"] = profiles.with_columns(pl.lit(run_id).alias("run_id"))
+    tables["segments.selection_history"] = model.selection_.with_columns(
+        pl.lit(run_id).alias("run_id"))
+    edges = []
+    for j, f in enumerate(model.features_):
+        if f not in model.bin_edges_:
+            continue
+        e = model.bin_edges_[f]
+        counts = np.bincount(model.distinct_[:, j].astype(int), weights=model.weights_,
+                             minlength=len(e) - 1)
+        for b in range(len(e) - 1):
+            edges.append({"run_id": run_id, "feature": f, "feature_index": j, "bin": b,
+                          "lower": float(e[b]), "upper": float(e[b + 1]),
+                          "n_customers": int(counts[b])})
+    tables["segments.bin_edge_history"] = pl.DataFrame(edges)
+    tables["segments.centroid_history"] = pl.DataFrame([
+        {"run_id": run_id, "segment_id": ids[i], "segment_index": i, "segment_name": names[i],
+         "feature": f, "feature_index": j, "is_binned": f in model.bin_edges_,
+         "centroid": float(model.centroids_[i, j])}
+        for i in range(model.k_) for j, f in enumerate(model.features_)])
+    with_run = lambda df: df.with_columns(pl.lit(run_id).alias("run_id"))  # noqa: E731
+    tables["meta.row_accounting"] = with_run(feats.accounting)
+    tables["meta.feature_histograms"] = with_run(feats.histograms)
+    return tables
+
+
+def _empty(spark, view: str) -> pl.DataFrame:
+    """A view's columns with no rows: the warehouse keeps the shape, Spark the rows."""
+    return pl.from_arrow(spark.sql(f"select * from {view} limit 0").toArrow())
+
+
+class Outputs:
+    """Per-customer tables written by Spark, new ones first, swapped in at the end.
+
+    Catalog: each build writes ``<database>.<table>_<run>`` tables; the swap
+    points the view ``<database>.<table>`` at them and drops the build's
+    predecessors. Parquet (``output_path``): each table is written to a hidden
+    folder, then renamed into place.
+    """
+
+    def __init__(self, spark, cfg: Config, run_id: str):
+        self.spark, self.engine, self.run_id = spark, cfg.engine, run_id
+        self.tag = _tag(run_id)
+        self.written: list[str] = []
+        # `catalog`.`database` (Unity Catalog) or `database`
+        self.db = ".".join(f"`{part}`" for part in cfg.engine.database.split("."))
+
+    # -- write ---------------------------------------------------------------
+    def write(self) -> None:
+        spark, run = self.spark, self.run_id.replace("'", "''")
+        frames = {name: spark.sql(f"select *, '{run}' as run_id from {view}")
+                  for name, view in OUTPUTS.items()}
+        previous = self._previous_history()
+        history = frames["customer_segments"]
+        if previous is not None:
+            history = previous.unionByName(history, allowMissingColumns=True)
+        frames[HISTORY] = history
+        for name, frame in frames.items():
+            self._write_one(name, frame)
+
+    def _previous_history(self):
+        with contextlib.suppress(Exception):  # no earlier build: no history yet
+            if self.engine.output_path:
+                path = self._path(HISTORY)
+                if "://" in path or Path(path).exists():
+                    return self.spark.read.parquet(path)
+                return None
+            return self.spark.table(f"{self.db}.`{HISTORY}`")
+        return None
+
+    def _path(self, name: str) -> str:
+        return f"{self.engine.output_path.rstrip('/')}/{name}"
+
+    def _write_one(self, name: str, frame) -> None:
+        if self.engine.output_path:
+            target = self._path(f".next-{self.tag}/{name}")
+            frame.write.mode("overwrite").parquet(target)
+        else:
+            self.spark.sql(f"create database if not exists {self.db}")
+            frame.write.format("parquet").mode("overwrite").saveAsTable(
+                f"{self.db}.`{name}_{self.tag}`")
+        self.written.append(name)
+
+    # -- swap ----------------------------------------------------------------
+    def swap(self) -> None:
+        if self.engine.output_path:
+            base = self.engine.output_path.rstrip("/")
+            if "://" in base:  # a cluster file system: the folders are replaced in place
+                for name in self.written:
+                    self.spark.read.parquet(self._path(f".next-{self.tag}/{name}")) \
+                        .write.mode("overwrite").parquet(self._path(name))
+                return
+            old = Path(base) / f".old-{self.tag}"
+            for name in self.written:
+                final = Path(base) / name
+                if final.exists():
+                    old.mkdir(parents=True, exist_ok=True)
+                    final.rename(old / name)
+                (Path(base) / f".next-{self.tag}" / name).rename(final)
+            shutil.rmtree(Path(base) / f".next-{self.tag}", ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        db = self.db
+        for name in self.written:
+            self.spark.sql(f"create or replace view {db}.`{name}` as "
+                           f"select * from {db}.`{name}_{self.tag}`")
+            for row in self.spark.sql(f"show tables in {db} like '{name}_*'").collect():
+                table = row["tableName"]
+                if table != f"{name}_{self.tag}" and re.fullmatch(
+                        rf"{name}_\d{{8}}t\d{{6}}z_[0-9a-f]+", table):
+                    self.spark.sql(f"drop table if exists {db}.`{table}`")
+
+    def discard(self) -> None:
+        """A failed build: remove what it wrote; the previous outputs stay as they were."""
+        with contextlib.suppress(Exception):
+            if self.engine.output_path and "://" not in self.engine.output_path:
+                shutil.rmtree(Path(self.engine.output_path) / f".next-{self.tag}",
+                              ignore_errors=True)
+            elif not self.engine.output_path:
+                for name in self.written:
+                    self.spark.sql(f"drop table if exists {self.db}.`{name}_{self.tag}`")
+
+    def where(self) -> str:
+        if self.engine.output_path:
+            return f"Parquet under {self.engine.output_path}"
+        return f"Spark catalog database {self.engine.database}"
+
+
+def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
+                   stages, progress) -> BuildResult:
+    """:func:`segkit.pipeline.sequence._build` with Spark for the per-customer steps."""
+    # Imports warm up beside the Spark session; no MLflow store (not tracked on Spark yet).
+    _start_background_work(dataclasses.replace(
+        cfg, mlflow=dataclasses.replace(cfg.mlflow, enabled=False)))
+    with stages("session", "Starting the Spark session") as info:
+        spark = session(cfg.engine)
+        info["detail"] = (f"remote {cfg.engine.remote}" if cfg.engine.remote
+                          else f"master {cfg.engine.master or 'local[2]'}")
+    with stages("sql", "Loading and cleaning the source in Spark") as info:
+        feats = ssql.build_features(spark, cfg)
+        info["detail"] = (f"{feats.rows_in:,} rows in, {feats.rows_quarantined:,} "
+                          f"quarantined, {feats.n_customers:,} customers "
+                          f"(load {feats.load_seconds:.2f} s)")
+    m = cfg.model
+    with stages("model", "Bin edges and distinct vectors in Spark; K-Means sweep") as info:
+        from segkit.model import SegmentationWarning, Segmenter
+
+        types = dict(spark.table(smodel.FEATURES).dtypes)
+        model = Segmenter(features=list(m.features) if m.features else None, n_bins=m.n_bins,
+                          strategy=m.strategy, k_min=m.k_min, k_max=m.k_max, k=m.k,
+                          correlation_threshold=m.correlation_threshold, n_init=m.n_init,
+                          n_resamples=m.n_resamples, stability_threshold=m.stability_threshold,
+                          labels=feats.labels, seed=m.seed)
+        try:
+            if m.strategy != "quantile":
+                raise ValueError(f"[model] strategy = {m.strategy!r} runs on the DuckDB engine "
+                                 "only; the Spark engine bins by quantiles")
+            binned, onehot = smodel.candidates(types, model.features)
+            if feats.n_customers < 2:
+                raise ValueError(f"need at least 2 customers to segment, got {feats.n_customers}")
+            t0 = time.perf_counter()
+            edges = smodel.bin_edges(spark, binned, m.n_bins)
+            distinct, counts = smodel.distinct_vectors(spark, edges, onehot)
+            spark_seconds = time.perf_counter() - t0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SegmentationWarning)
+                model.fit_binned(distinct, counts, bin_edges=edges, onehot=onehot)
+        except ValueError as exc:
+            raise InputError(f"cannot segment {feats.source}: {exc}") from None
+        # The edges and vectors came from Spark: count them as the discretize stage.
+        model.timings_["discretize"] += spark_seconds
+        info["detail"] = (f"k = {model.k_}, {model.n_distinct_} distinct vectors "
+                          f"(edges and vectors in Spark {spark_seconds:.2f} s)")
+    build_warnings = feats.warnings + list(model.warnings_)
+    if m.map:
+        build_warnings.append("the t-SNE map is drawn by the DuckDB engine only; this Spark "
+                              "build has none (set [model] map = false to silence this).")
+    ids = _segment_ids(model, previous)
+    _keep_names(model, ids, previous)
+    outputs = Outputs(spark, cfg, run_id)
+    try:
+        with stages("assign", "Assigning every customer in Spark SQL") as info:
+            smodel.assign(spark, model, ids)
+            info["detail"] = "segments__assigned"
+        profiles = _profile_rows(spark, feats, model, ids)
+        tables = _small_tables(run_id, feats, model, ids, profiles)
+        for message in build_warnings:
+            progress.warn(message)
+        with stages("spark-write", "Writing the per-customer tables with Spark") as info:
+            outputs.write()
+            info["detail"] = outputs.where()
+        chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
+        if cfg.mlflow.enabled:
+            progress.warn("MLflow tracking runs with the DuckDB engine only for now; this "
+                          "Spark build is recorded in the warehouse (segkit runs).")
+        run_row = {
+            "started_at": started_at, "config_hash": cfg.config_hash(),
+            "config_json": json.dumps(cfg.to_dict()), "segkit_version": __version__,
+            "finished_at": _now(), "status": "success", "source": feats.source,
+            "as_of_date": feats.as_of, "rows_in": feats.rows_in, "rows_used": feats.rows_used,
+            "rows_quarantined": feats.rows_quarantined, "customers": feats.n_customers,
+            "customers_removed": feats.customers_removed,
+            "distinct_vectors": model.n_distinct_,
+            "features": ",".join(model.features_), "k": model.k_, "k_rule": model.k_rule_,
+            "silhouette": chosen["silhouette"], "davies_bouldin": chosen["davies_bouldin"],
+            "calinski_harabasz": chosen["calinski_harabasz"],
+            "stability_ari_mean": chosen["stability_ari_mean"], "tsne_method": None,
+            "warnings": "\n".join(build_warnings) or None,
+            "mlflow_run_id": None, "model_name": None, "model_version": None,
+        }
+        # The warehouse keeps the run tables' shape; their rows are in Spark.
+        feats.run_tables = {
+            "features.customer_features": _empty(spark, smodel.FEATURES),
+            "cleaning.quarantine": _empty(spark, "cleaning__quarantine"),
+            "features.column_quality": feats.column_quality,
+            "features.numeric_bounds": feats.numeric_bounds,
+        }
+        seconds = dict(stages.seconds)
+        with stages("write-back", "Writing the next warehouse beside the live one"):
+            run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
+            stage_rows = {"session": seconds["session"], "load": feats.load_seconds,
+                          "features": round(seconds["sql"] - feats.load_seconds, 4)}
+            stage_rows.update(_stage_seconds(
+                {"sql": seconds["sql"], "model": seconds["model"]}, feats, model))
+            stage_rows.update((s, t) for s, t in seconds.items()
+                              if s not in ("sql", "model", "session"))
+            nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
+                                                 stage_rows, time.perf_counter())
+        html, report_error = None, None
+        with stages("report", "Rendering the HTML report") as info:
+            try:
+                from segkit import reporting
+
+                data = reporting.load_report_data(cfg.replace(warehouse=nxt.path), run_id)
+                data.warehouse_path = cfg.warehouse
+                html = reporting.render_html(data)
+            except Exception as exc:  # noqa: BLE001 - the build publishes either way
+                report_error = exc
+            info["detail"] = (str(cfg.reports_dir / f"{run_id}.html") if html is not None
+                              else "failed (see the warning below)")
+        nxt.write(lambda con: _insert_stages(
+            con, run_id, {"report": stages.seconds["report"]}))
+        # Spark's tables first, then the warehouse: a build that fails before
+        # here leaves both as they were.
+        outputs.swap()
+    except BaseException:
+        outputs.discard()
+        raise
+    if nxt.publish():
+        progress.warn("someone wrote to the warehouse during the build; their change was "
+                      "carried into the published file.")
+    with contextlib.suppress(Exception):
+        from segkit import warehouse
+
+        warehouse.journal_forget(cfg.warehouse, {run_id} | journal_ids)
+    path = None
+    if html is not None:
+        try:
+            path = reporting.write_report(cfg.reports_dir, run_id, html)
+        except Exception as exc:  # noqa: BLE001
+            report_error = exc
+    if report_error is not None:
+        reason = (str(report_error) if isinstance(report_error, SegkitError)
+                  else f"{type(report_error).__name__}: {report_error}")
+        progress.warn(f"the build {run_id} is published, but its report failed: {reason} "
+                      f"Render it again with `python -m segkit report {run_id}`.")
+    return BuildResult(
+        run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
+        silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
+        customers=feats.n_customers, rows_in=feats.rows_in, rows_used=feats.rows_used,
+        rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
+        warnings=build_warnings)

@@ -1,0 +1,160 @@
+"""Bin edges, binning, distinct vectors and the assignment, computed in Spark.
+
+Only small results come to the driver: per feature the handful of order
+statistics the quantile edges need, and the distinct binned vectors with their
+counts (at most ``n_bins ** d`` rows). The model is fitted on that weighted set
+(:meth:`segkit.model.Segmenter.fit_binned`), and every customer is assigned in
+Spark SQL by the one assignment rule (``sql/macros/assign.sql``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segkit import project
+from segkit.feature_names import RFM_FEATURES
+from segkit.features import for_dialect, segment_context
+
+FEATURES = "features__customer_features"
+ASSIGNED = "segments__assigned"
+
+
+def _double(value: float) -> str:
+    """A double literal Spark reads back as exactly this double."""
+    if np.isinf(value):
+        return f"double('{'-' if value < 0 else ''}Infinity')"
+    return f"cast('{float(value)!r}' as double)"
+
+
+def candidates(columns: dict[str, str], features, onehot=None) -> tuple[list[str], list[str]]:
+    """The binned and one-hot candidates, as :class:`Segmenter` picks them from a frame.
+
+    ``columns`` is column -> Spark type name of the feature view.
+    """
+    numeric = [c for c, t in columns.items() if c != "customer_id" and (t in (
+        "double", "float", "int", "bigint", "smallint", "tinyint") or t.startswith("decimal"))]
+    if features is None:
+        onehot_default = {c for c in numeric if c.startswith("is_")}
+        chosen = (list(RFM_FEATURES) if all(c in columns for c in RFM_FEATURES)
+                  else [c for c in numeric if c not in onehot_default] or numeric)
+    else:
+        chosen = list(features)
+        missing = [f for f in chosen if f not in columns]
+        if missing:
+            raise ValueError(f"features {missing} are not columns of the features; columns "
+                             f"are {list(columns)}")
+    hot = [f for f in chosen if f.startswith("is_")] if onehot is None else list(onehot)
+    return [f for f in chosen if f not in hot], hot
+
+
+def _percentile_positions(n: int, n_bins: int):
+    """numpy's averaged_inverted_cdf positions: (previous, next, gamma) per level."""
+    q = np.true_divide(np.linspace(0, 100, n_bins + 1), 100)
+    virtual = n * q - 1
+    previous = np.floor(virtual)
+    following = previous + 1
+    above = virtual >= n - 1
+    previous[above] = n - 1
+    following[above] = n - 1
+    below = virtual < 0
+    previous[below] = 0
+    following[below] = 0
+    # numpy's gamma uses the index it clipped (-1 above the bounds)
+    gamma = virtual - np.where(above, -1, previous)
+    gamma = np.where(gamma == 0, 0.5, 1.0)
+    return previous.astype(np.int64), following.astype(np.int64), gamma
+
+
+def bin_edges(spark, features: list[str], n_bins: int) -> dict[str, list[float]]:
+    """Each feature's quantile edges, exactly as scikit-learn's ``KBinsDiscretizer``
+    (``strategy="quantile"``, ``quantile_method="averaged_inverted_cdf"``,
+    ``subsample=None``) computes them from the same column.
+
+    Spark finds the order statistics numpy's percentile reads (the value at
+    each needed rank, from the cumulative counts of the distinct values);
+    numpy's own interpolation and the removal of bins narrower than 1e-8 run here.
+    """
+    edges = {}
+    for feature in features:
+        column = f"cast(`{feature}` as double)"
+        n, low, high, bad = spark.sql(
+            f"select count(*), min({column}), max({column}), "
+            f"count_if({column} is null or isnan({column}) or abs({column}) = double('Infinity'))"
+            f" from {FEATURES}").collect()[0]
+        if bad:
+            raise ValueError(f"column {feature!r} contains nulls, NaN or infinite values; "
+                             "impute them upstream")
+        if low == high:
+            edges[feature] = [float("-inf"), float("inf")]
+            continue
+        previous, following, gamma = _percentile_positions(n, n_bins)
+        ranks = sorted(set(previous.tolist()) | set(following.tolist()))
+        picks = ", ".join(f"min(case when upto > {r} then x end)" for r in ranks)
+        row = spark.sql(f"""
+            with counted as (
+                select {column} as x, count(*) as n from {FEATURES} group by 1
+            ),
+            cumulative as (
+                select x, sum(n) over (order by x rows between unbounded preceding
+                                       and current row) as upto
+                from counted
+            )
+            select {picks} from cumulative""").collect()[0]
+        value = dict(zip(ranks, (float(v) for v in row)))
+        a = np.array([value[i] for i in previous], dtype=np.float64)
+        b = np.array([value[i] for i in following], dtype=np.float64)
+        # numpy's _lerp where t >= 0.5 (always, for this method): b - (b - a) * (1 - t)
+        result = b - (b - a) * (1 - gamma)
+        mask = np.ediff1d(result, to_begin=np.inf) > 1e-8
+        edges[feature] = result[mask].tolist()
+    return edges
+
+
+def bin_expression(feature: str, edges: list[float]) -> str:
+    """The bin of a value: how many inner edges are at or below it (sklearn's searchsorted)."""
+    inner = edges[1:-1]
+    if not inner:
+        return "cast(0 as double)"
+    column = f"cast(`{feature}` as double)"
+    return "cast(" + " + ".join(f"case when {column} >= {_double(e)} then 1 else 0 end"
+                                for e in inner) + " as double)"
+
+
+def distinct_vectors(spark, edges: dict[str, list[float]], onehot: list[str]):
+    """The distinct binned vectors of the candidates and their customer counts, from Spark."""
+    parts = [bin_expression(f, e) for f, e in edges.items()]
+    parts += [f"cast(`{f}` as double)" for f in onehot]
+    names = [f"c{j}" for j in range(len(parts))]
+    select = ", ".join(f"{p} as {n}" for p, n in zip(parts, names))
+    rows = spark.sql(f"select {', '.join(names)}, count(*) as n from (select {select} "
+                     f"from {FEATURES}) group by {', '.join(names)}").collect()
+    distinct = np.array([list(r)[:-1] for r in rows], dtype=float).reshape(len(rows), len(parts))
+    counts = np.array([r[-1] for r in rows], dtype=np.int64)
+    return distinct, counts
+
+
+def assign(spark, model, ids: list[int]) -> None:
+    """Every customer's segment in Spark SQL, by the one assignment rule; view ``segments__assigned``."""
+    from pyspark.sql.types import (DoubleType, IntegerType, LongType, StringType, StructField,
+                                   StructType)
+
+    edge_rows = [(f, int(b), float(e[b]), float(e[b + 1]))
+                 for f, e in model.bin_edges_.items() if f in model.features_
+                 for b in range(len(e) - 1)]
+    spark.createDataFrame(edge_rows, StructType([
+        StructField("feature", StringType()), StructField("bin", LongType()),
+        StructField("lower", DoubleType()), StructField("upper", DoubleType())])
+    ).createOrReplaceTempView("segkit_bin_edges")
+    centroid_rows = [(int(ids[i]), i, model.segment_names_[i], f, float(model.centroids_[i, j]))
+                     for i in range(model.k_) for j, f in enumerate(model.features_)]
+    spark.createDataFrame(centroid_rows, StructType([
+        StructField("segment_id", IntegerType()), StructField("segment_index", IntegerType()),
+        StructField("segment_name", StringType()), StructField("feature", StringType()),
+        StructField("centroid", DoubleType())])).createOrReplaceTempView("segkit_centroids")
+    context = for_dialect(segment_context(model.features_), "spark")
+    sql = project.render_string(
+        "with {{ assign_segments('" + FEATURES + "', segment_features, "
+        "edges='segkit_bin_edges', centroids='segkit_centroids') }}\n"
+        "select * from assigned", context, dialect="spark")
+    spark.catalog.dropTempView(ASSIGNED)  # the last build's, in a long-lived session
+    spark.sql(f"cache table {ASSIGNED} as\n{sql}")
