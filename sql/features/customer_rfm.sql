@@ -62,10 +62,6 @@ orders as (
     from transactions
     group by customer_id
 ),
-
-as_of as (
-    select * from cleaning.as_of
-),
 {%- endif %}
 
 final as (

@@ -247,6 +247,23 @@ def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
     ]
 
 
+def test_features_customer_rfm_counts_orders_when_asked(db, context):
+    given(db, "cleaning.transactions", "customer_id varchar, order_id varchar, "
+          "ordered_at timestamp, country varchar, amount decimal(18,2)", [
+              ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
+              ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("6.00")),  # same day, two orders
+              ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00")),  # a second line of order 2
+              ("B", "3", T(2024, 1, 10), None, Decimal("1.25")),
+          ])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
+    orders = {**context, "features": {**context["features"], "frequency": "orders"}}
+    got = run(db, "features.customer_rfm", orders)
+    assert [r[:5] for r in got] == [
+        ("A", 9, 2, Decimal("6.00"), 9),  # 12.00 over 2 orders, on one day
+        ("B", 0, 1, Decimal("1.25"), 0),
+    ]
+
+
 def test_features_customer_features_raw_joins_attributes_to_buyers(db, context):
     given(db, "features.customer_rfm", "customer_id varchar, recency_days bigint, "
           "frequency bigint, monetary decimal(18,2), tenure_days bigint, country varchar", [
