@@ -55,44 +55,12 @@ def load_report_data(cfg: Config, run_id: str | None) -> ReportData:
 
 
 def _read(con, cfg: Config, run_id: str | None) -> ReportData:
-    # "Latest" and "previous" have one definition: segments.successful_runs.
-    latest = _q(con, "select run_id from segments.latest_run")
-    latest_id = latest["run_id"][0] if latest.height else None
-    if run_id is None:
-        if latest_id is None:
-            raise InputError(f"the warehouse {cfg.warehouse} has no successful build yet; run "
-                             "`python -m segkit build`, or list the builds with "
-                             "`python -m segkit runs`.")
-        run_id = latest_id
-    runs = _q(con, "select * from meta.runs where run_id = ?", [run_id])
-    if not runs.height:
-        raise InputError(f"no build with run id {run_id!r} in {cfg.warehouse}. List the "
-                         "builds and their run ids with `python -m segkit runs`.")
-    run = runs.row(0, named=True)
-    if run["status"] != "success":
-        why = f": {run['error']}" if run.get("error") else ""
-        raise InputError(f"build {run_id} did not succeed (status {run['status']}{why}), so "
-                         "it has no segments to report. Pick a successful build from "
-                         "`python -m segkit runs`.")
+    run_id, latest_id, run = _successful_run(con, cfg, run_id)
     p = [run_id]
-    previous = _q(con, "select previous_run_id from segments.successful_runs where run_id = ?",
-                  [run_id])
-    previous_id = previous["previous_run_id"][0] if previous.height else None
-    migration = pl.DataFrame()
-    if previous_id is not None:
-        # The one migration query (sql/segments/migration.sql), for these two runs;
-        # aggregated in DuckDB: one row per (before, after) pair, never per customer.
-        migration = _q(con, render_model("segments.migration", {
-            "from_run_id": warehouse.quote_literal(previous_id),
-            "to_run_id": warehouse.quote_literal(run_id)}))
-    n_bins = None
-    try:
-        n_bins = int(json.loads(run.get("config_json") or "{}").get("model", {})["n_bins"])
-    except (ValueError, KeyError, TypeError):
-        pass
+    previous_id, migration = _migration(con, run_id)
     return ReportData(
         run_id=run_id, run=run, is_latest=run_id == latest_id, warehouse_path=cfg.warehouse,
-        n_bins=n_bins,
+        n_bins=_n_bins(run),
         stages=_q(con, "select stage, seconds from meta.run_stages where run_id = ?", p),
         views=_q(con, "select view_name, version, sql_hash from meta.run_views "
                       "where run_id = ? order by view_name", p),
@@ -116,3 +84,50 @@ def _read(con, cfg: Config, run_id: str | None) -> ReportData:
         tsne=_q(con, "select customer_id, segment_id, x, y from segments.tsne_history "
                      "where run_id = ? order by customer_id", p),
         previous_run_id=previous_id, migration=migration)
+
+
+def _successful_run(con, cfg: Config, run_id: str | None) -> tuple[str, str | None, dict]:
+    """The run to report (the latest when None), the latest run id and its meta.runs row."""
+    # "Latest" and "previous" have one definition: segments.successful_runs.
+    latest = _q(con, "select run_id from segments.latest_run")
+    latest_id = latest["run_id"][0] if latest.height else None
+    if run_id is None:
+        if latest_id is None:
+            raise InputError(f"the warehouse {cfg.warehouse} has no successful build yet; run "
+                             "`python -m segkit build`, or list the builds with "
+                             "`python -m segkit runs`.")
+        run_id = latest_id
+    runs = _q(con, "select * from meta.runs where run_id = ?", [run_id])
+    if not runs.height:
+        raise InputError(f"no build with run id {run_id!r} in {cfg.warehouse}. List the "
+                         "builds and their run ids with `python -m segkit runs`.")
+    run = runs.row(0, named=True)
+    if run["status"] != "success":
+        why = f": {run['error']}" if run.get("error") else ""
+        raise InputError(f"build {run_id} did not succeed (status {run['status']}{why}), so "
+                         "it has no segments to report. Pick a successful build from "
+                         "`python -m segkit runs`.")
+    return run_id, latest_id, run
+
+
+def _migration(con, run_id: str) -> tuple[str | None, pl.DataFrame]:
+    """The previous successful run and the customers' moves from it (empty when none)."""
+    previous = _q(con, "select previous_run_id from segments.successful_runs where run_id = ?",
+                  [run_id])
+    previous_id = previous["previous_run_id"][0] if previous.height else None
+    migration = pl.DataFrame()
+    if previous_id is not None:
+        # The one migration query (sql/segments/migration.sql), for these two runs;
+        # aggregated in DuckDB: one row per (before, after) pair, never per customer.
+        migration = _q(con, render_model("segments.migration", {
+            "from_run_id": warehouse.quote_literal(previous_id),
+            "to_run_id": warehouse.quote_literal(run_id)}))
+    return previous_id, migration
+
+
+def _n_bins(run: dict) -> int | None:
+    """The build's ``[model] n_bins`` from its recorded config (None when not recorded)."""
+    try:
+        return int(json.loads(run.get("config_json") or "{}").get("model", {})["n_bins"])
+    except (ValueError, KeyError, TypeError):
+        return None
