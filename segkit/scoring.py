@@ -96,8 +96,6 @@ def _features_from_transactions(cfg: Config, path: Path, build: _Build,
     Returns the features, the customers that could not be scored with their
     reason, and the as-of date used.
     """
-    from segkit import features
-
     if cfg.transactions is None:
         raise InputError(f"{path} has no feature columns and the config has no [transactions] "
                          "mapping to read it as raw transactions.")
@@ -113,57 +111,68 @@ def _features_from_transactions(cfg: Config, path: Path, build: _Build,
     tmp = Path(tempfile.mkdtemp(prefix="score-", dir=root))
     con = warehouse.connect_work(cfg.duckdb, tmp)
     try:
-        context = features.render_context(con, scoped)
-        models, _ = features.project_models(context, layers=("staging", "cleaning", "features"))
-        for model in models:
-            if model.published == "run_table":
-                continue  # the build's: bounds, levels and quarantine are not recomputed
-            con.execute(project.create_sql(model.name, project.render(model, context),
-                                           materialize=model.materialized == "table"))
-        con.register("_build_bounds", build.bounds)
-        con.execute("create table features.numeric_bounds as select * from _build_bounds")
-        # The build's own SQL: its levels, imputation and capping rule.
-        con.execute(project.create_sql("features.customer_features", build.features_sql))
+        _create_features(con, scoped, build)
         frame = con.sql("select * from features.customer_features order by customer_id").pl()
         as_of_used = con.execute("select as_of_date from cleaning.as_of").fetchall()[0][0]
-        dropped = con.sql(f"""
-            with lines as (
-                select customer_id, quarantine_reason from cleaning.transactions_checked
-                where customer_id is not null
-            ),
-            unused as (
-                select customer_id from lines
-                except
-                select customer_id from features.customer_features_raw
-            ),
-            reasons as (
-                select
-                    lines.customer_id,
-                    'every line quarantined: ' || string_agg(
-                        distinct lines.quarantine_reason, ', '
-                        order by lines.quarantine_reason) as unscored_reason
-                from lines
-                inner join unused on unused.customer_id = lines.customer_id
-                group by lines.customer_id
-            ),
-            removed as (
-                select customer_id, {warehouse.quote_literal(
-                    "outside the build's caps of a feature (outliers = remove)")}
-                    as unscored_reason
-                from features.customer_features_raw
-                where customer_id not in (select customer_id from features.customer_features)
-            )
-            select * from reasons
-            union all
-            select * from removed
-            order by customer_id
-        """).pl()
+        dropped = con.sql(_UNSCORED_SQL).pl()
     except duckdb.Error as exc:
         raise InputError(f"cannot score {path}: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return frame, dropped, as_of_used
+
+
+def _create_features(con, scoped: Config, build: _Build) -> None:
+    """Run the SQL models up to features.customer_features with the build's reference values."""
+    from segkit import features
+
+    context = features.render_context(con, scoped)
+    models, _ = features.project_models(context, layers=("staging", "cleaning", "features"))
+    for model in models:
+        if model.published == "run_table":
+            continue  # the build's: bounds, levels and quarantine are not recomputed
+        con.execute(project.create_sql(model.name, project.render(model, context),
+                                       materialize=model.materialized == "table"))
+    con.register("_build_bounds", build.bounds)
+    con.execute("create table features.numeric_bounds as select * from _build_bounds")
+    # The build's own SQL: its levels, imputation and capping rule.
+    con.execute(project.create_sql("features.customer_features", build.features_sql))
+
+
+# The file's customers that got no feature row, with the reason.
+_UNSCORED_SQL = f"""
+with lines as (
+    select customer_id, quarantine_reason from cleaning.transactions_checked
+    where customer_id is not null
+),
+unused as (
+    select customer_id from lines
+    except
+    select customer_id from features.customer_features_raw
+),
+reasons as (
+    select
+        lines.customer_id,
+        'every line quarantined: ' || string_agg(
+            distinct lines.quarantine_reason, ', '
+            order by lines.quarantine_reason) as unscored_reason
+    from lines
+    inner join unused on unused.customer_id = lines.customer_id
+    group by lines.customer_id
+),
+removed as (
+    select customer_id, {warehouse.quote_literal(
+        "outside the build's caps of a feature (outliers = remove)")}
+        as unscored_reason
+    from features.customer_features_raw
+    where customer_id not in (select customer_id from features.customer_features)
+)
+select * from reasons
+union all
+select * from removed
+order by customer_id
+"""
 
 
 def assign(frame: pl.DataFrame, edges: pl.DataFrame, centroids: pl.DataFrame,

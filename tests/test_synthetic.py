@@ -216,7 +216,7 @@ def test_csv_matches_parquet(parquet_run, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_multi_part_layout_and_progress(tmp_path, monkeypatch, fmt):
-    monkeypatch.setattr(gen, "_CHUNK_ROWS", 4_000)
+    monkeypatch.setattr(gen.files, "_CHUNK_ROWS", 4_000)
     calls = []
     info = generate(tmp_path, transactions=10_000, seed=3, format=fmt,
                     progress=lambda done, total: calls.append((done, total)))

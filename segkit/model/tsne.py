@@ -103,6 +103,27 @@ def tsne_map(binned, labels, *, sample_size=5000, seed=0, method="distinct",
     """
     X = np.asarray(binned, dtype=float)
     labels = np.asarray(labels)
+    _check_arguments(X, labels, method, tsne_params, sample_size, max_points)
+    params = {**TSNE_DEFAULTS, **tsne_params, "method": method}
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    idx = _stratified_sample(labels, sample_size, rng)
+    Xs = X[idx]
+    tsne_seed = int(rng.integers(2**31 - 1))
+    if method == "jitter":
+        jittered = Xs + rng.uniform(-params["jitter"], params["jitter"], size=Xs.shape)
+        coords = _embed(jittered, params, tsne_seed)
+        embedded = len(idx)
+    else:
+        idx, coords, embedded = _distinct_map(X, labels, idx, rng, max_points, params, tsne_seed)
+    params["sample_size"] = int(len(idx))
+    params["n_points_embedded"] = int(embedded)
+    params["seed"] = int(seed) if isinstance(seed, Integral) else repr(seed)
+    params["seconds"] = round(time.perf_counter() - start, 3)
+    return TsneResult(idx, coords, params)
+
+
+def _check_arguments(X, labels, method, tsne_params, sample_size, max_points) -> None:
     if X.ndim != 2 or labels.shape != (X.shape[0],):
         raise ValueError(f"binned must be (n, d) and labels (n,), got {X.shape} and {labels.shape}")
     if method not in ("jitter", "distinct"):
@@ -114,59 +135,57 @@ def tsne_map(binned, labels, *, sample_size=5000, seed=0, method="distinct",
         raise ValueError(f"sample_size must be an integer >= 2, got {sample_size!r}")
     if not (isinstance(max_points, Integral) and max_points >= 4):
         raise ValueError(f"max_points must be an integer >= 4, got {max_points!r}")
-    params = {**TSNE_DEFAULTS, **tsne_params, "method": method}
-    start = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    idx = _stratified_sample(labels, sample_size, rng)
+
+
+def _embed(data, params: dict, tsne_seed: int) -> np.ndarray:
+    """t-SNE of ``data`` to 2-D; records the perplexity used in ``params``."""
+    # t-SNE needs perplexity < n points; a few dozen distinct vectors get less.
+    perplexity = min(params["perplexity"], max(1.0, (data.shape[0] - 1) / 3))
+    params["perplexity_used"] = float(perplexity)
+    tsne = TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        max_iter=params["max_iter"],
+        init=params["init"],
+        learning_rate=params["learning_rate"],
+        random_state=tsne_seed,
+    )
+    # One OpenMP thread: measured 2.4 s vs 16-24 s for 2,000 points on a busy
+    # 2-core box (spin-waiting threads), and the map no longer depends on cores.
+    with threadpool_limits(limits=1):
+        return tsne.fit_transform(data)
+
+
+def _distinct_map(X, labels, idx, rng, max_points, params, tsne_seed):
+    """The "distinct" method: embed the sample's distinct vectors, draw customers around them.
+
+    Returns the (possibly sub-sampled) row indices, their coordinates and the
+    number of points embedded.
+    """
     Xs = X[idx]
-    tsne_seed = int(rng.integers(2**31 - 1))
-
-    def run(data):
-        # t-SNE needs perplexity < n points; a few dozen distinct vectors get less.
-        perplexity = min(params["perplexity"], max(1.0, (data.shape[0] - 1) / 3))
-        params["perplexity_used"] = float(perplexity)
-        tsne = TSNE(
-            n_components=2,
-            perplexity=perplexity,
-            max_iter=params["max_iter"],
-            init=params["init"],
-            learning_rate=params["learning_rate"],
-            random_state=tsne_seed,
-        )
-        # One OpenMP thread: measured 2.4 s vs 16-24 s for 2,000 points on a busy
-        # 2-core box (spin-waiting threads), and the map no longer depends on cores.
-        with threadpool_limits(limits=1):
-            return tsne.fit_transform(data)
-
-    if method == "jitter":
-        coords = run(Xs + rng.uniform(-params["jitter"], params["jitter"], size=Xs.shape))
-    else:
+    distinct, inverse = np.unique(Xs, axis=0, return_inverse=True)
+    if distinct.shape[0] > max_points:
+        # Barnes-Hut t-SNE costs ~10 ms per point here (2,200 distinct vectors of a
+        # wide customer table: 9 s); a stratified sub-sample keeps every segment's
+        # island at a bounded cost. Drawn only in this case, so maps of RFM data
+        # (tens of vectors) are unchanged.
+        idx = idx[_stratified_sample(labels[idx], max_points, rng)]
+        Xs = X[idx]
         distinct, inverse = np.unique(Xs, axis=0, return_inverse=True)
-        if distinct.shape[0] > max_points:
-            # Barnes-Hut t-SNE costs ~10 ms per point here (2,200 distinct vectors of a
-            # wide customer table: 9 s); a stratified sub-sample keeps every segment's
-            # island at a bounded cost. Drawn only in this case, so maps of RFM data
-            # (tens of vectors) are unchanged.
-            idx = idx[_stratified_sample(labels[idx], max_points, rng)]
-            Xs = X[idx]
-            distinct, inverse = np.unique(Xs, axis=0, return_inverse=True)
-            params["max_points"] = int(max_points)
-        if distinct.shape[0] < 4:
-            # Too few points for t-SNE (it needs perplexity < points). Up to three
-            # points lie in a plane, so their first two principal axes place them
-            # at their exact distances: a valid map, not an error.
-            centered = distinct - distinct.mean(axis=0)
-            _, _, vt = np.linalg.svd(centered, full_matrices=False)
-            layout = np.zeros((distinct.shape[0], 2))
-            layout[:, :min(2, vt.shape[0])] = centered @ vt[:2].T
-            params["layout"] = "pca (fewer than 4 distinct vectors)"
-        else:
-            layout = run(distinct + rng.uniform(-1e-3, 1e-3, size=distinct.shape))
-        extent = layout.max(axis=0) - layout.min(axis=0)
-        spread = 0.02 * np.where(extent > 0, extent, 1.0)
-        coords = layout[inverse.ravel()] + rng.normal(0.0, 1.0, size=(len(idx), 2)) * spread
-    params["sample_size"] = int(len(idx))
-    params["n_points_embedded"] = int(len(idx) if method == "jitter" else distinct.shape[0])
-    params["seed"] = int(seed) if isinstance(seed, Integral) else repr(seed)
-    params["seconds"] = round(time.perf_counter() - start, 3)
-    return TsneResult(idx, coords, params)
+        params["max_points"] = int(max_points)
+    if distinct.shape[0] < 4:
+        # Too few points for t-SNE (it needs perplexity < points). Up to three
+        # points lie in a plane, so their first two principal axes place them
+        # at their exact distances: a valid map, not an error.
+        centered = distinct - distinct.mean(axis=0)
+        _, _, vt = np.linalg.svd(centered, full_matrices=False)
+        layout = np.zeros((distinct.shape[0], 2))
+        layout[:, :min(2, vt.shape[0])] = centered @ vt[:2].T
+        params["layout"] = "pca (fewer than 4 distinct vectors)"
+    else:
+        layout = _embed(distinct + rng.uniform(-1e-3, 1e-3, size=distinct.shape), params,
+                        tsne_seed)
+    extent = layout.max(axis=0) - layout.min(axis=0)
+    spread = 0.02 * np.where(extent > 0, extent, 1.0)
+    coords = layout[inverse.ravel()] + rng.normal(0.0, 1.0, size=(len(idx), 2)) * spread
+    return idx, coords, distinct.shape[0]

@@ -54,7 +54,44 @@ def load_report_data(cfg: Config, run_id: str | None) -> ReportData:
         con.close()
 
 
+# The report's per-run tables: ReportData field -> its query, for one run id.
+_PER_RUN = {
+    "stages": "select stage, seconds from meta.run_stages where run_id = ?",
+    "views": "select view_name, version, sql_hash from meta.run_views "
+             "where run_id = ? order by view_name",
+    "accounting": "select source, reason, n_rows from meta.row_accounting "
+                  "where run_id = ? order by source, reason nulls first",
+    "column_quality": "select * exclude (run_id) from meta.column_quality "
+                      "where run_id = ? order by column_kind desc, column_name",
+    "histograms": "select feature, stage, bin_lower, bin_upper, n_customers "
+                  "from meta.feature_histograms where run_id = ? "
+                  "order by feature, stage, bin_lower",
+    "bin_edges": "select feature, feature_index, bin, lower, upper, n_customers "
+                 "from segments.bin_edge_history where run_id = ? "
+                 "order by feature_index, bin",
+    "selection": "select * exclude (run_id) from segments.selection_history "
+                 "where run_id = ? order by k",
+    "profiles": "select * exclude (run_id) from segments.profile_history "
+                "where run_id = ? order by segment_index, feature",
+    "centroids": "select segment_id, segment_index, segment_name, feature, "
+                 "feature_index, is_binned, centroid from segments.centroid_history "
+                 "where run_id = ? order by segment_index, feature_index",
+    "tsne": "select customer_id, segment_id, x, y from segments.tsne_history "
+            "where run_id = ? order by customer_id",
+}
+
+
 def _read(con, cfg: Config, run_id: str | None) -> ReportData:
+    run_id, latest_id, run = _successful_run(con, cfg, run_id)
+    previous_id, migration = _migration(con, run_id)
+    return ReportData(
+        run_id=run_id, run=run, is_latest=run_id == latest_id, warehouse_path=cfg.warehouse,
+        n_bins=_n_bins(run), previous_run_id=previous_id, migration=migration,
+        **{field: _q(con, sql, [run_id]) for field, sql in _PER_RUN.items()})
+
+
+def _successful_run(con, cfg: Config, run_id: str | None) -> tuple[str, str | None, dict]:
+    """The run to report (the latest when None), the latest run id and its meta.runs row."""
     # "Latest" and "previous" have one definition: segments.successful_runs.
     latest = _q(con, "select run_id from segments.latest_run")
     latest_id = latest["run_id"][0] if latest.height else None
@@ -74,7 +111,11 @@ def _read(con, cfg: Config, run_id: str | None) -> ReportData:
         raise InputError(f"build {run_id} did not succeed (status {run['status']}{why}), so "
                          "it has no segments to report. Pick a successful build from "
                          "`python -m segkit runs`.")
-    p = [run_id]
+    return run_id, latest_id, run
+
+
+def _migration(con, run_id: str) -> tuple[str | None, pl.DataFrame]:
+    """The previous successful run and the customers' moves from it (empty when none)."""
     previous = _q(con, "select previous_run_id from segments.successful_runs where run_id = ?",
                   [run_id])
     previous_id = previous["previous_run_id"][0] if previous.height else None
@@ -85,34 +126,12 @@ def _read(con, cfg: Config, run_id: str | None) -> ReportData:
         migration = _q(con, render_model("segments.migration", {
             "from_run_id": warehouse.quote_literal(previous_id),
             "to_run_id": warehouse.quote_literal(run_id)}))
-    n_bins = None
+    return previous_id, migration
+
+
+def _n_bins(run: dict) -> int | None:
+    """The build's ``[model] n_bins`` from its recorded config (None when not recorded)."""
     try:
-        n_bins = int(json.loads(run.get("config_json") or "{}").get("model", {})["n_bins"])
+        return int(json.loads(run.get("config_json") or "{}").get("model", {})["n_bins"])
     except (ValueError, KeyError, TypeError):
-        pass
-    return ReportData(
-        run_id=run_id, run=run, is_latest=run_id == latest_id, warehouse_path=cfg.warehouse,
-        n_bins=n_bins,
-        stages=_q(con, "select stage, seconds from meta.run_stages where run_id = ?", p),
-        views=_q(con, "select view_name, version, sql_hash from meta.run_views "
-                      "where run_id = ? order by view_name", p),
-        accounting=_q(con, "select source, reason, n_rows from meta.row_accounting "
-                           "where run_id = ? order by source, reason nulls first", p),
-        column_quality=_q(con, "select * exclude (run_id) from meta.column_quality "
-                               "where run_id = ? order by column_kind desc, column_name", p),
-        histograms=_q(con, "select feature, stage, bin_lower, bin_upper, n_customers "
-                           "from meta.feature_histograms where run_id = ? "
-                           "order by feature, stage, bin_lower", p),
-        bin_edges=_q(con, "select feature, feature_index, bin, lower, upper, n_customers "
-                          "from segments.bin_edge_history where run_id = ? "
-                          "order by feature_index, bin", p),
-        selection=_q(con, "select * exclude (run_id) from segments.selection_history "
-                          "where run_id = ? order by k", p),
-        profiles=_q(con, "select * exclude (run_id) from segments.profile_history "
-                         "where run_id = ? order by segment_index, feature", p),
-        centroids=_q(con, "select segment_id, segment_index, segment_name, feature, "
-                          "feature_index, is_binned, centroid from segments.centroid_history "
-                          "where run_id = ? order by segment_index, feature_index", p),
-        tsne=_q(con, "select customer_id, segment_id, x, y from segments.tsne_history "
-                     "where run_id = ? order by customer_id", p),
-        previous_run_id=previous_id, migration=migration)
+        return None

@@ -25,11 +25,12 @@ import segkit
 from segkit import warehouse as wh
 from segkit.config import DEMO_DATA, load_config
 from segkit.errors import WarehouseBusyError
-from tests.conftest import query
+from tests.conftest import cdnow_sample, query
 
 pytestmark = pytest.mark.slow
 
 N_CUSTOMERS = 23_502
+SAMPLE_CUSTOMERS = 2_486  # in cdnow_sample (its first 8,000 lines)
 
 # A plain DuckDB client, as a dashboard or a notebook would be: no retry, no segkit.
 POLLER = r"""
@@ -55,9 +56,9 @@ print(json.dumps({"attempts": attempts, "reads": reads, "failures": failures}))
 """
 
 
-def config(folder: Path, extra: str = "") -> Path:
+def config(folder: Path, extra: str = "", data: Path = DEMO_DATA) -> Path:
     path = folder / "segkit.toml"
-    path.write_text(f'[transactions]\npath = "{DEMO_DATA}"\ncustomer_id = "customer_id"\n'
+    path.write_text(f'[transactions]\npath = "{data}"\ncustomer_id = "customer_id"\n'
                     'timestamp = "purchase_date"\namount = "dollar_value"\n'
                     f"[model]\nmap = false\n[mlflow]\nenabled = false\n{extra}")
     return path
@@ -303,7 +304,8 @@ def test_a_crashed_clients_wal_is_carried_over_and_never_left_beside_the_live_fi
 
 
 def test_per_customer_history_keeps_the_last_builds_and_every_run(tmp_path):
-    cfg = config(tmp_path, "[duckdb]\nhistory_builds = 2\n")
+    # Three whole builds in this process: on a tenth of the demo's customers.
+    cfg = config(tmp_path, "[duckdb]\nhistory_builds = 2\n", data=cdnow_sample(tmp_path))
     run_ids = [segkit.build(cfg).run_id for _ in range(3)]
     path = live(tmp_path)
     assert query(path, "select distinct run_id from segments.segment_history "
@@ -312,14 +314,15 @@ def test_per_customer_history_keeps_the_last_builds_and_every_run(tmp_path):
     # The run registry and the small per-segment tables keep every build.
     assert query(path, "select count(*) from meta.runs where status = 'success'") == [(3,)]
     assert query(path, "select count(distinct run_id) from segments.profile_history") == [(3,)]
-    assert query(path, "select count(*) from segments.customer_segments") == [(N_CUSTOMERS,)]
+    assert query(path, "select count(*) from segments.customer_segments") == [(SAMPLE_CUSTOMERS,)]
 
 
 def test_a_notebook_holding_the_warehouse_can_build_in_the_same_process(tmp_path):
     # The notebook's connection has DuckDB's defaults; the build's config sets threads.
-    cfg = config(tmp_path)
+    sample = cdnow_sample(tmp_path)
+    cfg = config(tmp_path, data=sample)
     first = segkit.build(cfg).run_id
-    config(tmp_path, "[duckdb]\nthreads = 1\n")
+    config(tmp_path, "[duckdb]\nthreads = 1\n", data=sample)
     held = duckdb.connect(str(live(tmp_path)), read_only=True)
     try:
         second = segkit.build(cfg).run_id
