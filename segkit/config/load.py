@@ -20,17 +20,9 @@ from segkit.config.checks import (
     _validate_section,
     _where,
 )
-from segkit.config.sections import (
-    CONFIG_FILE_NAME,
-    Config,
-    CustomersConfig,
-    DuckDBConfig,
-    EngineConfig,
-    FeaturesConfig,
-    MLflowConfig,
-    ModelConfig,
-    TransactionsConfig,
-)
+from segkit.config.sections import (CONFIG_FILE_NAME, Config, CustomersConfig, DuckDBConfig,
+                                    EngineConfig, FeaturesConfig, MLflowConfig, ModelConfig,
+                                    TransactionsConfig)
 from segkit.errors import ConfigError
 
 DEMO_DATA = Path(__file__).parent.parent / "data" / "cdnow_transactions.csv"
