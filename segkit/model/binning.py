@@ -148,3 +148,22 @@ def drop_rule(B, weights, candidates, n_bins, threshold):
     ).with_columns(pl.col(f).fill_nan(None) for f in candidates)
     kept, dropped = drop_features(candidates, n_values, corr, threshold)
     return kept, dropped, table
+
+
+def edge_record(edges, n_bins, requested, onehot):
+    """Per candidate: its edges, its bins (2 for one-hot), the bins lost to ties.
+
+    Also the warning text for each candidate that lost some (not all) of its
+    ``requested`` bins.
+    """
+    bin_edges, bins, collapsed, messages = {}, {}, {}, []
+    for f, e in edges.items():
+        bin_edges[f] = np.asarray(e, dtype=float).tolist()
+        bins[f] = int(n_bins[f])
+        collapsed[f] = int(requested - n_bins[f])
+        if 1 < n_bins[f] < requested:
+            messages.append(f"feature {f!r} has only {n_bins[f]} of {requested} bins: "
+                            f"{collapsed[f]} collapsed because of tied values")
+    for f in onehot:
+        bins[f] = 2
+    return bin_edges, bins, collapsed, messages

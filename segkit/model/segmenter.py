@@ -23,6 +23,7 @@ from segkit.model.binning import (
     BINNING_ATTRIBUTES_DOC,
     _distinct,
     drop_rule,
+    edge_record,
     feature_matrix,
     fit_transformer,
     make_transformer,
@@ -223,18 +224,10 @@ class Segmenter(BaseEstimator):
 
     def _record_edges(self, edges, n_bins, onehot_cols):
         """The learned edges and bins of each candidate; collapsed bins are a warning."""
-        self.bin_edges_, self.n_bins_, self.collapsed_bins_ = {}, {}, {}
-        for f, e in edges.items():
-            self.bin_edges_[f] = np.asarray(e, dtype=float).tolist()
-            self.n_bins_[f] = int(n_bins[f])
-            self.collapsed_bins_[f] = int(self.n_bins - n_bins[f])
-            if 1 < n_bins[f] < self.n_bins:
-                self._warn(
-                    f"feature {f!r} has only {n_bins[f]} of {self.n_bins} bins: "
-                    f"{self.collapsed_bins_[f]} collapsed because of tied values"
-                )
-        for f in onehot_cols:
-            self.n_bins_[f] = 2
+        self.bin_edges_, self.n_bins_, self.collapsed_bins_, messages = edge_record(
+            edges, n_bins, self.n_bins, onehot_cols)
+        for message in messages:
+            self._warn(message)
 
     def _keep_features(self, frame, B, onehot_cols):
         """Step 2: correlation of the binned candidates, the drop rule, the distinct vectors.
