@@ -63,7 +63,14 @@ def _parser() -> argparse.ArgumentParser:
                "  python -m segkit runs\n\nRun `segkit COMMAND --help` for a command's flags.")
     parser.add_argument("--version", action="version", version=f"segkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_build_parser, _init_parser, _generate_parser, _runs_parser,
+                _score_parser, _report_parser, _sql_parser):
+        add(sub, formatter)
+    return parser
 
+
+def _build_parser(sub, formatter) -> None:
+    """The `segkit build` parser."""
     p = sub.add_parser(
         "build", formatter_class=formatter, help="build segments and publish them",
         description="Load and clean the source, engineer features, choose k, cluster, map, "
@@ -83,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="run on this engine (default: [engine] kind, else duckdb); "
                         "spark needs pip install 'segkit[spark]'")
 
+
+def _init_parser(sub, formatter) -> None:
+    """The `segkit init` parser."""
     p = sub.add_parser(
         "init", formatter_class=formatter, help="write a commented segkit.toml template",
         description="Write a commented segkit.toml template to edit for your data.",
@@ -90,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default="segkit.toml", help="where to write it")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
 
+
+def _generate_parser(sub, formatter) -> None:
+    """The `segkit generate` parser."""
     p = sub.add_parser(
         "generate", formatter_class=formatter, help="write synthetic data for tests/benchmarks",
         description="Write seeded synthetic transactions and customers with realistic dirt "
@@ -103,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
 
+
+def _runs_parser(sub, formatter) -> None:
+    """The `segkit runs` parser."""
     p = sub.add_parser(
         "runs", formatter_class=formatter, help="list builds recorded in the warehouse",
         description="List the builds in meta.runs, newest first.",
@@ -110,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--limit", type=int, default=20, metavar="N")
 
+
+def _score_parser(sub, formatter) -> None:
+    """The `segkit score` parser."""
     p = sub.add_parser(
         "score", formatter_class=formatter, help="assign segments to customers in a file",
         description="Assign each customer in a CSV/Parquet file to a segment of the latest "
@@ -126,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="raw transactions: measure recency to this day (default: the file's "
                         "last purchase day)")
 
+
+def _report_parser(sub, formatter) -> None:
+    """The `segkit report` parser."""
     p = sub.add_parser(
         "report", formatter_class=formatter, help="render a build's HTML report again",
         description="Render the HTML report of any past build from the warehouse alone.",
@@ -133,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("run_id", nargs="?", help="a run id from `segkit runs` (default: latest)")
 
+
+def _sql_parser(sub, formatter) -> None:
+    """The `segkit sql` parser."""
     p = sub.add_parser(
         "sql", formatter_class=formatter, help="list or render the SQL project's models",
         description="The SQL under sql/ as a project: `sql list` shows the models in "
@@ -157,7 +182,6 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--dialect", choices=("duckdb", "spark"), default="duckdb",
                    help="the SQL dialect to spell it in (default: duckdb)")
     _add_common(q)
-    return parser
 
 
 def _sql(args) -> int:

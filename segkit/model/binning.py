@@ -10,6 +10,42 @@ import polars as pl
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import KBinsDiscretizer
 
+from segkit.model.metrics import _weighted_corr
+
+# The binning attributes of Segmenter's docstring, beside the code that computes them.
+BINNING_ATTRIBUTES_DOC = """\
+    features_in_ : list of str
+        Candidate features (binned ones, then one-hot ones).
+    features_ : list of str
+        Kept features, in the column order of ``binned_`` / ``centroids_``.
+    onehot_ : list of str
+        The kept one-hot features (a suffix of ``features_``).
+    dropped_features_ : list of dict
+        ``{"feature": name, "reason": text}`` per dropped candidate.
+    correlation_ : polars.DataFrame
+        Pearson correlation of the binned candidates: column ``feature`` plus one
+        column per candidate (null where a feature is constant).
+    transformer_ : ColumnTransformer
+        Fitted bins of the kept binned features, one-hot features passed through.
+    discretizer_ : KBinsDiscretizer or None
+        Fitted on the kept non one-hot features (exact quantiles, no subsampling).
+    bin_edges_ : dict of str -> list of float
+        Edges per binned candidate after sklearn removed collapsed bins.
+    n_bins_ : dict of str -> int
+        Bins each candidate really has (2 for one-hot features).
+    collapsed_bins_ : dict of str -> int
+        Bins lost to ties per binned candidate (0 when all ``n_bins`` survive).
+    binned_ : ndarray of shape (n, d)
+        Bin index (one-hot value) of every customer for the kept features.
+    distinct_ : ndarray of shape (m, d)
+        Distinct rows of ``binned_`` in lexicographic order (as ``np.unique(axis=0)``).
+    weights_ : ndarray of shape (m,)
+        Customers per distinct row.
+    inverse_ : ndarray of shape (n,)
+        Index into ``distinct_`` of each customer.
+    n_customers_, n_distinct_ : int
+"""
+
 
 def _codes(B, n_bins):
     """Mixed-radix integer code per row; sorting codes = lexicographic row order."""
@@ -94,3 +130,40 @@ def drop_features(candidates, n_values, corr, threshold):
         else:
             dropped.append((f, reason))
     return kept, dropped
+
+
+def drop_rule(B, weights, candidates, n_bins, threshold):
+    """The drop rule on the candidates' binned rows (weighted), with their correlation.
+
+    Returns the kept column indices, ``(feature, reason)`` per dropped candidate,
+    and the correlation table (``Segmenter.correlation_``). Correlation is
+    computed on the distinct vectors with counts: the same as over all rows.
+    """
+    cand_distinct, inverse, _ = _distinct(B, n_bins)
+    cand_counts = np.bincount(inverse, weights=weights).astype(np.int64)
+    n_values = [np.unique(cand_distinct[:, j]).size for j in range(len(candidates))]
+    corr = _weighted_corr(cand_distinct, cand_counts)
+    table = pl.DataFrame(
+        {"feature": candidates, **{f: corr[:, j] for j, f in enumerate(candidates)}}
+    ).with_columns(pl.col(f).fill_nan(None) for f in candidates)
+    kept, dropped = drop_features(candidates, n_values, corr, threshold)
+    return kept, dropped, table
+
+
+def edge_record(edges, n_bins, requested, onehot):
+    """Per candidate: its edges, its bins (2 for one-hot), the bins lost to ties.
+
+    Also the warning text for each candidate that lost some (not all) of its
+    ``requested`` bins.
+    """
+    bin_edges, bins, collapsed, messages = {}, {}, {}, []
+    for f, e in edges.items():
+        bin_edges[f] = np.asarray(e, dtype=float).tolist()
+        bins[f] = int(n_bins[f])
+        collapsed[f] = int(requested - n_bins[f])
+        if 1 < n_bins[f] < requested:
+            messages.append(f"feature {f!r} has only {n_bins[f]} of {requested} bins: "
+                            f"{collapsed[f]} collapsed because of tied values")
+    for f in onehot:
+        bins[f] = 2
+    return bin_edges, bins, collapsed, messages

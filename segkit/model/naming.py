@@ -314,3 +314,20 @@ def _value_scores(centroids, features, n_bins, onehot):
     )
     # Rounded so float noise in the last bits cannot reorder segments.
     return np.round(levels.mean(axis=1), 9)
+
+
+def canonical_order(centers, features, n_bins, onehot):
+    """Segment order: most valuable first; ties by centroid coordinates."""
+    value = _value_scores(centers, features, n_bins, set(onehot))
+    return np.lexsort(tuple(centers[:, j] for j in range(centers.shape[1] - 1, -1, -1)) + (-value,))
+
+
+def segment_words(centroids, features, n_bins, overall, labels):
+    """Names, key features and descriptions of the segments, against the average customer."""
+    names = _segment_names(centroids, features, n_bins, overall, labels)
+    key_features = [
+        [(features[j], phrase) for j, phrase in _key_features(c, features, n_bins, overall, labels)]
+        for c in centroids]
+    descriptions = [", ".join(p for _, p in key) or "close to the average customer"
+                    for key in key_features]
+    return names, key_features, descriptions

@@ -9,6 +9,42 @@ import polars as pl
 
 from segkit.feature_names import RFM_FEATURES
 
+# The Parameters table of Segmenter's docstring, beside the checks of those parameters.
+PARAMETERS_DOC = """\
+    Parameters
+    ----------
+    features : list of str or None, default=None
+        Candidate feature columns. ``None``: ``recency_days, frequency, monetary``
+        if all three exist, otherwise every numeric column except ``customer_id``.
+    n_bins : int, default=4
+        Bins per (non one-hot) feature before tie-collapsing.
+    strategy : {"quantile", "uniform", "kmeans"}, default="quantile"
+        Binning strategy of :class:`~sklearn.preprocessing.KBinsDiscretizer`.
+    k_min, k_max : int, default=2, 10
+        Range of k swept (shrunk when there are few distinct vectors).
+    k : int or None, default=None
+        Force this number of segments (the sweep still runs for the report).
+    correlation_threshold : float, default=0.95
+        A feature whose binned values correlate with an earlier kept feature by
+        more than this (absolute Pearson r) is dropped.
+    n_init : int, default=100
+        K-Means restarts for each full fit (cheap: runs on distinct vectors).
+    n_resamples : int, default=50
+        Bootstrap resamples per k for the stability analysis.
+    stability_threshold : float, default=0.9
+        Minimum mean bootstrap ARI for a k to be a candidate.
+    onehot : list of str or None, default=None
+        Columns passed through un-binned (values must be 0/1). ``None``: feature
+        columns whose name starts with ``is_``.
+    labels : dict of str -> str or None, default=None
+        How segment names and descriptions call a feature (the source column as
+        written, or the user's label); ``None``: the column name in words.
+    seed : int, RandomState or None, default=0
+        Seeds every random step (K-Means, bootstrap); the same name as
+        ``[model] seed`` in segkit.toml, the ``--seed`` flag and the MLflow param.
+
+"""
+
 
 def validate_params(est):
     """Raise ValueError naming the first parameter of ``est`` out of its range."""

@@ -20,87 +20,29 @@ from sklearn.utils import check_random_state
 
 from segkit.errors import SegmentationWarning
 from segkit.model.binning import (
+    BINNING_ATTRIBUTES_DOC,
     _distinct,
-    drop_features,
+    drop_rule,
+    edge_record,
     feature_matrix,
     fit_transformer,
     make_transformer,
 )
 from segkit.model.kmeans import fit_k
-from segkit.model.metrics import _cluster_jaccard, _weighted_corr
-from segkit.model.params import resolve_features, validate_params
-from segkit.model.naming import _carry_names, _key_features, _segment_names, _value_scores
-from segkit.model.selection import choose_k, find_elbow, selection_frame
+from segkit.model.metrics import _cluster_jaccard
+from segkit.model.params import PARAMETERS_DOC, resolve_features, validate_params
+from segkit.model.naming import _carry_names, canonical_order, segment_words
+from segkit.model.selection import choose_k, find_elbow, selection_frame, sweep_range
 
 
 class Segmenter(BaseEstimator):
-    """Customer segmentation: quantile bins + weighted K-Means on distinct binned vectors.
+    # The docstring's tables live beside what they describe (the parameters in
+    # params.py, the binning attributes in binning.py); help() shows them whole.
+    __doc__ = f"""Customer segmentation: quantile bins + weighted K-Means on distinct binned vectors.
 
-    Parameters
+{PARAMETERS_DOC}    Attributes
     ----------
-    features : list of str or None, default=None
-        Candidate feature columns. ``None``: ``recency_days, frequency, monetary``
-        if all three exist, otherwise every numeric column except ``customer_id``.
-    n_bins : int, default=4
-        Bins per (non one-hot) feature before tie-collapsing.
-    strategy : {"quantile", "uniform", "kmeans"}, default="quantile"
-        Binning strategy of :class:`~sklearn.preprocessing.KBinsDiscretizer`.
-    k_min, k_max : int, default=2, 10
-        Range of k swept (shrunk when there are few distinct vectors).
-    k : int or None, default=None
-        Force this number of segments (the sweep still runs for the report).
-    correlation_threshold : float, default=0.95
-        A feature whose binned values correlate with an earlier kept feature by
-        more than this (absolute Pearson r) is dropped.
-    n_init : int, default=100
-        K-Means restarts for each full fit (cheap: runs on distinct vectors).
-    n_resamples : int, default=50
-        Bootstrap resamples per k for the stability analysis.
-    stability_threshold : float, default=0.9
-        Minimum mean bootstrap ARI for a k to be a candidate.
-    onehot : list of str or None, default=None
-        Columns passed through un-binned (values must be 0/1). ``None``: feature
-        columns whose name starts with ``is_``.
-    labels : dict of str -> str or None, default=None
-        How segment names and descriptions call a feature (the source column as
-        written, or the user's label); ``None``: the column name in words.
-    seed : int, RandomState or None, default=0
-        Seeds every random step (K-Means, bootstrap); the same name as
-        ``[model] seed`` in segkit.toml, the ``--seed`` flag and the MLflow param.
-
-    Attributes
-    ----------
-    features_in_ : list of str
-        Candidate features (binned ones, then one-hot ones).
-    features_ : list of str
-        Kept features, in the column order of ``binned_`` / ``centroids_``.
-    onehot_ : list of str
-        The kept one-hot features (a suffix of ``features_``).
-    dropped_features_ : list of dict
-        ``{"feature": name, "reason": text}`` per dropped candidate.
-    correlation_ : polars.DataFrame
-        Pearson correlation of the binned candidates: column ``feature`` plus one
-        column per candidate (null where a feature is constant).
-    transformer_ : ColumnTransformer
-        Fitted bins of the kept binned features, one-hot features passed through.
-    discretizer_ : KBinsDiscretizer or None
-        Fitted on the kept non one-hot features (exact quantiles, no subsampling).
-    bin_edges_ : dict of str -> list of float
-        Edges per binned candidate after sklearn removed collapsed bins.
-    n_bins_ : dict of str -> int
-        Bins each candidate really has (2 for one-hot features).
-    collapsed_bins_ : dict of str -> int
-        Bins lost to ties per binned candidate (0 when all ``n_bins`` survive).
-    binned_ : ndarray of shape (n, d)
-        Bin index (one-hot value) of every customer for the kept features.
-    distinct_ : ndarray of shape (m, d)
-        Distinct rows of ``binned_`` in lexicographic order (as ``np.unique(axis=0)``).
-    weights_ : ndarray of shape (m,)
-        Customers per distinct row.
-    inverse_ : ndarray of shape (n,)
-        Index into ``distinct_`` of each customer.
-    n_customers_, n_distinct_ : int
-    k_range_ : list of int
+{BINNING_ATTRIBUTES_DOC}    k_range_ : list of int
         k values swept.
     selection_ : polars.DataFrame
         One row per swept k: k, inertia, silhouette, davies_bouldin,
@@ -172,12 +114,6 @@ class Segmenter(BaseEstimator):
 
     # -- validation ---------------------------------------------------------
 
-    def _validate_params(self):
-        validate_params(self)
-
-    def _resolve_features(self, frame):
-        return resolve_features(frame, self.features, self.onehot)
-
     def _warn(self, message):
         self.warnings_.append(message)
         warnings.warn(message, SegmentationWarning, stacklevel=3)
@@ -200,8 +136,8 @@ class Segmenter(BaseEstimator):
         self
         """
         t0 = time.perf_counter()
-        self._validate_params()
-        binned_cols, onehot_cols = self._resolve_features(frame)
+        validate_params(self)
+        binned_cols, onehot_cols = resolve_features(frame, self.features, self.onehot)
         self.warnings_ = []
         self.timings_ = {}
         self.features_in_ = binned_cols + onehot_cols
@@ -242,7 +178,7 @@ class Segmenter(BaseEstimator):
         self
         """
         t0 = time.perf_counter()
-        self._validate_params()
+        validate_params(self)
         self.warnings_, self.timings_ = [], {}
         onehot_cols = list(onehot)
         self.features_in_ = list(bin_edges) + onehot_cols
@@ -288,18 +224,10 @@ class Segmenter(BaseEstimator):
 
     def _record_edges(self, edges, n_bins, onehot_cols):
         """The learned edges and bins of each candidate; collapsed bins are a warning."""
-        self.bin_edges_, self.n_bins_, self.collapsed_bins_ = {}, {}, {}
-        for f, e in edges.items():
-            self.bin_edges_[f] = np.asarray(e, dtype=float).tolist()
-            self.n_bins_[f] = int(n_bins[f])
-            self.collapsed_bins_[f] = int(self.n_bins - n_bins[f])
-            if 1 < n_bins[f] < self.n_bins:
-                self._warn(
-                    f"feature {f!r} has only {n_bins[f]} of {self.n_bins} bins: "
-                    f"{self.collapsed_bins_[f]} collapsed because of tied values"
-                )
-        for f in onehot_cols:
-            self.n_bins_[f] = 2
+        self.bin_edges_, self.n_bins_, self.collapsed_bins_, messages = edge_record(
+            edges, n_bins, self.n_bins, onehot_cols)
+        for message in messages:
+            self._warn(message)
 
     def _keep_features(self, frame, B, onehot_cols):
         """Step 2: correlation of the binned candidates, the drop rule, the distinct vectors.
@@ -325,14 +253,9 @@ class Segmenter(BaseEstimator):
     def _drop_features(self, B, weights):
         """The drop rule on the candidates' binned rows (weighted); kept column indices."""
         candidates = self.features_in_
-        cand_distinct, inverse, _ = _distinct(B, [self.n_bins_[f] for f in candidates])
-        cand_counts = np.bincount(inverse, weights=weights).astype(np.int64)
-        n_values = [np.unique(cand_distinct[:, j]).size for j in range(len(candidates))]
-        corr = _weighted_corr(cand_distinct, cand_counts)
-        self.correlation_ = pl.DataFrame(
-            {"feature": candidates, **{f: corr[:, j] for j, f in enumerate(candidates)}}
-        ).with_columns(pl.col(f).fill_nan(None) for f in candidates)
-        kept, dropped = drop_features(candidates, n_values, corr, self.correlation_threshold)
+        kept, dropped, self.correlation_ = drop_rule(
+            B, weights, candidates, [self.n_bins_[f] for f in candidates],
+            self.correlation_threshold)
         self.dropped_features_ = []
         for f, reason in dropped:
             self.dropped_features_.append({"feature": f, "reason": reason})
@@ -363,14 +286,9 @@ class Segmenter(BaseEstimator):
 
     def _sweep(self):
         """Step 3: fit every k of the range (shrunk to the distinct vectors), with stability."""
-        hi = min(self.k_max, self.n_distinct_)
-        lo = min(self.k_min, hi)
-        k_range = list(range(lo, hi + 1))
-        if hi < self.k_max:
-            self._warn(
-                f"only {self.n_distinct_} distinct binned vectors: k range adapted from "
-                f"{self.k_min}..{self.k_max} to {lo}..{hi}"
-            )
+        k_range, warning = sweep_range(self.k_min, self.k_max, self.n_distinct_)
+        if warning:
+            self._warn(warning)
         if self.k is not None:
             if self.k > self.n_distinct_:
                 raise ValueError(
@@ -399,9 +317,7 @@ class Segmenter(BaseEstimator):
         km = copy.deepcopy(fit["kmeans"])
         centers = km.cluster_centers_
         nb = [self.n_bins_[f] for f in self.features_]
-        value = _value_scores(centers, self.features_, nb, set(self.onehot_))
-        # Canonical order: most valuable first; ties by centroid coordinates.
-        order = np.lexsort(tuple(centers[:, j] for j in range(centers.shape[1] - 1, -1, -1)) + (-value,))
+        order = canonical_order(centers, self.features_, nb, self.onehot_)
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
         km.cluster_centers_ = centers[order].copy()
@@ -420,14 +336,9 @@ class Segmenter(BaseEstimator):
                                           minlength=k).astype(np.int64)
         # Names say what sets a segment apart from the average customer.
         overall = np.average(self.distinct_, axis=0, weights=self.weights_)
-        labels = self.labels or {}
-        self.segment_names_ = _segment_names(self.centroids_, self.features_, nb, overall, labels)
-        self.segment_key_features_ = [
-            [(self.features_[j], phrase)
-             for j, phrase in _key_features(c, self.features_, nb, overall, labels)]
-            for c in self.centroids_]
-        self.segment_descriptions_ = [", ".join(p for _, p in key) or "close to the average customer"
-                                      for key in self.segment_key_features_]
+        (self.segment_names_, self.segment_key_features_,
+         self.segment_descriptions_) = segment_words(self.centroids_, self.features_, nb, overall,
+                                                     self.labels or {})
         w = self.weights_.astype(float)
         jac = np.array([_cluster_jaccard(distinct_labels, b, w, k) for b in fit["boot"]])
         self.segment_stability_ = jac.mean(axis=0)

@@ -125,3 +125,14 @@ def selection_frame(fits, k_range, *, elbow, chosen):
             "is_chosen": [k == chosen for k in k_range],
         }
     )
+
+
+def sweep_range(k_min, k_max, n_distinct):
+    """The k values to sweep: k_min..k_max shrunk to the distinct vectors, and a warning if so."""
+    hi = min(k_max, n_distinct)
+    lo = min(k_min, hi)
+    warning = None
+    if hi < k_max:
+        warning = (f"only {n_distinct} distinct binned vectors: k range adapted from "
+                   f"{k_min}..{k_max} to {lo}..{hi}")
+    return list(range(lo, hi + 1)), warning

@@ -1,0 +1,87 @@
+"""The commented ``segkit.toml`` template that ``segkit init`` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from segkit.errors import ConfigError
+
+TEMPLATE = '''\
+# segkit configuration. Relative paths are resolved against this file's folder.
+# Docs: README.md. Every key but the source columns is optional.
+
+warehouse = "warehouse/segkit.duckdb"   # the DuckDB file segkit writes
+reports_dir = "reports"                 # where HTML reports go
+
+[transactions]                # one row per purchase (or purchase line)
+path = "data/orders.csv"      # CSV (any delimiter), Parquet, or a glob of them
+# table = "raw.orders"        # ...or an existing table/view in the warehouse instead of path
+customer_id = "CustomerID"
+timestamp = "InvoiceDate"
+# timestamp_format = "%d/%m/%y" # strptime format(s); needed where dates are ambiguous
+amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "UnitPrice"
+# order_id = "InvoiceNo"      # enables de-duplication of repeated export lines
+# categorical = ["Country"]   # a customer's most frequent value becomes a feature
+# cancellation_prefix = "C"   # opt-in, needs order_id: ids like "C536379" are cancellations.
+#                             # Off by default: real ids may start with C ("CA-1001", "CORP-7").
+#                             # Lines with a negative quantity are cancellations either way.
+# delimiter = ";"             # CSV only; detected when absent
+# encoding = "utf-8"          # CSV only; also "latin-1", "utf-16"
+
+# [customers]                 # optional: one row per customer with attributes
+# path = "data/customers.csv"
+# customer_id = "ID"
+# birth_year = "Year_Birth"   # or birth_date = "...", or age = "..."
+# numeric = ["Income"]
+# categorical = ["Education", "Marital_Status"]
+
+# [features]
+# frequency = "days"          # distinct purchase days, or "orders"
+# monetary = "average"        # average spend per purchase day/order, or "total"
+# impute = "median"           # missing numeric values; or "mean"
+# outliers = "cap"            # winsorize at cap_quantiles; or "remove", "none"
+# cap_quantiles = [0.01, 0.99]
+# top_levels = 10             # one-hot columns per categorical; the rest fold into "other"
+# min_level_share = 0.01
+# age_range = [16, 100]       # ages outside become missing (then imputed)
+# labels = { Income = "income", recency_days = "days since last order" }
+#                             # how names and the report call a column (default: as written)
+
+# [model]
+# features = ["recency_days", "frequency", "monetary"]
+# n_bins = 4                  # quantile groups per feature
+# k_min = 2
+# k_max = 10
+# seed = 0
+# stability_threshold = 0.9   # mean bootstrap ARI a k needs to be preferred
+# map = true                  # t-SNE map in the report (0.1-0.3 s)
+# tsne_sample_size = 5000
+
+# [duckdb]
+# threads = 2
+# memory_limit = "4GB"   # DuckDB spills beyond it; "1GB" keeps a 10M-line build under 1.5 GB
+# storage_compatibility_version = "v1.0.0"   # readable by DuckDB 1.x clients
+# lock_timeout_seconds = 30   # wait this long for another build, then "warehouse busy"
+# history_builds = 10         # per-customer history kept for the last N builds (0 = all)
+
+# [engine]                    # where the SQL and the per-customer steps run
+# kind = "duckdb"             # or "spark": pip install 'segkit[spark]' (docs/SPARK.md)
+# master = "local[2]"         # classic Spark: "local[2]", "spark://host:7077", "yarn"
+# remote = "sc://host:15002"  # ...or Spark Connect (Databricks Connect speaks it)
+# conf = { "spark.sql.shuffle.partitions" = "8" }   # Spark settings, passed through
+# database = "segkit"         # Spark catalog database for per-customer tables
+# output_path = "lake/segkit" # ...or Parquet folders here instead of catalog tables
+
+# [mlflow]
+# tracking_uri = "http://127.0.0.1:5000"     # default: SQLite beside the warehouse
+# registered_model = "segkit"
+'''
+
+
+def write_template(path: str | Path, *, force: bool = False) -> Path:
+    """Write the commented template config; refuse to overwrite unless ``force``."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; pass --force to overwrite it.")
+    path.write_text(TEMPLATE, encoding="utf-8")
+    return path
