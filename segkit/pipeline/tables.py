@@ -31,16 +31,38 @@ def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
         "distance_to_centroid": model.distances_.astype(float),
         "bins": model.binned_.astype(float),
     }).with_columns(pl.lit(run_id).alias("run_id"))
-    tables["segments.profile_history"] = _segment_profiles(feats, model, ids).with_columns(
-        pl.lit(run_id).alias("run_id"))
-    tables["segments.selection_history"] = model.selection_.with_columns(
-        pl.lit(run_id).alias("run_id"))
+    tables.update(segment_tables(run_id, feats, model, ids,
+                                 _segment_profiles(feats, model, ids)))
+    if tsne is not None:
+        idx = np.asarray(tsne.indices)
+        tables["segments.tsne_history"] = pl.DataFrame({
+            "run_id": [run_id] * len(idx),
+            "customer_id": frame["customer_id"].gather(idx),
+            "segment_id": seg_id[idx].astype(np.int32),
+            "x": tsne.coords[:, 0].astype(float), "y": tsne.coords[:, 1].astype(float)})
+    # meta.column_quality and meta.quarantine_history are run_table models' history:
+    # _publish_models stores them.
+    return tables
+
+
+def segment_tables(run_id: str, feats, model: Segmenter, ids: list[int],
+                   profiles: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The per-run tables that are not per customer, for either engine.
+
+    Counts come from the weighted distinct vectors, so they need no customer
+    rows (the Spark engine has none on the driver).
+    """
+    names = model.segment_names_
+    with_run = lambda df: df.with_columns(pl.lit(run_id).alias("run_id"))  # noqa: E731
+    tables = {"segments.profile_history": with_run(profiles),
+              "segments.selection_history": with_run(model.selection_)}
     edges = []
     for j, f in enumerate(model.features_):
         if f not in model.bin_edges_:
             continue
         e = model.bin_edges_[f]
-        counts = np.bincount(model.binned_[:, j].astype(int), minlength=len(e) - 1)
+        counts = np.bincount(model.distinct_[:, j].astype(int), weights=model.weights_,
+                             minlength=len(e) - 1)
         for b in range(len(e) - 1):
             edges.append({"run_id": run_id, "feature": f, "feature_index": j, "bin": b,
                           "lower": float(e[b]), "upper": float(e[b + 1]),
@@ -51,31 +73,25 @@ def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
          "feature": f, "feature_index": j, "is_binned": f in model.bin_edges_,
          "centroid": float(model.centroids_[i, j])}
         for i in range(model.k_) for j, f in enumerate(model.features_)])
-    if tsne is not None:
-        idx = np.asarray(tsne.indices)
-        tables["segments.tsne_history"] = pl.DataFrame({
-            "run_id": [run_id] * len(idx),
-            "customer_id": frame["customer_id"].gather(idx),
-            "segment_id": seg_id[idx].astype(np.int32),
-            "x": tsne.coords[:, 0].astype(float), "y": tsne.coords[:, 1].astype(float)})
-    with_run = lambda df: df.with_columns(pl.lit(run_id).alias("run_id"))  # noqa: E731
     tables["meta.row_accounting"] = with_run(feats.accounting)
     tables["meta.feature_histograms"] = with_run(feats.histograms)
-    # meta.column_quality and meta.quarantine_history are run_table models' history:
-    # _publish_models stores them.
     return tables
 
 
 PROFILE_SQL = "build/segment_profile_rows.sql"
 
 
-def _profile_frames(feats: FeatureResult, model: Segmenter,
-                    ids: list[int]) -> dict[str, pl.DataFrame]:
-    """The four frames the profile query reads (see its header)."""
-    frame = feats.frame
+def _profile_context(feats, model: Segmenter, ids: list[int],
+                     columns) -> tuple[list[str], dict[str, pl.DataFrame]]:
+    """The profiled features (those in ``columns``) and the three small frames the
+    profile query reads besides the members: features, segments, centroids.
+
+    ``feats`` is the SQL stage's result of either engine (FeatureResult, or the
+    Spark engine's SparkFeatures): it carries the feature lists, labels and levels.
+    """
     levels = {column: (c["attribute"], c["label"], level)
               for c in feats.categoricals for column, level in c["levels"]}
-    profiled = [f for f in feats.numeric_features + feats.onehot_features if f in frame.columns]
+    profiled = [f for f in feats.numeric_features + feats.onehot_features if f in columns]
     catalog = pl.DataFrame(
         [{"feature": f, "kind": "onehot" if f in levels else "numeric",
           "label": feats.labels.get(f, f), "attribute": levels.get(f, (None,) * 3)[0],
@@ -98,11 +114,18 @@ def _profile_frames(feats: FeatureResult, model: Segmenter,
          for i in range(k) for j, f in enumerate(model.features_)],
         schema={"segment_index": pl.Int32, "feature": pl.String, "centroid": pl.Float64,
                 "phrase": pl.String, "description_rank": pl.Int32})
+    return profiled, {"profile_features": catalog, "fitted_segments": segments,
+                      "segment_features": centroids}
+
+
+def _profile_frames(feats: FeatureResult, model: Segmenter,
+                    ids: list[int]) -> dict[str, pl.DataFrame]:
+    """The four frames the profile query reads (see its header)."""
+    profiled, frames = _profile_context(feats, model, ids, feats.frame.columns)
     # Columnar, no copy of the features: the segment index is one more column.
-    members = frame.select(profiled).with_columns(
+    members = feats.frame.select(profiled).with_columns(
         pl.Series("segment_index", model.labels_, dtype=pl.Int32))
-    return {"segment_members": members, "profile_features": catalog,
-            "fitted_segments": segments, "segment_features": centroids}
+    return {"segment_members": members, **frames}
 
 
 def _segment_profiles(feats: FeatureResult, model: Segmenter, ids: list[int]) -> pl.DataFrame:

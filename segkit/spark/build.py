@@ -25,7 +25,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from segkit import __version__
@@ -33,7 +32,7 @@ from segkit.pipeline.carryover import _keep_names, _segment_ids
 from segkit.pipeline.progress import BuildResult, _stage_seconds
 from segkit.pipeline.publish import _insert_stages, _publish
 from segkit.pipeline.runs import _now
-from segkit.pipeline.tables import PROFILE_SQL
+from segkit.pipeline.tables import PROFILE_SQL, _profile_context, segment_tables
 from segkit.pipeline.warmup import _start_background_work
 from segkit.config import Config
 from segkit.errors import InputError, SegkitError
@@ -59,10 +58,7 @@ def _profile_rows(spark, feats: ssql.SparkFeatures, model, ids: list[int]) -> pl
     aggregates that Spark computes (means, medians, counts per segment: k rows)."""
     from segkit import warehouse
 
-    levels = {column: (c["attribute"], c["label"], level)
-              for c in feats.categoricals for column, level in c["levels"]}
-    profiled = [f for f in feats.numeric_features + feats.onehot_features
-                if f in feats.feature_columns]
+    profiled, frames = _profile_context(feats, model, ids, feats.feature_columns)
     # Spark: one row per segment with count, avg and median of every profiled column.
     aggregates = ", ".join(f"avg(cast(f.`{f}` as double)) as `mean__{f}`, "
                            f"median(cast(f.`{f}` as double)) as `median__{f}`" for f in profiled)
@@ -91,68 +87,14 @@ def _profile_rows(spark, feats: ssql.SparkFeatures, model, ids: list[int]) -> pl
     for cte in tree.find_all(exp.CTE):
         if cte.alias in replace:
             cte.set("this", sqlglot.parse_one(replace[cte.alias], read="duckdb"))
-    catalog = pl.DataFrame(
-        [{"feature": f, "kind": "onehot" if f in levels else "numeric",
-          "label": feats.labels.get(f, f), "attribute": levels.get(f, (None,) * 3)[0],
-          "attribute_label": levels.get(f, (None,) * 3)[1], "level": levels.get(f, (None,) * 3)[2],
-          "position": i} for i, f in enumerate(profiled)],
-        schema={"feature": pl.String, "kind": pl.String, "label": pl.String,
-                "attribute": pl.String, "attribute_label": pl.String, "level": pl.String,
-                "position": pl.Int32})
-    k = model.k_
-    segments = pl.DataFrame({
-        "segment_index": pl.Series(range(k), dtype=pl.Int32),
-        "segment_id": pl.Series(ids, dtype=pl.Int32),
-        "segment_name": model.segment_names_, "description": model.segment_descriptions_,
-        "stability": model.segment_stability_.astype(float)})
-    rank = [{f: r for r, (f, _) in enumerate(key, 1)} for key in model.segment_key_features_]
-    phrase = [dict(key) for key in model.segment_key_features_]
-    centroids = pl.DataFrame(
-        [{"segment_index": i, "feature": f, "centroid": float(model.centroids_[i, j]),
-          "phrase": phrase[i].get(f), "description_rank": rank[i].get(f)}
-         for i in range(k) for j, f in enumerate(model.features_)],
-        schema={"segment_index": pl.Int32, "feature": pl.String, "centroid": pl.Float64,
-                "phrase": pl.String, "description_rank": pl.Int32})
     members = pl.DataFrame({"segment_index": pl.Series([], dtype=pl.Int32)})
     con = duckdb.connect(":memory:", config={"threads": 1})
     try:
-        for name, frame in {"segment_members": members, "profile_features": catalog,
-                            "fitted_segments": segments, "segment_features": centroids,
-                            "wide": wide}.items():
+        for name, frame in {"segment_members": members, **frames, "wide": wide}.items():
             con.register(name, frame)
         return con.sql(tree.sql(dialect="duckdb")).pl().drop("position")
     finally:
         con.close()
-
-
-def _small_tables(run_id: str, feats, model, ids: list[int], profiles) -> dict[str, pl.DataFrame]:
-    """The per-run tables of the DuckDB warehouse that are not per customer."""
-    names = model.segment_names_
-    tables: dict[str, pl.DataFrame] = {}
-    tables["segments.profile_history"] = profiles.with_columns(pl.lit(run_id).alias("run_id"))
-    tables["segments.selection_history"] = model.selection_.with_columns(
-        pl.lit(run_id).alias("run_id"))
-    edges = []
-    for j, f in enumerate(model.features_):
-        if f not in model.bin_edges_:
-            continue
-        e = model.bin_edges_[f]
-        counts = np.bincount(model.distinct_[:, j].astype(int), weights=model.weights_,
-                             minlength=len(e) - 1)
-        for b in range(len(e) - 1):
-            edges.append({"run_id": run_id, "feature": f, "feature_index": j, "bin": b,
-                          "lower": float(e[b]), "upper": float(e[b + 1]),
-                          "n_customers": int(counts[b])})
-    tables["segments.bin_edge_history"] = pl.DataFrame(edges)
-    tables["segments.centroid_history"] = pl.DataFrame([
-        {"run_id": run_id, "segment_id": ids[i], "segment_index": i, "segment_name": names[i],
-         "feature": f, "feature_index": j, "is_binned": f in model.bin_edges_,
-         "centroid": float(model.centroids_[i, j])}
-        for i in range(model.k_) for j, f in enumerate(model.features_)])
-    with_run = lambda df: df.with_columns(pl.lit(run_id).alias("run_id"))  # noqa: E731
-    tables["meta.row_accounting"] = with_run(feats.accounting)
-    tables["meta.feature_histograms"] = with_run(feats.histograms)
-    return tables
 
 
 def _empty(spark, view: str) -> pl.DataFrame:
@@ -314,7 +256,7 @@ def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: 
             smodel.assign(spark, model, ids)
             info["detail"] = "segments__assigned"
         profiles = _profile_rows(spark, feats, model, ids)
-        tables = _small_tables(run_id, feats, model, ids, profiles)
+        tables = segment_tables(run_id, feats, model, ids, profiles)
         for message in build_warnings:
             progress.warn(message)
         with stages("spark-write", "Writing the per-customer tables with Spark") as info:
