@@ -8,6 +8,7 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
@@ -220,17 +221,23 @@ def _runs(args) -> int:
     return _print_frame(frame)
 
 
+def _text(value) -> str:
+    # Times to the second: microseconds only order builds, nobody reads them.
+    if isinstance(value, dt.datetime):
+        value = value.replace(microsecond=0)
+    return "" if value is None else str(value)
+
+
 def _print_frame(frame) -> int:
     if not sys.stdout.isatty():
         # Piped or redirected: tab-separated, whole values, for grep, cut and scripts.
         print("\t".join(frame.columns))
         for row in frame.iter_rows():
-            print("\t".join("" if v is None else str(v) for v in row))
+            print("\t".join(_text(v) for v in row))
         return 0
     table = Table(*frame.columns)
     for row in frame.iter_rows():
-        table.add_row(*["" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
-                        for v in row])
+        table.add_row(*[f"{v:,}" if isinstance(v, int) else _text(v) for v in row])
     Console().print(table)
     return 0
 

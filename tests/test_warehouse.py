@@ -31,7 +31,10 @@ def test_changing_a_view_records_a_new_version(tmp_path, monkeypatch):
     first = segkit.build(config)
     second = segkit.build(config)  # unchanged SQL: no new version
     rfm = sql / "features" / "customer_rfm.sql"
-    rfm.write_text(rfm.read_text().replace("round(total_spend /", "round(1.0 * total_spend /"))
+    changed = rfm.read_text().replace("sum(amount) as total_spend",
+                                      "sum(amount) + 0 as total_spend")
+    assert changed != rfm.read_text()  # the edit below must change the logic
+    rfm.write_text(changed)
     third = segkit.build(config)
     wh = tmp_path / "warehouse" / "segkit.duckdb"
     versions = query(wh, "select version from meta.view_versions where view_name = "
@@ -49,4 +52,4 @@ def test_changing_a_view_records_a_new_version(tmp_path, monkeypatch):
     # Each run keeps the exact SQL it ran.
     (sql_ran,), = query(wh, "select sql from meta.run_views where run_id = ? and view_name = "
                             "'features.customer_rfm'", [third.run_id])
-    assert "round(1.0 * total_spend /" in sql_ran and "{{" not in sql_ran
+    assert "sum(amount) + 0 as total_spend" in sql_ran and "{{" not in sql_ran

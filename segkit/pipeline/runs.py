@@ -14,7 +14,9 @@ from segkit.config import Config
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    # Microseconds kept: "latest build" orders by finished_at, and two small
+    # builds can finish within the same second.
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def new_run_id() -> str:
