@@ -160,15 +160,31 @@ def build_warnings(con, cfg: Config, context: dict[str, Any], accounting: pl.Dat
     hints = {source: reason_hints(con, source)
              for source in accounting["source"].unique().to_list()}
     warnings = _quarantine_warnings(accounting, hints, _quarantine_samples(con, quarantine), lost)
+    n_absurd = 0
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = con.execute("select count(*) from cleaning.customers "
                                "where is_age_impossible").fetchall()[0][0]
-        if n_absurd:
-            low, high = cfg.features.age_range
-            warnings.append(f"{n_absurd:,} customers have an age outside [features] age_range "
-                            f"[{low}, {high}] (negative, or a typo like 1893); their age was "
-                            "treated as missing and imputed (see meta.column_quality).")
+    return warnings + customer_warnings(cfg, n_absurd, removed)
+
+
+def customer_warnings(cfg: Config, n_absurd: int, removed: int) -> list[str]:
+    """Warnings about customers of either engine: impossible ages, outliers removed."""
+    warnings = []
+    if n_absurd:
+        low, high = cfg.features.age_range
+        warnings.append(f"{n_absurd:,} customers have an age outside [features] age_range "
+                        f"[{low}, {high}] (negative, or a typo like 1893); their age was "
+                        "treated as missing and imputed (see meta.column_quality).")
     if removed:
         warnings.append(f"{removed:,} customers were removed as outliers "
                         f"(outside the {cfg.features.cap_quantiles} quantiles of a feature).")
     return warnings
+
+
+def with_lost_customers(accounting: pl.DataFrame, lost: pl.DataFrame) -> pl.DataFrame:
+    """The row accounting with ``n_customers_lost``: customers whose every line had a reason."""
+    return (accounting.join(
+        lost.select("reason", pl.col("n_customers").cast(pl.Int64).alias("n_customers_lost"))
+        .with_columns(pl.lit("transactions").alias("source")),
+        on=["source", "reason"], how="left")
+        .with_columns(pl.col("n_customers_lost").fill_null(0).cast(pl.Int64)))

@@ -26,7 +26,8 @@ from segkit.features.context import (
     render_context,
     segment_context,
 )
-from segkit.features.quality import _histograms, _lost_customers, _no_usable_rows, build_warnings
+from segkit.features.quality import (_histograms, _lost_customers, _no_usable_rows, build_warnings,
+                                     with_lost_customers)
 
 
 @dataclass
@@ -121,11 +122,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     lost = (_lost_customers(con, quarantine) if cfg.transactions
             else pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
                                       "example": pl.String}))
-    accounting = (accounting.join(
-        lost.select("reason", pl.col("n_customers").alias("n_customers_lost"))
-        .with_columns(pl.lit("transactions").alias("source")),
-        on=["source", "reason"], how="left")
-        .with_columns(pl.col("n_customers_lost").fill_null(0).cast(pl.Int64)))
+    accounting = with_lost_customers(accounting, lost)
     removed = n_raw - frame.height
     warnings = build_warnings(con, cfg, context, accounting, quarantine, lost, removed)
     source = cfg.transactions or cfg.customers

@@ -32,6 +32,7 @@ from segkit.pipeline.carryover import _keep_names, _segment_ids
 from segkit.pipeline.progress import BuildResult, _stage_seconds
 from segkit.pipeline.publish import _insert_stages, _publish
 from segkit.pipeline.runs import _now
+from segkit.pipeline.sequence import _render_report, _write_report
 from segkit.pipeline.tables import PROFILE_SQL, _profile_context, segment_tables
 from segkit.pipeline.warmup import _start_background_work
 from segkit.config import Config
@@ -299,18 +300,7 @@ def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: 
                               if s not in ("sql", "model", "session"))
             nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
                                                  stage_rows, time.perf_counter())
-        html, report_error = None, None
-        with stages("report", "Rendering the HTML report") as info:
-            try:
-                from segkit import reporting
-
-                data = reporting.load_report_data(cfg.replace(warehouse=nxt.path), run_id)
-                data.warehouse_path = cfg.warehouse
-                html = reporting.render_html(data)
-            except Exception as exc:  # noqa: BLE001 - the build publishes either way
-                report_error = exc
-            info["detail"] = (str(cfg.reports_dir / f"{run_id}.html") if html is not None
-                              else "failed (see the warning below)")
+        html, report_error = _render_report(cfg, run_id, nxt, stages)
         nxt.write(lambda con: _insert_stages(
             con, run_id, {"report": stages.seconds["report"]}))
         # Spark's tables first, then the warehouse: a build that fails before
@@ -326,12 +316,7 @@ def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: 
         from segkit import warehouse
 
         warehouse.journal_forget(cfg.warehouse, {run_id} | journal_ids)
-    path = None
-    if html is not None:
-        try:
-            path = reporting.write_report(cfg.reports_dir, run_id, html)
-        except Exception as exc:  # noqa: BLE001
-            report_error = exc
+    path, report_error = _write_report(cfg, run_id, html, {}, report_error)
     if report_error is not None:
         reason = (str(report_error) if isinstance(report_error, SegkitError)
                   else f"{type(report_error).__name__}: {report_error}")

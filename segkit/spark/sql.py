@@ -32,7 +32,8 @@ from segkit.config import Config, CustomersConfig, TransactionsConfig
 from segkit.errors import InputError
 from segkit.features.context import (AS_OF, LINE_TABLE, RAW_FEATURES, _categorical_columns,
                                      _labels, project_models, render_context)
-from segkit.features.quality import HISTOGRAM_BINS, _quarantine_warnings
+from segkit.features.quality import (HISTOGRAM_BINS, _quarantine_warnings,
+                                     customer_warnings, with_lost_customers)
 
 SOURCE_VIEW = "segkit_source_{}"
 # Cached beyond the models DuckDB materializes: the features are read by the
@@ -331,11 +332,7 @@ def build_features(spark, cfg: Config) -> SparkFeatures:
     lost = _small(spark, _LOST_SQL) if cfg.transactions else pl.DataFrame(
         schema={"reason": pl.String, "n_customers": pl.Int64, "example": pl.String})
     lost = lost.with_columns(pl.col("n_customers").cast(pl.Int64))
-    accounting = (accounting.join(
-        lost.select("reason", pl.col("n_customers").alias("n_customers_lost"))
-        .with_columns(pl.lit("transactions").alias("source")),
-        on=["source", "reason"], how="left")
-        .with_columns(pl.col("n_customers_lost").fill_null(0).cast(pl.Int64)))
+    accounting = with_lost_customers(accounting, lost)
     hints_rows = spark.sql("select source, reason, hint from cleaning__quarantine_reasons"
                            ).collect()
     hints: dict[str, dict[str, str]] = {}
@@ -343,18 +340,12 @@ def build_features(spark, cfg: Config) -> SparkFeatures:
         hints.setdefault(source, {})[reason] = hint
     samples = {(s, r): v for s, r, v in spark.sql(_SAMPLES_SQL).collect() if v is not None}
     warnings = _quarantine_warnings(accounting, hints, samples, lost)
+    n_absurd = 0
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = spark.sql("select count(*) from cleaning__customers "
                              "where is_age_impossible").collect()[0][0]
-        if n_absurd:
-            low, high = cfg.features.age_range
-            warnings.append(f"{n_absurd:,} customers have an age outside [features] age_range "
-                            f"[{low}, {high}] (negative, or a typo like 1893); their age was "
-                            "treated as missing and imputed (see meta.column_quality).")
     removed = n_raw - n_customers
-    if removed:
-        warnings.append(f"{removed:,} customers were removed as outliers "
-                        f"(outside the {cfg.features.cap_quantiles} quantiles of a feature).")
+    warnings += customer_warnings(cfg, n_absurd, removed)
     source = cfg.transactions or cfg.customers
     labels, categoricals = _labels(context, cfg)
     return SparkFeatures(
