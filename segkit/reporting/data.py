@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ class ReportData:
     tsne: pl.DataFrame
     previous_run_id: str | None = None
     migration: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # When the warehouse was read: the page's "generated on", so rendering the
+    # same data twice gives the same bytes.
+    read_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
 def _q(con, sql: str, params: list | None = None) -> pl.DataFrame:

@@ -105,7 +105,7 @@ def _context(data: ReportData) -> dict[str, Any]:
     warnings_ = [w for w in (run.get("warnings") or "").splitlines() if w.strip()]
     context = {
         "run": run, "run_id": data.run_id, "is_latest": data.is_latest,
-        "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": data.read_at.strftime("%Y-%m-%d %H:%M UTC"),
         "segkit_version": __version__, "warehouse_path": str(data.warehouse_path),
         "n_bins": data.n_bins, "warnings": warnings_, "views": _records(data.views),
         "clustered": [f for f in clustered if f],
