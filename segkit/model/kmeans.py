@@ -82,6 +82,57 @@ def _nearest(d2):
     return labels, best
 
 
+def _sums_are_exact(X, W):
+    """True when every cluster sum of ``W * X`` is an exact integer in float64.
+
+    Binned vectors are small integers and bootstrap weights are counts, so each
+    product and every partial sum is an integer below 2**53: float addition is
+    then exact and the order of summation cannot change a bit of the result.
+    """
+    bound = float(np.abs(X).max(initial=0.0)) * float(W.sum(axis=1).max(initial=0.0))
+    return (bound < 2.0 ** 52 and bool(np.all(X >= 0)) and bool(np.all(X == np.round(X)))
+            and bool(np.all(W >= 0)) and bool(np.all(W == np.round(W))))
+
+
+def _exact_totals(X1, w, labels, k):
+    """Exact weighted coordinate sums and sizes (b, k, d + 1) of each row's clusters.
+
+    One batched matrix product of the weighted one-hot labels with ``X1`` (the
+    vectors with a last column of ones); ``_sums_are_exact`` makes its floats
+    those of the per-coordinate ``bincount`` of ``_cluster_sums``.
+    """
+    onehot = np.equal(labels[:, None, :], np.arange(k)[None, :, None]) * w[:, None, :]
+    return np.matmul(onehot, X1)
+
+
+def _move_points(totals, X1, w, rows, old, new):
+    """Update exact running totals for the points whose cluster changed, in place.
+
+    After the first Lloyd passes few points move, so this touches a few hundred
+    entries instead of every (row, point); integer arithmetic keeps the totals
+    equal to a full recount.
+    """
+    r, i = np.nonzero(old != new)
+    row = rows[r]
+    v = w[row, i][:, None] * X1[i]
+    np.add.at(totals, (row, new[r, i]), v)
+    np.subtract.at(totals, (row, old[r, i]), v)
+
+
+def _cluster_sums(X, w, labels, k):
+    """Weighted size (b, k) and coordinate sums (b, k, d) of each row's clusters.
+
+    One flat bincount per coordinate, which adds in row order: used when the
+    sums are not exact integers (see ``_sums_are_exact``).
+    """
+    n_act, d = labels.shape[0], X.shape[1]
+    flat = (np.arange(n_act)[:, None] * k + labels).ravel()
+    size = np.bincount(flat, weights=w.ravel(), minlength=n_act * k).reshape(-1, k)
+    sums = np.stack([np.bincount(flat, weights=(w * X[:, j]).ravel(), minlength=n_act * k)
+                     for j in range(d)], axis=-1).reshape(n_act, k, d)
+    return size, sums
+
+
 def _batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
     """Weighted k-means (k-means++ init, Lloyd) for many weight vectors at once.
 
@@ -107,6 +158,9 @@ def _batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
     m, d = X.shape
     x2 = np.einsum("md,md->m", X, X)
     Wr = np.repeat(W, n_init, axis=0)
+    exact = _sums_are_exact(X, W)
+    # "+ 0.0" turns a -0.0 into 0.0, the zero bincount's sums start from.
+    X1 = np.hstack([X, np.ones((m, 1))]) + 0.0 if exact else X
     b = Wr.shape[0]
     # Greedy k-means++ as in sklearn: first centre proportional to weight; each
     # next one is the best (lowest potential) of 2 + log(k) candidates drawn
@@ -130,20 +184,23 @@ def _batched_weighted_kmeans(X, W, k, n_init, rng, max_iter=300):
     # frozen so the batch shrinks as restarts converge.
     labels = np.full((b, m), -1)
     active = np.arange(b)
+    totals = None  # exact sums: (b, k, d + 1) running totals, sizes last
     for _ in range(max_iter):
         new, _ = _nearest(_sqdist(X, x2, C[active]))
-        changed = (new != labels[active]).any(axis=1)
+        old = labels[active]
+        changed = (new != old).any(axis=1)
         labels[active] = new
-        active, new = active[changed], new[changed]
+        active, new, old = active[changed], new[changed], old[changed]
         if active.size == 0:
             break
-        # Weighted cluster sums via one flat bincount per coordinate.
-        n_act = active.size
-        flat = (np.arange(n_act)[:, None] * k + new).ravel()
-        w = Wr[active]
-        size = np.bincount(flat, weights=w.ravel(), minlength=n_act * k).reshape(-1, k)
-        sums = np.stack([np.bincount(flat, weights=(w * X[:, j]).ravel(), minlength=n_act * k)
-                         for j in range(d)], axis=-1).reshape(n_act, k, d)
+        if not exact:
+            size, sums = _cluster_sums(X, Wr[active], new, k)
+        else:
+            if totals is None:  # first pass: every row, every point
+                totals = _exact_totals(X1, Wr, new, k)
+            else:  # integers: moving the points that changed cluster is exact
+                _move_points(totals, X1, Wr, active, old, new)
+            size, sums = totals[active, :, -1], totals[active, :, :-1]
         # Empty clusters keep their centre (sklearn relocates; rare on resamples).
         C[active] = np.where(size[:, :, None] > 0, sums / np.maximum(size, 1e-300)[:, :, None], C[active])
     labels, nearest = _nearest(_sqdist(X, x2, C))

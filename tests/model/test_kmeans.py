@@ -107,3 +107,30 @@ def test_bootstrap_kmeans_is_bit_identical_to_the_reference(data, request):
         ref = _reference_batched_weighted_kmeans(X, W, k, 4, np.random.default_rng([1, k]))
         assert np.array_equal(new[0], ref[0]), f"{data} k={k}: labels differ"
         assert np.array_equal(new[1], ref[1]), f"{data} k={k}: inertia differs"
+
+
+def test_bootstrap_kmeans_on_non_integer_vectors_is_bit_identical_to_the_reference(wide):
+    """Off the bin grid the sums are not exact integers: the bincount path, same floats."""
+    from segkit.model.kmeans import _batched_weighted_kmeans, _sums_are_exact
+
+    X = wide.distinct_.astype(float) + np.random.default_rng(0).uniform(0, 0.3, wide.distinct_.shape)
+    w = wide.weights_.astype(float)
+    n = int(w.sum())
+    W = np.random.default_rng(3).multinomial(n, w / n, size=4).astype(float)
+    assert not _sums_are_exact(X, W)
+    for k in (2, 5):
+        new = _batched_weighted_kmeans(X, W, k, 3, np.random.default_rng([1, k]))
+        ref = _reference_batched_weighted_kmeans(X, W, k, 3, np.random.default_rng([1, k]))
+        assert np.array_equal(new[0], ref[0]) and np.array_equal(new[1], ref[1]), f"k={k}"
+
+
+def test_cluster_sums_are_exact_only_for_small_non_negative_integers():
+    from segkit.model.kmeans import _sums_are_exact
+
+    X = np.array([[0.0, 3.0], [1.0, 2.0]])
+    W = np.array([[5.0, 0.0], [2.0, 3.0]])
+    assert _sums_are_exact(X, W)
+    assert not _sums_are_exact(X + 0.5, W)
+    assert not _sums_are_exact(X, W + 0.5)
+    assert not _sums_are_exact(-X - 1, W)
+    assert not _sums_are_exact(X * 2.0 ** 50, W)
