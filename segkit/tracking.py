@@ -163,10 +163,10 @@ def _params(cfg: Config, feats, model) -> dict[str, str]:
 def prepare(cfg: Config) -> str:
     """Open (creating if needed) the store and the experiment; return its id.
 
-    The expensive, data-independent half of tracking: importing the sklearn
-    flavour and its serializer, and creating a new SQLite store (MLflow runs
-    every Alembic migration, seconds). The build runs it in a background thread
-    while DuckDB works, so its cost hides behind the SQL stage.
+    The expensive, data-independent half of tracking: MLflow's map of installed
+    packages and creating a new SQLite store (MLflow runs every Alembic
+    migration, seconds). The build runs it in a background thread while DuckDB
+    works, so its cost hides behind the SQL stage.
 
     Raises
     ------
@@ -175,11 +175,9 @@ def prepare(cfg: Config) -> str:
     """
     uri = tracking_uri(cfg)
     with _tracking_errors(uri):
-        import mlflow.pyfunc  # noqa: F401  (imports the flavour before log_model needs it)
-        import mlflow.sklearn  # noqa: F401
-
-        with contextlib.suppress(ImportError):
-            import skops.io  # noqa: F401  (the default serializer: ~2 s to import)
+        # Neither mlflow.sklearn nor skops: the model is logged as a pyfunc
+        # (cloudpickle), and importing skops imports every scikit-learn estimator
+        # (1.3-1.5 s of CPU for nothing; tests/e2e/test_tracking.py checks).
         # log_model checks the pinned requirements against the installed packages;
         # the first check maps every installed module to its distribution (0.5 s
         # of importlib.metadata). Same map, built here off the critical path.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tests.conftest import query
+from tests.conftest import cdnow_config, cdnow_sample, query
 
 
 def test_champion_model_predicts_the_published_segment_ids(cdnow_build):
@@ -36,3 +36,16 @@ def test_a_new_mlflow_store_is_created_in_wal_mode(cdnow_build):
         assert con.execute("select count(*) from registered_models").fetchone()[0] == 1
     finally:
         con.close()
+
+
+def test_a_build_that_logs_to_mlflow_imports_neither_skops_nor_the_sklearn_flavour(tmp_path):
+    """The model is a pyfunc: skops (which imports every estimator, 1.3-1.5 s of CPU) is never needed."""
+    import subprocess
+    import sys
+
+    config = cdnow_config(tmp_path, path=cdnow_sample(tmp_path), mlflow="enabled = true")
+    code = ("import sys, segkit; r = segkit.build(sys.argv[1]); "
+            "print(r.model_version, 'skops' in sys.modules, 'mlflow.sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
+                         text=True, check=True, cwd=tmp_path).stdout
+    assert out.split()[-3:] == ["1", "False", "False"]
