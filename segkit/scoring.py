@@ -29,15 +29,7 @@ import polars as pl
 from segkit import project, warehouse
 from segkit.config import Config
 from segkit.errors import InputError
-
-SCORE_SQL = """with
-
-{{ assign_segments('scored_features', segment_features,
-                   edges='build_edges', centroids='build_centroids') }}
-
-select * from assigned
-"""
-
+from segkit.warehouse import queries
 
 @dataclasses.dataclass
 class _Build:
@@ -55,22 +47,19 @@ def _latest_build(cfg: Config) -> _Build:
     con = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
     try:
         try:
-            rows = con.execute("select run_id, features from segments.latest_run "
-                               "join meta.runs using (run_id)").fetchall()
+            rows = queries.rows(con, "score.latest_build")
         except duckdb.Error:
             rows = []
         if not rows:
             raise InputError(f"{cfg.warehouse} has no successful build to score with.")
         run_id, features = rows[0]
-        edges = con.sql("select * from segments.bin_edges order by feature_index, bin").pl()
-        centroids = con.sql("select * from segments.centroids "
-                            "order by segment_index, feature_index").pl()
+        edges = queries.frame(con, "score.bin_edges")
+        centroids = queries.frame(con, "score.centroids")
         try:
-            bounds = con.sql("select * from features.numeric_bounds").pl()
+            bounds = queries.frame(con, "score.numeric_bounds")
         except duckdb.Error:
             bounds = pl.DataFrame()
-        sql = con.execute("select sql from meta.run_views where run_id = ? and view_name = "
-                          "'features.customer_features'", [run_id]).fetchall()
+        sql = queries.rows(con, "score.features_sql", [run_id])
     finally:
         con.close()
     return _Build(run_id, features.split(","), edges, centroids, bounds,
@@ -112,9 +101,9 @@ def _features_from_transactions(cfg: Config, path: Path, build: _Build,
     con = warehouse.connect_work(cfg.duckdb, tmp)
     try:
         _create_features(con, scoped, build)
-        frame = con.sql("select * from features.customer_features order by customer_id").pl()
-        as_of_used = con.execute("select as_of_date from cleaning.as_of").fetchall()[0][0]
-        dropped = con.sql(_UNSCORED_SQL).pl()
+        frame = queries.frame(con, "score.features")
+        (as_of_used,), = queries.rows(con, "score.as_of")
+        dropped = queries.frame(con, "score.unscored")
     except duckdb.Error as exc:
         raise InputError(f"cannot score {path}: {str(exc).splitlines()[0]}") from None
     finally:
@@ -140,41 +129,6 @@ def _create_features(con, scoped: Config, build: _Build) -> None:
     con.execute(project.create_sql("features.customer_features", build.features_sql))
 
 
-# The file's customers that got no feature row, with the reason.
-_UNSCORED_SQL = f"""
-with lines as (
-    select customer_id, quarantine_reason from cleaning.transactions_checked
-    where customer_id is not null
-),
-unused as (
-    select customer_id from lines
-    except
-    select customer_id from features.customer_features_raw
-),
-reasons as (
-    select
-        lines.customer_id,
-        'every line quarantined: ' || string_agg(
-            distinct lines.quarantine_reason, ', '
-            order by lines.quarantine_reason) as unscored_reason
-    from lines
-    inner join unused on unused.customer_id = lines.customer_id
-    group by lines.customer_id
-),
-removed as (
-    select customer_id, {warehouse.quote_literal(
-        "outside the build's caps of a feature (outliers = remove)")}
-        as unscored_reason
-    from features.customer_features_raw
-    where customer_id not in (select customer_id from features.customer_features)
-)
-select * from reasons
-union all
-select * from removed
-order by customer_id
-"""
-
-
 def assign(frame: pl.DataFrame, edges: pl.DataFrame, centroids: pl.DataFrame,
            features: list[str]) -> pl.DataFrame:
     """Segment of each row by the one SQL assignment rule, run in DuckDB.
@@ -183,7 +137,7 @@ def assign(frame: pl.DataFrame, edges: pl.DataFrame, centroids: pl.DataFrame,
     """
     from segkit.features import segment_context
 
-    sql = project.render_string(SCORE_SQL, segment_context(features))
+    sql = project.render_string(queries.sql("score.assign"), segment_context(features))
     con = warehouse.connect_memory()
     try:
         con.register("scored_features", frame.select("customer_id", *features))
