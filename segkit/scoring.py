@@ -199,16 +199,7 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
         frame, unscored, as_of_used = _features_from_transactions(cfg, input, build, as_of)
     if frame.height + unscored.height == 0:
         raise InputError(f"--input {input} has no rows to score.")
-    if model == "champion":
-        from segkit import tracking
-
-        predicted = tracking.load_champion(cfg).predict(frame.select(features).to_pandas())
-        scored = frame.select("customer_id").with_columns(
-            pl.Series("segment_id", predicted["segment_id"].to_numpy()).cast(pl.Int32),
-            pl.Series("segment_name", predicted["segment_name"].to_numpy(), dtype=pl.String))
-    else:
-        scored = assign(frame, build.edges, build.centroids, features).select(
-            "customer_id", pl.col("segment_id").cast(pl.Int32), "segment_name")
+    scored = _assigned(cfg, frame, build, model)
     result = (pl.concat([
         scored.with_columns(pl.lit(None, pl.String).alias("unscored_reason")),
         unscored.select("customer_id", pl.lit(None, pl.Int32).alias("segment_id"),
@@ -216,10 +207,28 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
     ]).with_columns(pl.lit(build.run_id).alias("run_id"))
         .select("customer_id", "segment_id", "segment_name", "run_id", "unscored_reason")
         .sort("customer_id"))
+    _write(result, output)
+    return {"customers": result.height, "scored": scored.height, "unscored": unscored.height,
+            "run_id": build.run_id, "output": str(output), "as_of": as_of_used}
+
+
+def _assigned(cfg: Config, frame: pl.DataFrame, build: _Build, model: str) -> pl.DataFrame:
+    """``customer_id, segment_id, segment_name`` of each scorable row, by ``model``."""
+    if model == "champion":
+        from segkit import tracking
+
+        predicted = tracking.load_champion(cfg).predict(
+            frame.select(build.features).to_pandas())
+        return frame.select("customer_id").with_columns(
+            pl.Series("segment_id", predicted["segment_id"].to_numpy()).cast(pl.Int32),
+            pl.Series("segment_name", predicted["segment_name"].to_numpy(), dtype=pl.String))
+    return assign(frame, build.edges, build.centroids, build.features).select(
+        "customer_id", pl.col("segment_id").cast(pl.Int32), "segment_name")
+
+
+def _write(result: pl.DataFrame, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() in (".parquet", ".pq"):
         result.write_parquet(output)
     else:
         result.write_csv(output)
-    return {"customers": result.height, "scored": scored.height, "unscored": unscored.height,
-            "run_id": build.run_id, "output": str(output), "as_of": as_of_used}
