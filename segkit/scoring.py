@@ -124,7 +124,7 @@ def _create_features(con, scoped: Config, build: _Build) -> None:
         con.execute(project.create_sql(model.name, project.render(model, context),
                                        materialize=model.materialized == "table"))
     con.register("_build_bounds", build.bounds)
-    con.execute("create table features.numeric_bounds as select * from _build_bounds")
+    queries.run(con, "score.build_bounds")
     # The build's own SQL: its levels, imputation and capping rule.
     con.execute(project.create_sql("features.customer_features", build.features_sql))
 

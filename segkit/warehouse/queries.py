@@ -52,3 +52,8 @@ def frame(con: duckdb.DuckDBPyConnection, name: str, params: list | None = None)
 def rows(con: duckdb.DuckDBPyConnection, name: str, params: list | None = None) -> list[tuple]:
     """Run a named query; its rows as tuples."""
     return con.execute(sql(name), params or []).fetchall()
+
+
+def run(con: duckdb.DuckDBPyConnection, name: str, params: list | None = None) -> None:
+    """Run a named statement that returns no rows."""
+    con.execute(sql(name), params or [])

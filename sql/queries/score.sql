@@ -24,6 +24,11 @@ select sql
 from meta.run_views
 where run_id = ? and view_name = 'features.customer_features'
 
+-- name: build_bounds
+-- The build's imputation values and caps, registered as _build_bounds, in
+-- place of the file's own (features.customer_features reads them).
+create table features.numeric_bounds as select * from _build_bounds
+
 -- name: features
 select * from features.customer_features order by customer_id
 
