@@ -11,6 +11,7 @@ import polars as pl
 from segkit import warehouse as wh
 from segkit.config import Config, check_engine_flag, check_model_flags, load_config, write_template
 from segkit.errors import ConfigError, InputError
+from segkit.warehouse import queries
 
 
 def _config(config: str | Path | Config | None, warehouse: str | Path | None) -> Config:
@@ -114,17 +115,12 @@ def runs(config: str | Path | Config | None = None, *,
     pending = wh.pending_runs(cfg.warehouse)
     if not cfg.warehouse.exists() and not pending:
         raise InputError(f"no warehouse at {cfg.warehouse} yet; run `python -m segkit build`.")
-    columns = ("run_id, started_at, status, rows_in, rows_used, rows_quarantined, customers, "
-               "k, round(silhouette, 3) as silhouette, model_version, "
-               "round(seconds_total, 1) as seconds, error")
     con = (wh.connect(cfg.warehouse, cfg.duckdb, read_only=True) if cfg.warehouse.exists()
            else wh.connect_memory())
     try:
-        if cfg.warehouse.exists():
-            recorded = con.sql(f"select {columns} from meta.runs").pl()
-        else:
-            wh.ensure_tables(con)
-            recorded = con.sql(f"select {columns} from meta.runs").pl()
+        if not cfg.warehouse.exists():
+            wh.ensure_tables(con)  # an empty registry, for its columns
+        recorded = queries.frame(con, "runs.listing")
         unrecorded = [r for r in pending if r["run_id"] not in set(recorded["run_id"])]
         journal = pl.DataFrame(
             {"run_id": [r["run_id"] for r in unrecorded],
@@ -213,8 +209,7 @@ def sql_list(config: str | Path | Config | None = None, *,
     if cfg.warehouse.exists():
         con = wh.connect(cfg.warehouse, cfg.duckdb, read_only=True)
         try:
-            known = {(n, h): v for n, v, h in con.execute(
-                "select view_name, version, sql_hash from meta.view_versions").fetchall()}
+            known = {(n, h): v for n, v, h in queries.rows(con, "runs.view_versions")}
         except Exception:  # a warehouse without a build yet
             known = {}
         finally:

@@ -201,11 +201,17 @@ def macros(dialect: str = "duckdb") -> dict[str, Any]:
     return _MACROS[key]
 
 
+@functools.lru_cache(maxsize=256)
+def _template(text: str) -> jinja2.Template:
+    # Compiling a template costs more than rendering it; a build renders every model.
+    return _ENV.from_string(text)
+
+
 def render(model: Model, context: dict[str, Any], *, dialect: str = "duckdb") -> str:
     """The model's SQL for this context and dialect, macros expanded."""
     macro_functions = macros(dialect)
     try:
-        return _ENV.from_string(model.template).render(
+        return _template(model.template).render(
             **macro_functions, **context, dialect=dialect)
     except jinja2.UndefinedError as exc:
         raise ProjectError(f"{model.path}: {exc.message} (the render context lacks it; "
@@ -214,7 +220,7 @@ def render(model: Model, context: dict[str, Any], *, dialect: str = "duckdb") ->
 
 def render_string(text: str, context: dict[str, Any], *, dialect: str = "duckdb") -> str:
     """SQL text that calls the project's macros (``segkit score`` uses the assignment rule)."""
-    return _ENV.from_string(text).render(**macros(dialect), **context, dialect=dialect)
+    return _template(text).render(**macros(dialect), **context, dialect=dialect)
 
 
 def render_model(name: str, context: dict[str, Any], *, dialect: str = "duckdb") -> str:
@@ -242,14 +248,17 @@ def parse(sql: str, *, dialect: str = "duckdb", name: str = "") -> exp.Expressio
 
 def dependencies(sql: str, *, dialect: str = "duckdb", name: str = "") -> set[str]:
     """The ``schema.table`` names a query reads (CTE names are not tables)."""
+    return set(_dependencies(sql, dialect, name))
+
+
+@functools.lru_cache(maxsize=256)
+def _dependencies(sql: str, dialect: str, name: str) -> frozenset[str]:
+    # Cached like fingerprint: a build orders the same rendered SQL more than once.
     tree = parse(sql, dialect=dialect, name=name)
-    found = set()
-    for table in tree.find_all(exp.Table):
-        # Models are always schema-qualified; an unqualified name is a CTE, a
-        # registered frame or a table function (read_csv), not a model.
-        if table.db:
-            found.add(f"{table.db}.{table.name}")
-    return found
+    # Models are always schema-qualified; an unqualified name is a CTE, a
+    # registered frame or a table function (read_csv), not a model.
+    return frozenset(f"{table.db}.{table.name}" for table in tree.find_all(exp.Table)
+                     if table.db)
 
 
 @functools.lru_cache(maxsize=256)

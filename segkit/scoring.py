@@ -29,15 +29,7 @@ import polars as pl
 from segkit import project, warehouse
 from segkit.config import Config
 from segkit.errors import InputError
-
-SCORE_SQL = """with
-
-{{ assign_segments('scored_features', segment_features,
-                   edges='build_edges', centroids='build_centroids') }}
-
-select * from assigned
-"""
-
+from segkit.warehouse import queries
 
 @dataclasses.dataclass
 class _Build:
@@ -55,22 +47,19 @@ def _latest_build(cfg: Config) -> _Build:
     con = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
     try:
         try:
-            rows = con.execute("select run_id, features from segments.latest_run "
-                               "join meta.runs using (run_id)").fetchall()
+            rows = queries.rows(con, "score.latest_build")
         except duckdb.Error:
             rows = []
         if not rows:
             raise InputError(f"{cfg.warehouse} has no successful build to score with.")
         run_id, features = rows[0]
-        edges = con.sql("select * from segments.bin_edges order by feature_index, bin").pl()
-        centroids = con.sql("select * from segments.centroids "
-                            "order by segment_index, feature_index").pl()
+        edges = queries.frame(con, "score.bin_edges")
+        centroids = queries.frame(con, "score.centroids")
         try:
-            bounds = con.sql("select * from features.numeric_bounds").pl()
+            bounds = queries.frame(con, "score.numeric_bounds")
         except duckdb.Error:
             bounds = pl.DataFrame()
-        sql = con.execute("select sql from meta.run_views where run_id = ? and view_name = "
-                          "'features.customer_features'", [run_id]).fetchall()
+        sql = queries.rows(con, "score.features_sql", [run_id])
     finally:
         con.close()
     return _Build(run_id, features.split(","), edges, centroids, bounds,
@@ -112,9 +101,9 @@ def _features_from_transactions(cfg: Config, path: Path, build: _Build,
     con = warehouse.connect_work(cfg.duckdb, tmp)
     try:
         _create_features(con, scoped, build)
-        frame = con.sql("select * from features.customer_features order by customer_id").pl()
-        as_of_used = con.execute("select as_of_date from cleaning.as_of").fetchall()[0][0]
-        dropped = con.sql(_UNSCORED_SQL).pl()
+        frame = queries.frame(con, "score.features")
+        (as_of_used,), = queries.rows(con, "score.as_of")
+        dropped = queries.frame(con, "score.unscored")
     except duckdb.Error as exc:
         raise InputError(f"cannot score {path}: {str(exc).splitlines()[0]}") from None
     finally:
@@ -135,44 +124,9 @@ def _create_features(con, scoped: Config, build: _Build) -> None:
         con.execute(project.create_sql(model.name, project.render(model, context),
                                        materialize=model.materialized == "table"))
     con.register("_build_bounds", build.bounds)
-    con.execute("create table features.numeric_bounds as select * from _build_bounds")
+    queries.run(con, "score.build_bounds")
     # The build's own SQL: its levels, imputation and capping rule.
     con.execute(project.create_sql("features.customer_features", build.features_sql))
-
-
-# The file's customers that got no feature row, with the reason.
-_UNSCORED_SQL = f"""
-with lines as (
-    select customer_id, quarantine_reason from cleaning.transactions_checked
-    where customer_id is not null
-),
-unused as (
-    select customer_id from lines
-    except
-    select customer_id from features.customer_features_raw
-),
-reasons as (
-    select
-        lines.customer_id,
-        'every line quarantined: ' || string_agg(
-            distinct lines.quarantine_reason, ', '
-            order by lines.quarantine_reason) as unscored_reason
-    from lines
-    inner join unused on unused.customer_id = lines.customer_id
-    group by lines.customer_id
-),
-removed as (
-    select customer_id, {warehouse.quote_literal(
-        "outside the build's caps of a feature (outliers = remove)")}
-        as unscored_reason
-    from features.customer_features_raw
-    where customer_id not in (select customer_id from features.customer_features)
-)
-select * from reasons
-union all
-select * from removed
-order by customer_id
-"""
 
 
 def assign(frame: pl.DataFrame, edges: pl.DataFrame, centroids: pl.DataFrame,
@@ -183,7 +137,7 @@ def assign(frame: pl.DataFrame, edges: pl.DataFrame, centroids: pl.DataFrame,
     """
     from segkit.features import segment_context
 
-    sql = project.render_string(SCORE_SQL, segment_context(features))
+    sql = project.render_string(queries.sql("score.assign"), segment_context(features))
     con = warehouse.connect_memory()
     try:
         con.register("scored_features", frame.select("customer_id", *features))
@@ -245,16 +199,7 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
         frame, unscored, as_of_used = _features_from_transactions(cfg, input, build, as_of)
     if frame.height + unscored.height == 0:
         raise InputError(f"--input {input} has no rows to score.")
-    if model == "champion":
-        from segkit import tracking
-
-        predicted = tracking.load_champion(cfg).predict(frame.select(features).to_pandas())
-        scored = frame.select("customer_id").with_columns(
-            pl.Series("segment_id", predicted["segment_id"].to_numpy()).cast(pl.Int32),
-            pl.Series("segment_name", predicted["segment_name"].to_numpy(), dtype=pl.String))
-    else:
-        scored = assign(frame, build.edges, build.centroids, features).select(
-            "customer_id", pl.col("segment_id").cast(pl.Int32), "segment_name")
+    scored = _assigned(cfg, frame, build, model)
     result = (pl.concat([
         scored.with_columns(pl.lit(None, pl.String).alias("unscored_reason")),
         unscored.select("customer_id", pl.lit(None, pl.Int32).alias("segment_id"),
@@ -262,10 +207,28 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
     ]).with_columns(pl.lit(build.run_id).alias("run_id"))
         .select("customer_id", "segment_id", "segment_name", "run_id", "unscored_reason")
         .sort("customer_id"))
+    _write(result, output)
+    return {"customers": result.height, "scored": scored.height, "unscored": unscored.height,
+            "run_id": build.run_id, "output": str(output), "as_of": as_of_used}
+
+
+def _assigned(cfg: Config, frame: pl.DataFrame, build: _Build, model: str) -> pl.DataFrame:
+    """``customer_id, segment_id, segment_name`` of each scorable row, by ``model``."""
+    if model == "champion":
+        from segkit import tracking
+
+        predicted = tracking.load_champion(cfg).predict(
+            frame.select(build.features).to_pandas())
+        return frame.select("customer_id").with_columns(
+            pl.Series("segment_id", predicted["segment_id"].to_numpy()).cast(pl.Int32),
+            pl.Series("segment_name", predicted["segment_name"].to_numpy(), dtype=pl.String))
+    return assign(frame, build.edges, build.centroids, build.features).select(
+        "customer_id", pl.col("segment_id").cast(pl.Int32), "segment_name")
+
+
+def _write(result: pl.DataFrame, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() in (".parquet", ".pq"):
         result.write_parquet(output)
     else:
         result.write_csv(output)
-    return {"customers": result.height, "scored": scored.height, "unscored": unscored.height,
-            "run_id": build.run_id, "output": str(output), "as_of": as_of_used}

@@ -1,13 +1,19 @@
-"""Versioned views: changing a view's SQL records a new version; old runs keep theirs."""
+"""Tests for segkit/warehouse: quoting, run-keyed tables, the named queries, and versioned
+views (changing a view's SQL records a new version; old runs keep theirs)."""
 
 from __future__ import annotations
 
 import shutil
 
+import duckdb
+import polars as pl
 import pytest
+import sqlglot
 
 import segkit
 from segkit import project, warehouse
+from segkit.errors import ProjectError
+from segkit.warehouse import queries
 from tests.conftest import cdnow_config, cdnow_sample, query
 
 
@@ -16,6 +22,66 @@ def test_quote_ident_and_literal_neutralise_injection():
     assert warehouse.quote_literal("it's") == "'it''s'"
     with pytest.raises(ValueError):
         warehouse.quote_literal(float("nan"))
+
+
+def test_a_run_table_keeps_every_build_and_gains_new_columns(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    for schema in ("features", "segments"):
+        con.execute(f"create schema {schema}")
+    con.execute("create table segments.latest_run (run_id varchar)")
+    con.execute("insert into segments.latest_run values ('r1')")
+    names = {"history": "features.customer_features_history",
+             "view": "features.customer_features"}
+    warehouse.store_run_rows(con, "r1", pl.DataFrame({"customer_id": ["a"], "monetary": [1.0]}),
+                             **names)
+    assert con.execute("select * from features.customer_features").fetchall() == [("a", 1.0)]
+    # the next build has a feature more; the current view shows that build's columns
+    con.execute("update segments.latest_run set run_id = 'r2'")
+    warehouse.store_run_rows(con, "r2", pl.DataFrame({"customer_id": ["a", "b"],
+                                                      "monetary": [2.0, 3.0], "age": [30, 40]}),
+                             **names)
+    assert con.execute("select * from features.customer_features order by 1").fetchall() == [
+        ("a", 2.0, 30), ("b", 3.0, 40)]
+    assert con.execute("select run_id, customer_id, monetary, age from "
+                       "features.customer_features_history order by 1, 2").fetchall() == [
+        ("r1", "a", 1.0, None), ("r2", "a", 2.0, 30), ("r2", "b", 3.0, 40)]
+    con.close()
+
+
+def test_replacing_the_schemas_drops_their_views_and_keeps_tables_and_other_schemas():
+    con = duckdb.connect()
+    con.execute("create schema staging")
+    con.execute("create table staging.kept as select 1 as x")
+    con.execute("create view staging.stale as select * from staging.kept")
+    con.execute("create view main.mine as select 2 as y")  # a user's own view
+    warehouse.replace_schemas(con, ("staging", "segments"))
+    views = con.execute("select schema_name, view_name from duckdb_views() "
+                        "where not internal order by 1").fetchall()
+    assert views == [("main", "mine")]
+    assert con.execute("select x from staging.kept").fetchall() == [(1,)]
+    assert con.execute("select count(*) from duckdb_schemas() "
+                       "where schema_name = 'segments'").fetchall() == [(1,)]
+
+
+def test_insert_row_binds_values_and_quotes_columns():
+    con = duckdb.connect()
+    con.execute('create table t (run_id varchar, "odd name" varchar)')
+    warehouse.insert_row(con, "t", {"run_id": "r1", "odd name": "it's'; drop table t; --"})
+    assert con.execute("select * from t").fetchall() == [("r1", "it's'; drop table t; --")]
+
+
+def test_every_named_query_parses_and_an_unknown_one_names_its_file():
+    topics = sorted((warehouse.sql_dir() / "queries").glob("*.sql"))
+    assert {p.stem for p in topics} >= {"report", "runs", "score"}
+    for path in topics:
+        for name, text in queries._topic(path).items():
+            sql = text if "{{" not in text else project.render_string(
+                text, {"segment_features": [{"name": '"r"', "label": "'r'",
+                                             "bin_column": '"r_bin"', "position": 1}]})
+            assert sqlglot.parse_one(sql, dialect="duckdb"), f"{path.stem}.{name}"
+    assert queries.sql("report.stages").startswith("select stage, seconds")
+    with pytest.raises(ProjectError, match=r"no query 'nope' in .*report\.sql"):
+        queries.sql("report.nope")
 
 
 def test_changing_a_view_records_a_new_version(tmp_path, monkeypatch):

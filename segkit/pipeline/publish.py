@@ -25,32 +25,6 @@ def _segment_models(model: Segmenter) -> tuple[list, dict[str, str]]:
     return models, {m.name: warehouse.render(m, context) for m in models}
 
 
-def _store_run_table(con, run_id: str, model, rows) -> None:
-    """Append a run_table model's rows to its history and point the current view at them.
-
-    The history table gains any column this build has and earlier ones lacked
-    (a config change adds a feature); the current view shows this build's columns.
-    """
-    history = model.history_table
-    con.register("_segkit_rows", rows)
-    try:
-        con.execute(f"create table if not exists {history} as select cast(null as varchar) "
-                    "as run_id, * from _segkit_rows limit 0")
-        existing = {r[0] for r in con.execute(f"describe {history}").fetchall()}
-        described = con.execute("describe select * from _segkit_rows").fetchall()
-        for name, kind, *_ in described:
-            if name not in existing:
-                con.execute(f"alter table {history} add column "
-                            f"{warehouse.quote_ident(name)} {kind}")
-        con.execute(f"insert into {history} by name select ? as run_id, * from _segkit_rows",
-                    [run_id])
-    finally:
-        con.unregister("_segkit_rows")
-    columns = ", ".join(warehouse.quote_ident(r[0]) for r in described)
-    con.execute(f"create or replace view {model.name} as\nselect {columns}\nfrom {history}\n"
-                "where run_id = (select run_id from segments.latest_run)")
-
-
 def _publish_models(con, run_id: str, models: list, rendered: dict[str, str],
                     run_tables: dict) -> None:
     """Every model in the warehouse, by its header's ``published``.
@@ -67,7 +41,8 @@ def _publish_models(con, run_id: str, models: list, rendered: dict[str, str],
     first = [m for m in ordered if m.name in registry]
     for model in first + [m for m in ordered if m not in first]:
         if model.published == "run_table":
-            _store_run_table(con, run_id, model, run_tables[model.name])
+            warehouse.store_run_rows(con, run_id, run_tables[model.name],
+                                     history=model.history_table, view=model.name)
         con.execute(warehouse.create_sql(model.live_name, rendered[model.name]))
 
 
@@ -87,23 +62,14 @@ def _publish(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter,
 
     def write(con) -> None:
         versions = warehouse.version_views(con, rendered)
-        for schema in ("staging", "cleaning", "features", "segments"):
-            con.execute(f"create schema if not exists {schema}")
-        # Drop views of sources no longer configured, so none points at stale files.
-        for name, in con.execute("select schema_name || '.' || view_name from duckdb_views() "
-                                 "where not internal and schema_name in "
-                                 "('staging', 'cleaning', 'features', 'segments')").fetchall():
-            con.execute(f"drop view if exists {name} cascade")
+        warehouse.replace_schemas(con, warehouse.LAYERS)
         for table, frame in tables.items():
             warehouse.insert_frame(con, table, frame)
         warehouse.insert_frame(con, "meta.run_views", pl.DataFrame(
             [{"run_id": run_id, "view_name": n, "version": v, "sql_hash": h, "sql": rendered[n]}
              for n, (v, h) in versions.items()]))
         journal_ids.update(_record_journal_runs(con, cfg, run_id))
-        columns = ", ".join(["run_id", *run_row])
-        marks = ", ".join("?" * (len(run_row) + 1))
-        con.execute(f"insert into meta.runs ({columns}) values ({marks})",
-                    [run_id, *run_row.values()])
+        warehouse.insert_row(con, "meta.runs", {"run_id": run_id, **run_row})
         _publish_models(con, run_id, feats.models + segment_models, rendered, feats.run_tables)
         warehouse.trim_history(con, cfg.duckdb.history_builds)
         seconds = dict(stage_seconds)

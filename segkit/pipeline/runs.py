@@ -11,6 +11,7 @@ import socket
 
 from segkit import __version__, warehouse
 from segkit.config import Config
+from segkit.warehouse import queries
 
 
 def _now() -> dt.datetime:
@@ -46,31 +47,18 @@ def _previous_run(cfg: Config) -> dict:
         return {}
     con = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
     try:
-        if not con.execute("select count(*) from duckdb_tables() where schema_name = 'meta' "
-                           "and table_name = 'runs'").fetchall()[0][0]:
+        if not queries.rows(con, "runs.has_registry")[0][0]:
             return {}
-        rows = con.execute(
-            "select run_id, features from meta.runs where status = 'success' "
-            "order by finished_at desc, run_id desc limit 1").fetchall()
+        rows = queries.rows(con, "runs.last_success")
         if not rows:
             return {}
-        previous = rows[0]
-        centroids = con.sql(
-            "select segment_id, feature, centroid from segments.centroid_history "
-            "where run_id = ? order by segment_index, feature_index", params=[previous[0]]).pl()
-        # What the last build called its segments: kept ids keep their words.
-        # A warehouse written before profiles had phrases has no such columns yet
-        # (the publish adds them): its names are then made afresh.
-        has_phrases = con.execute(
-            "select count(*) from duckdb_columns() where schema_name = 'segments' and "
-            "table_name = 'profile_history' and column_name = 'phrase'").fetchall()[0][0]
-        words = con.sql(
-            "select segment_id, segment_name, description, feature, phrase, description_rank "
-            "from segments.profile_history where run_id = ? "
-            "order by segment_index, description_rank nulls last, feature",
-            params=[previous[0]]).pl() if has_phrases else None
-        return {"run_id": previous[0], "features": previous[1], "centroids": centroids,
-                "words": words}
+        run_id, features = rows[0]
+        # What the last build called its segments: kept ids keep their words
+        # (made afresh when its warehouse predates the phrases).
+        has_phrases = queries.rows(con, "runs.has_phrases")[0][0]
+        return {"run_id": run_id, "features": features,
+                "centroids": queries.frame(con, "runs.centroids", [run_id]),
+                "words": queries.frame(con, "runs.words", [run_id]) if has_phrases else None}
     finally:
         con.close()
 
@@ -97,13 +85,12 @@ def _record_journal_runs(con, cfg: Config, run_id: str) -> set[str]:
             run["status"] = "interrupted"
             run["error"] = warehouse.interrupted_message(run)
         done.add(run["run_id"])
-        if con.execute("select count(*) from meta.runs where run_id = ?",
-                       [run["run_id"]]).fetchall()[0][0]:
+        if queries.rows(con, "runs.is_recorded", [run["run_id"]])[0][0]:
             continue  # recorded by a publish that died before cleaning the journal
-        con.execute("insert into meta.runs (run_id, started_at, finished_at, status, error, "
-                    "config_hash, config_json, segkit_version) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run["run_id"], run.get("started_at") or run.get("finished_at") or _now(),
-                     run.get("finished_at"),
-                     run["status"], run.get("error"), run.get("config_hash"),
-                     run.get("config_json"), run.get("segkit_version")])
+        warehouse.insert_row(con, "meta.runs", {
+            "run_id": run["run_id"],
+            "started_at": run.get("started_at") or run.get("finished_at") or _now(),
+            "finished_at": run.get("finished_at"), "status": run["status"],
+            "error": run.get("error"), "config_hash": run.get("config_hash"),
+            "config_json": run.get("config_json"), "segkit_version": run.get("segkit_version")})
     return done

@@ -14,6 +14,7 @@ from segkit import warehouse
 from segkit.config import Config
 from segkit.errors import InputError
 from segkit.project import render_model
+from segkit.warehouse import queries
 
 
 @dataclass
@@ -42,10 +43,6 @@ class ReportData:
     read_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
-def _q(con, sql: str, params: list | None = None) -> pl.DataFrame:
-    return con.sql(sql, params=params or []).pl()
-
-
 def load_report_data(cfg: Config, run_id: str | None) -> ReportData:
     """Read one run's tables; the connection is closed before anything renders."""
     if not cfg.warehouse.exists():
@@ -58,31 +55,10 @@ def load_report_data(cfg: Config, run_id: str | None) -> ReportData:
         con.close()
 
 
-# The report's per-run tables: ReportData field -> its query, for one run id.
-_PER_RUN = {
-    "stages": "select stage, seconds from meta.run_stages where run_id = ?",
-    "views": "select view_name, version, sql_hash from meta.run_views "
-             "where run_id = ? order by view_name",
-    "accounting": "select source, reason, n_rows from meta.row_accounting "
-                  "where run_id = ? order by source, reason nulls first",
-    "column_quality": "select * exclude (run_id) from meta.column_quality "
-                      "where run_id = ? order by column_kind desc, column_name",
-    "histograms": "select feature, stage, bin_lower, bin_upper, n_customers "
-                  "from meta.feature_histograms where run_id = ? "
-                  "order by feature, stage, bin_lower",
-    "bin_edges": "select feature, feature_index, bin, lower, upper, n_customers "
-                 "from segments.bin_edge_history where run_id = ? "
-                 "order by feature_index, bin",
-    "selection": "select * exclude (run_id) from segments.selection_history "
-                 "where run_id = ? order by k",
-    "profiles": "select * exclude (run_id) from segments.profile_history "
-                "where run_id = ? order by segment_index, feature",
-    "centroids": "select segment_id, segment_index, segment_name, feature, "
-                 "feature_index, is_binned, centroid from segments.centroid_history "
-                 "where run_id = ? order by segment_index, feature_index",
-    "tsne": "select customer_id, segment_id, x, y from segments.tsne_history "
-            "where run_id = ? order by customer_id",
-}
+# The report's per-run tables: each ReportData field is the query of that name in
+# sql/queries/report.sql, for one run id.
+_PER_RUN = ("stages", "views", "accounting", "column_quality", "histograms", "bin_edges",
+            "selection", "profiles", "centroids", "tsne")
 
 
 def _read(con, cfg: Config, run_id: str | None) -> ReportData:
@@ -91,13 +67,13 @@ def _read(con, cfg: Config, run_id: str | None) -> ReportData:
     return ReportData(
         run_id=run_id, run=run, is_latest=run_id == latest_id, warehouse_path=cfg.warehouse,
         n_bins=_n_bins(run), previous_run_id=previous_id, migration=migration,
-        **{field: _q(con, sql, [run_id]) for field, sql in _PER_RUN.items()})
+        **{name: queries.frame(con, f"report.{name}", [run_id]) for name in _PER_RUN})
 
 
 def _successful_run(con, cfg: Config, run_id: str | None) -> tuple[str, str | None, dict]:
     """The run to report (the latest when None), the latest run id and its meta.runs row."""
     # "Latest" and "previous" have one definition: segments.successful_runs.
-    latest = _q(con, "select run_id from segments.latest_run")
+    latest = queries.frame(con, "report.latest_run")
     latest_id = latest["run_id"][0] if latest.height else None
     if run_id is None:
         if latest_id is None:
@@ -105,7 +81,7 @@ def _successful_run(con, cfg: Config, run_id: str | None) -> tuple[str, str | No
                              "`python -m segkit build`, or list the builds with "
                              "`python -m segkit runs`.")
         run_id = latest_id
-    runs = _q(con, "select * from meta.runs where run_id = ?", [run_id])
+    runs = queries.frame(con, "report.run", [run_id])
     if not runs.height:
         raise InputError(f"no build with run id {run_id!r} in {cfg.warehouse}. List the "
                          "builds and their run ids with `python -m segkit runs`.")
@@ -120,16 +96,15 @@ def _successful_run(con, cfg: Config, run_id: str | None) -> tuple[str, str | No
 
 def _migration(con, run_id: str) -> tuple[str | None, pl.DataFrame]:
     """The previous successful run and the customers' moves from it (empty when none)."""
-    previous = _q(con, "select previous_run_id from segments.successful_runs where run_id = ?",
-                  [run_id])
+    previous = queries.frame(con, "report.previous_run", [run_id])
     previous_id = previous["previous_run_id"][0] if previous.height else None
     migration = pl.DataFrame()
     if previous_id is not None:
         # The one migration query (sql/segments/migration.sql), for these two runs;
         # aggregated in DuckDB: one row per (before, after) pair, never per customer.
-        migration = _q(con, render_model("segments.migration", {
+        migration = con.sql(render_model("segments.migration", {
             "from_run_id": warehouse.quote_literal(previous_id),
-            "to_run_id": warehouse.quote_literal(run_id)}))
+            "to_run_id": warehouse.quote_literal(run_id)})).pl()
     return previous_id, migration
 
 

@@ -11,9 +11,10 @@ a build that dies leaves the live file as it was. The run registry's
 (``<warehouse>.runs.jsonl``), not in the file readers use.
 
 One module per job: ``connections`` (the work database, the warehouse file, the
-build lock, inserting frames), ``publishing`` (the next warehouse and the swap,
-history trimming, leftovers of killed builds) and ``journal`` (runs not yet in
-``meta.runs``). The SQL project (headers, rendering, versions) is
+build lock, inserting frames and rows), ``publishing`` (the next warehouse and
+the swap, run-keyed tables, history trimming, leftovers of killed builds),
+``journal`` (runs not yet in ``meta.runs``) and ``queries`` (the named queries
+of ``sql/queries/``). The SQL project (headers, rendering, versions) is
 :mod:`segkit.project`; its names stay importable from here.
 """
 
@@ -33,6 +34,7 @@ from segkit.warehouse.connections import (  # noqa: F401
     connect_work,
     ensure_tables,
     insert_frame,
+    insert_row,
     transaction,
 )
 from segkit.warehouse.journal import (  # noqa: F401
@@ -50,6 +52,8 @@ from segkit.warehouse.publishing import (  # noqa: F401
     NextWarehouse,
     next_path,
     remove_leftovers,
+    replace_schemas,
+    store_run_rows,
     trim_history,
 )
 

@@ -219,3 +219,10 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
         con.execute(f"insert into {table} ({columns}) select {columns} from _segkit_frame")
     finally:
         con.unregister("_segkit_frame")
+
+
+def insert_row(con: duckdb.DuckDBPyConnection, table: str, row: dict) -> None:
+    """Insert one row given as ``{column: value}`` (values bound as parameters)."""
+    columns = ", ".join(quote_ident(c) for c in row)
+    marks = ", ".join("?" * len(row))
+    con.execute(f"insert into {table} ({columns}) values ({marks})", list(row.values()))

@@ -14,6 +14,7 @@ from typing import Iterator
 import duckdb
 
 from segkit.errors import WarehouseBusyError, WarehouseError
+from segkit.project import quote_ident, quote_literal
 from segkit.warehouse.connections import (
     _busy_error,
     _folder_error,
@@ -226,6 +227,46 @@ class NextWarehouse:
     def discard(self) -> None:
         """Remove the next warehouse (a failed build, or one a killed build left)."""
         _unlink(self.path, _wal(self.path))
+
+
+def store_run_rows(con: duckdb.DuckDBPyConnection, run_id: str, rows, *, history: str,
+                   view: str) -> None:
+    """Append a build's rows to a run-keyed ``history`` table; point ``view`` at them.
+
+    The history table gains any column this build has and earlier ones lacked
+    (a config change adds a feature); the current view shows this build's
+    columns, for the latest successful run (``segments.latest_run``).
+    """
+    con.register("_segkit_rows", rows)
+    try:
+        con.execute(f"create table if not exists {history} as select cast(null as varchar) "
+                    "as run_id, * from _segkit_rows limit 0")
+        existing = {r[0] for r in con.execute(f"describe {history}").fetchall()}
+        described = con.execute("describe select * from _segkit_rows").fetchall()
+        for name, kind, *_ in described:
+            if name not in existing:
+                con.execute(f"alter table {history} add column {quote_ident(name)} {kind}")
+        con.execute(f"insert into {history} by name select ? as run_id, * from _segkit_rows",
+                    [run_id])
+    finally:
+        con.unregister("_segkit_rows")
+    columns = ", ".join(quote_ident(r[0]) for r in described)
+    con.execute(f"create or replace view {view} as\nselect {columns}\nfrom {history}\n"
+                "where run_id = (select run_id from segments.latest_run)")
+
+
+def replace_schemas(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> None:
+    """Create ``schemas`` where missing and drop every view in them.
+
+    A build then creates its views afresh, so no view of a source that is no
+    longer configured is left pointing at stale files. Tables stay.
+    """
+    for schema in schemas:
+        con.execute(f"create schema if not exists {schema}")
+    listed = ", ".join(quote_literal(s) for s in schemas)
+    for name, in con.execute("select schema_name || '.' || view_name from duckdb_views() "
+                             f"where not internal and schema_name in ({listed})").fetchall():
+        con.execute(f"drop view if exists {name} cascade")
 
 
 def trim_history(con: duckdb.DuckDBPyConnection, keep_builds: int) -> None:

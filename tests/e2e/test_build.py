@@ -8,8 +8,7 @@ import numpy as np
 import polars as pl
 
 import segkit
-from segkit.config import DEMO_DATA
-from tests.conftest import cdnow_config, query, write_config
+from tests.conftest import SAMPLE_CUSTOMERS, cdnow_config, cdnow_sample, query, write_config
 
 
 def test_segment_tables_exist_and_describe_the_latest_build(cdnow_build):
@@ -52,7 +51,7 @@ def test_live_segments_agree_with_the_model_for_every_customer(cdnow_build):
 
 
 def test_k_flag_gives_exactly_k_segments(tmp_path):
-    config = cdnow_config(tmp_path)
+    config = cdnow_config(tmp_path, path=cdnow_sample(tmp_path))
     result = segkit.build(config, k=3)
     assert result.k == 3 and len(result.segment_names) == 3
     wh = tmp_path / "warehouse" / "segkit.duckdb"
@@ -136,7 +135,8 @@ def test_source_can_be_a_table_in_the_warehouse(tmp_path):
     wh.parent.mkdir()
     con = duckdb.connect(str(wh))
     con.execute("create schema raw")
-    con.execute(f"create table raw.orders as select * from read_csv('{DEMO_DATA}', "
+    # A tenth of the demo's customers: the point is the table, not the size.
+    con.execute(f"create table raw.orders as select * from read_csv('{cdnow_sample(tmp_path)}', "
                 "all_varchar = true)")
     con.close()
     config = write_config(tmp_path, """
@@ -151,7 +151,7 @@ def test_source_can_be_a_table_in_the_warehouse(tmp_path):
         enabled = false
     """)
     result = segkit.build(config)
-    assert (result.rows_in, result.customers) == (69_659, 23_502)
+    assert (result.rows_in, result.customers) == (8_000, SAMPLE_CUSTOMERS)
     # The warehouse's views read the table itself, so they follow it.
-    assert query(wh, "select count(*) from staging.transactions") == [(69_659,)]
-    assert query(wh, "select count(*) from segments.live_segments") == [(23_502,)]
+    assert query(wh, "select count(*) from staging.transactions") == [(8_000,)]
+    assert query(wh, "select count(*) from segments.live_segments") == [(SAMPLE_CUSTOMERS,)]

@@ -84,7 +84,7 @@ def test_missing_mapped_column_suggests_the_close_name(tmp_path):
 
 
 def test_generate_then_build_with_demographics(tmp_path):
-    done = segkit("generate", "--transactions", "30000", "--out", "synth", "--format", "csv",
+    done = segkit("generate", "--transactions", "10000", "--out", "synth", "--format", "csv",
                   cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     config = tmp_path / "synth" / "segkit.toml"
@@ -95,7 +95,7 @@ def test_generate_then_build_with_demographics(tmp_path):
     warehouse = tmp_path / "synth" / "warehouse" / "segkit.duckdb"
     (rows_in, used, quarantined), = query(
         warehouse, "select rows_in, rows_used, rows_quarantined from meta.runs")
-    assert rows_in == 30_000 and used + quarantined == rows_in and quarantined > 0
+    assert rows_in == 10_000 and used + quarantined == rows_in and quarantined > 0
     columns = [r[0] for r in query(warehouse, "describe features.customer_features")]
     assert {"age", "income", "is_gender_unknown"} <= set(columns)
 

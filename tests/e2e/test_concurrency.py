@@ -25,12 +25,10 @@ import segkit
 from segkit import warehouse as wh
 from segkit.config import DEMO_DATA, load_config
 from segkit.errors import WarehouseBusyError
-from tests.conftest import cdnow_sample, query
+from tests.conftest import SAMPLE_CUSTOMERS, cdnow_sample, query
 
 pytestmark = pytest.mark.slow
 
-N_CUSTOMERS = 23_502
-SAMPLE_CUSTOMERS = 2_486  # in cdnow_sample (its first 8,000 lines)
 
 # A plain DuckDB client, as a dashboard or a notebook would be: no retry, no segkit.
 POLLER = r"""
@@ -100,10 +98,14 @@ class Build:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    """A warehouse holding one build of a tenth of the demo, and its config.
+
+    The builds in these tests run on that sample (each still lasts seconds, as a
+    process); the busy test builds the whole demo, to hold the lock long enough.
+    """
     folder = tmp_path_factory.mktemp("concurrency")
-    cfg = config(folder)
-    code, err = Build(cfg).finish()
-    assert code == 0, err
+    cfg = config(folder, data=cdnow_sample(folder))
+    segkit.build(cfg)
     return folder, cfg
 
 
@@ -143,7 +145,7 @@ def test_plain_readers_never_fail_across_builds_including_killed_ones(built):
     assert stats["failures"] == []
     assert len(stats["reads"]) == stats["attempts"]  # 100%
     # Every read saw one whole build: all customers, one run id...
-    assert {(n, runs) for n, runs, _ in stats["reads"]} == {(N_CUSTOMERS, 1)}
+    assert {(n, runs) for n, runs, _ in stats["reads"]} == {(SAMPLE_CUSTOMERS, 1)}
     # ...and the reads spanned the builds (the three that finished, at least).
     assert len({run_id for _, _, run_id in stats["reads"]}) >= 3
     # A killed build never leaves a WAL beside the live name, or its next file for long.
@@ -196,6 +198,7 @@ def test_two_builds_at_once_run_one_after_the_other(built):
 
 def test_second_build_reports_busy_after_the_lock_timeout(built):
     folder, _ = built
+    # The whole demo: the first build holds the lock while the second starts and waits.
     cfg = config(folder, "[duckdb]\nlock_timeout_seconds = 0.5\n")
     first = Build(cfg)
     lock = folder / "warehouse" / "segkit.duckdb.build.lock"
@@ -208,22 +211,24 @@ def test_second_build_reports_busy_after_the_lock_timeout(built):
     assert err.startswith(f"Error: warehouse busy: another build on {live(folder)} is still "
                           "running after 0.5 s. Wait for it to finish, then retry.")
     assert first.finish()[0] == 0
-    config(folder)  # the module's config again (this test rewrote segkit.toml)
+    config(folder, data=folder / "cdnow_sample.csv")  # the module's config again
 
 
 def test_two_scores_at_once_keep_their_own_temp_folders(built, tmp_path):
     folder, cfg = built
+    sample = folder / "cdnow_sample.csv"
     outputs = [tmp_path / f"scored{i}.csv" for i in range(3)]
     procs = [subprocess.Popen([sys.executable, "-m", "segkit", "score", "--config", str(cfg),
-                               "--input", str(DEMO_DATA), "--output", str(out)],
+                               "--input", str(sample), "--output", str(out)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for out in outputs]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     assert [code for code, _ in results] == [0, 0, 0], results
     texts = {out.read_text() for out in outputs}
-    # One row per customer in the file: the segmented ones, and the 68 whose every
+    # One row per customer in the file: the segmented ones, and those whose every
     # line was quarantined, listed with their reason instead of dropped.
-    assert len(texts) == 1 and texts.pop().count("\n") == 23_570 + 1
+    in_file = {line.split(",")[0] for line in sample.read_text().splitlines()[1:]}
+    assert len(texts) == 1 and texts.pop().count("\n") == len(in_file) + 1
     assert not list((folder / "warehouse" / ".tmp").glob("score-*"))  # each removed its own
 
 

@@ -12,8 +12,7 @@ import shutil
 import pytest
 
 import segkit
-from segkit.config import DEMO_DATA
-from tests.conftest import query
+from tests.conftest import cdnow_config, copy_build, query
 
 pytestmark = pytest.mark.slow
 
@@ -57,17 +56,23 @@ def assert_identical(results: list[dict]) -> None:
             assert other[name] == first[name], name
 
 
-def test_cdnow_builds_are_identical(tmp_path):
-    config = (f'[transactions]\npath = "{DEMO_DATA}"\ncustomer_id = "customer_id"\n'
-              'timestamp = "purchase_date"\namount = "dollar_value"\n'
-              "[model]\nmap = false\nseed = 7\n[mlflow]\nenabled = false\n")
-    results = build_twice_and_fresh(tmp_path, config)
+def test_cdnow_builds_are_identical(cdnow_build, tmp_path):
+    # Three builds of the demo: the shared one (a fresh warehouse), a second build into
+    # a copy of its warehouse, and a third into a fresh warehouse in another folder.
+    results = [contents(cdnow_build["warehouse"])]
+    for name, warehouse_from in (("again", cdnow_build), ("fresh", None)):
+        project = tmp_path / name
+        project.mkdir()
+        if warehouse_from:
+            copy_build(warehouse_from, project)
+        segkit.build(cdnow_config(project))  # same data, model and seed; MLflow off
+        results.append(contents(project / "warehouse" / "segkit.duckdb"))
     assert_identical(results)
     assert results[0]["run"][0][3] == 23_502
 
 
 def test_generated_builds_with_customers_are_identical(tmp_path):
-    segkit.generate(tmp_path, transactions=60_000, seed=3)
+    segkit.generate(tmp_path, transactions=30_000, seed=3)  # about 3,000 customers
     config = (tmp_path / "segkit.toml").read_text()
     config += "\n[mlflow]\nenabled = false\n"
     results = build_twice_and_fresh(tmp_path, config)

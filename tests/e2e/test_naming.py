@@ -15,7 +15,7 @@ import pytest
 
 import segkit
 from segkit.config import DEMO_DATA
-from tests.conftest import cdnow_config, query, write_config
+from tests.conftest import cdnow_config, copy_build, query, write_config
 
 RFM_NAMES = {
     "Champions", "Loyal", "Potential Loyalist", "New", "Promising", "Need Attention",
@@ -129,10 +129,11 @@ def test_configured_labels_name_the_features(tmp_path):
     assert "meat spend" in html
 
 
-def test_a_segment_that_keeps_its_id_keeps_its_name_and_description(tmp_path):
+def test_a_segment_that_keeps_its_id_keeps_its_name_and_description(cdnow_build, tmp_path):
+    # The first build is the shared demo build (same data, model and seed), copied.
+    first = cdnow_build["result"]
+    wh = copy_build(cdnow_build, tmp_path)
     config = cdnow_config(tmp_path)
-    first = segkit.build(config)
-    wh = tmp_path / "warehouse" / "segkit.duckdb"
     # What the previous build called segment 1, as if its centroid had sat on
     # the other side of a score boundary then.
     con = duckdb.connect(str(wh))
@@ -147,12 +148,14 @@ def test_a_segment_that_keeps_its_id_keeps_its_name_and_description(tmp_path):
     assert second.segment_names[1:] == first.segment_names[1:]
 
 
-def test_segment_ids_stay_stable_when_data_barely_changes(tmp_path):
-    # Build on CDNOW, then on CDNOW minus a few hundred lines: same segments, same ids.
+def test_segment_ids_stay_stable_when_data_barely_changes(cdnow_build, tmp_path):
+    # Build on CDNOW (the shared demo build, copied), then on CDNOW minus a few
+    # hundred lines: same segments, same ids.
+    first = cdnow_build["result"]
+    copy_build(cdnow_build, tmp_path)
     data = tmp_path / "orders.csv"
     shutil.copy(DEMO_DATA, data)
     config = cdnow_config(tmp_path, path="orders.csv")
-    first = segkit.build(config)
     lines = data.read_text().splitlines()
     data.write_text("\n".join(lines[:1] + lines[1::1][:-500]) + "\n")
     second = segkit.build(config)

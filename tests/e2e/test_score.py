@@ -13,7 +13,7 @@ import pytest
 import segkit
 from segkit import scoring
 from segkit.config import DEMO_DATA, load_config
-from tests.conftest import cdnow_config, query, write_config
+from tests.conftest import cdnow_config, cdnow_sample, query, write_config
 from tests.e2e.test_cli import segkit as segkit_cli
 
 PUBLISHED = {
@@ -27,7 +27,7 @@ PUBLISHED = {
 
 def test_published_objects_answer_what_the_build_computed_after_the_source_moves(tmp_path):
     source = tmp_path / "orders.csv"
-    shutil.copy(DEMO_DATA, source)
+    shutil.copy(cdnow_sample(tmp_path), source)  # a tenth of the demo's customers
     config = cdnow_config(tmp_path, path=source)
     segkit.build(config, k=4)
     result = segkit.build(config, k=4)  # two builds: migration has rows
@@ -236,7 +236,7 @@ def test_the_mlflow_model_answers_in_segment_ids_not_the_internal_index(small_bu
 
 def test_a_customer_outside_the_caps_with_outliers_remove_is_listed(tmp_path):
     source = tmp_path / "orders.csv"
-    shutil.copy(DEMO_DATA, source)
+    shutil.copy(cdnow_sample(tmp_path), source)  # a tenth of the demo's customers
     config = write_config(tmp_path, f"""
         [transactions]
         path = "{source}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 import segkit as segkit_api
+from segkit.api import _compiled
 
 from tests.conftest import query
 from tests.e2e.test_cli import segkit
@@ -33,15 +34,17 @@ def test_every_rendered_model_runs_alone_in_a_plain_duckdb_session(cdnow_build):
     names = [line.split("\t")[0] for line in segkit(
         "sql", "list", "--config", config, cwd=folder).stdout.splitlines()[1:]]
     # `segkit sql render` prints segkit.sql_render's string as it is: checked through the
-    # CLI for one model, the rest rendered in this process (one CLI start per model cost
-    # about a second each).
+    # CLI for one model. The rest are the same strings, the project rendered once in
+    # this process (sql_render renders the whole project for each model it is asked).
     done = segkit("sql", "render", names[-1], "--config", config, cwd=folder)
     assert done.returncode == 0, done.stderr
     assert done.stdout == segkit_api.sql_render(names[-1], config=config)
+    _, rendered = _compiled(cdnow_build["cfg"], "duckdb")
+    assert rendered[names[-1]] == done.stdout
     con = duckdb.connect(str(cdnow_build["warehouse"]), read_only=True)
     try:
         for name in names:
-            con.execute(segkit_api.sql_render(name, config=config)).fetchall()
+            con.execute(rendered[name]).fetchall()
     finally:
         con.close()
 

@@ -1,0 +1,71 @@
+-- What the report reads from the warehouse for one build (segkit/reporting/data.py).
+-- Every query but the first takes the run id as its one parameter; "latest"
+-- and "previous" come from segments.successful_runs, their one definition.
+
+-- name: latest_run
+select run_id from segments.latest_run
+
+-- name: run
+select * from meta.runs where run_id = ?
+
+-- name: previous_run
+select previous_run_id from segments.successful_runs where run_id = ?
+
+-- name: stages
+select stage, seconds from meta.run_stages where run_id = ?
+
+-- name: views
+select view_name, version, sql_hash
+from meta.run_views
+where run_id = ?
+order by view_name
+
+-- name: accounting
+select source, reason, n_rows
+from meta.row_accounting
+where run_id = ?
+order by source, reason nulls first
+
+-- name: column_quality
+select * exclude (run_id)
+from meta.column_quality
+where run_id = ?
+order by column_kind desc, column_name
+
+-- name: histograms
+select feature, stage, bin_lower, bin_upper, n_customers
+from meta.feature_histograms
+where run_id = ?
+order by feature, stage, bin_lower
+
+-- name: bin_edges
+select feature, feature_index, bin, lower, upper, n_customers
+from segments.bin_edge_history
+where run_id = ?
+order by feature_index, bin
+
+-- name: selection
+select * exclude (run_id)
+from segments.selection_history
+where run_id = ?
+order by k
+
+-- name: profiles
+select * exclude (run_id)
+from segments.profile_history
+where run_id = ?
+order by segment_index, feature
+
+-- name: centroids
+select
+    segment_id, segment_index, segment_name, feature, feature_index, is_binned,
+    centroid
+from segments.centroid_history
+where run_id = ?
+order by segment_index, feature_index
+
+-- name: tsne
+select customer_id, segment_id, x, y
+from segments.tsne_history
+where run_id = ?
+order by customer_id
