@@ -5,26 +5,15 @@
 --   requires: transactions
 -- One row per source transaction line, with the first reason it cannot be
 -- used (null when it can), by every check that needs nothing but the line
--- itself. The as-of check comes after, in cleaning.transactions_checked: the
--- default as-of date is the last usable purchase day, known only from here.
--- A build stores this view as a table: it is its one read of the source.
+-- itself. The checks that need other lines come after, in
+-- cleaning.transactions_checked: exact repeats (cleaning.repeated_lines) and
+-- the as-of date (the default is the last usable purchase day, known only
+-- from here). A build stores this view as a table: it is its one read of the
+-- source, and nothing at line grain goes through a window or a sort.
 with
 
 transactions as (
     select * from staging.transactions
-),
-
-repeats as (
-    select
-        *,
-        {% if transactions.order_id -%}
-        -- With an order id, an identical source row is a duplicate export.
-        -- Without one, identical rows can be real repeat purchases: kept.
-        row_number() over (partition by row_hash{{ any_order('row_hash') }}) as n_seen
-        {%- else -%}
-        1 as n_seen
-        {%- endif %}
-    from transactions
 ),
 
 checked as (
@@ -36,9 +25,8 @@ checked as (
             when is_cancellation then 'cancellation or return'
             when amount is null then 'amount missing or not a number'
             when amount <= 0 then 'amount zero or negative'
-            when n_seen > 1 then 'exact duplicate of an earlier row'
         end as quarantine_reason
-    from repeats
+    from transactions
 ),
 
 final as (
@@ -59,7 +47,16 @@ final as (
             cast(amount_source as {{ string_type() }}),
             cast(quantity_source as {{ string_type() }}) || ' x '
                 || cast(unit_price_source as {{ string_type() }}))
-        end as amount_text
+        end as amount_text,
+        {% if transactions.order_id -%}
+        -- a usable line may turn out to be a repeat: its source values stay
+        -- in their own types (as text for every line they would cost seconds)
+        ordered_at_source,
+        amount_source,
+        quantity_source,
+        unit_price_source,
+        {%- endif %}
+        row_hash
     from checked
 )
 

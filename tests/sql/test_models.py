@@ -120,7 +120,7 @@ def test_cleaning_transactions_screened_gives_the_first_failing_check(db, contex
     t = T(2024, 1, 1)
     given(db, "staging.transactions", SCREEN_INPUT, [
         ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),
-        ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),  # repeat
+        ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),  # a repeat: checked's
         (None, "2", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 2),
         ("B", "3", None, "bad", None, None, 1, "1", "x", False, "UK", 3),  # two faults
         ("B", "C4", t, "x", Decimal("-5"), None, -1, "-1", "5", True, "UK", 4),
@@ -130,7 +130,7 @@ def test_cleaning_transactions_screened_gives_the_first_failing_check(db, contex
     got = run(db, "cleaning.transactions_screened", context, order_by="order_id, 5")
     assert [(r[1], r[5], r[6], r[7]) for r in got] == [
         ("1", None, None, None),
-        ("1", "exact duplicate of an earlier row", "x", "1 x 5"),
+        ("1", None, None, None),  # repeats need other lines: cleaning.transactions_checked
         ("2", "missing customer id", "x", "1 x 5"),
         ("3", "missing or unparseable timestamp", "bad", "1 x x"),
         ("5", "amount missing or not a number", "x", "1 x 1,5"),
@@ -151,13 +151,24 @@ def test_cleaning_as_of_is_the_last_usable_day_not_in_the_future(db, context):
 CHECKED_INPUT = ("customer_id varchar, order_id varchar, ordered_at timestamp, "
                  "amount decimal(18,2), country varchar, quarantine_reason varchar, "
                  "ordered_at_text varchar, amount_text varchar")
+SCREENED = CHECKED_INPUT + (", ordered_at_source varchar, amount_source varchar, "
+                            "quantity_source varchar, unit_price_source varchar, row_hash ubigint")
+
+
+def screened_lines(db, context, rows):
+    """cleaning.transactions_screened from literal rows, and the two tables built on it."""
+    given(db, "cleaning.transactions_screened", SCREENED, rows)
+    for name in ("cleaning.line_groups", "cleaning.repeated_lines"):
+        model = next(m for m in project.load_models() if m.name == name)
+        db.execute(f"create table {name} as {project.render(model, context)}")
 
 
 def test_cleaning_transactions_checked_rejects_lines_after_the_as_of_date(db, context):
-    given(db, "cleaning.transactions_screened", CHECKED_INPUT, [
-        ("A", "1", T(2024, 1, 3, 23), Decimal("5"), "UK", None, None, None),
-        ("A", "2", T(2024, 1, 4), Decimal("6"), "UK", None, None, None),
-        ("A", "3", T(2024, 1, 5), Decimal("0"), "UK", "amount zero or negative", "x", "0"),
+    screened_lines(db, context, [
+        ("A", "1", T(2024, 1, 3, 23), Decimal("5"), "UK", None, None, None, "x", None, "1", "5", 1),
+        ("A", "2", T(2024, 1, 4), Decimal("6"), "UK", None, None, None, "x", None, "1", "6", 2),
+        ("A", "3", T(2024, 1, 5), Decimal("0"), "UK", "amount zero or negative", "x", "0",
+         "x", None, "1", "0", 3),
     ])
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 3),)])
     got = run(db, "cleaning.transactions_checked", context, order_by="order_id")
@@ -166,6 +177,44 @@ def test_cleaning_transactions_checked_rejects_lines_after_the_as_of_date(db, co
         ("2", "timestamp after the as-of date", "2024-01-04 00:00:00", "6.00"),
         ("3", "amount zero or negative", "x", "0"),  # the earlier reason stays
     ]
+
+
+def test_cleaning_transactions_checked_keeps_one_copy_of_a_repeated_line(db, context):
+    line = ("A", "1", T(2024, 1, 3), Decimal("5"), "UK", None, None, None, "2024-01-03", None,
+            "1", "5", 7)
+    bad = ("A", "9", T(2024, 1, 3), Decimal("0"), "UK", "amount zero or negative", "x", "0",
+           "x", None, "1", "0", 9)
+    screened_lines(db, context, [line, line, line, bad, bad,
+                                 ("A", "2", T(2024, 1, 3), Decimal("6"), "UK", None, None, None,
+                                  "y", None, "2", "3", 8)])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 5),)])
+    got = run(db, "cleaning.transactions_checked", context, order_by="order_id, 6")
+    assert [(r[1], r[5], r[6], r[7]) for r in got] == [
+        ("1", "exact duplicate of an earlier row", "2024-01-03", "1 x 5"),
+        ("1", "exact duplicate of an earlier row", "2024-01-03", "1 x 5"),
+        ("1", None, None, None),
+        ("2", None, None, None),
+        # identical rejected lines keep their own reason, every one of them
+        ("9", "amount zero or negative", "x", "0"),
+        ("9", "amount zero or negative", "x", "0"),
+    ]
+    assert db.execute("select row_hash, n_lines, customer_id, purchase_date, amount "
+                      "from cleaning.repeated_lines").fetchall() == [
+        (7, 3, "A", D(2024, 1, 3), Decimal("5"))]
+
+
+def test_cleaning_line_groups_flags_every_group_that_holds_a_repeat(db, context):
+    rows = [("A", str(i), T(2024, 1, 3), Decimal("1"), "UK", None, None, None, "x", None,
+             "1", "1", h) for i, h in enumerate([1, 2, 3, 1 + 2 ** 18, 5])]
+    rows += [("B", "1", T(2024, 1, 3), Decimal("1"), "UK", None, None, None, "x", None,
+              "1", "1", 2 + 2 ** 18 * k) for k in (1, 2)]
+    screened_lines(db, context, rows)
+    got = run(db, "cleaning.line_groups", context, order_by="customer_id")
+    # A: five different hashes, one of which shares every map's bit with hash 1:
+    # a candidate, checked exactly, and no repeat; B: two hashes that differ
+    # only above the maps' 18 bits: a candidate too
+    assert [(r[0], r[3], r[4]) for r in got] == [("A", 5, Decimal("5")), ("B", 2, Decimal("2"))]
+    assert db.execute("select count(*) from cleaning.repeated_lines").fetchall() == [(0,)]
 
 
 def test_cleaning_transactions_keeps_the_usable_lines(db, context):
@@ -231,35 +280,47 @@ def test_cleaning_quarantine_reasons_is_a_fixed_list(db, context):
 
 # -- features --------------------------------------------------------------------
 
+def usable_lines(db, context, rows):
+    """Usable screened lines from (customer, order, at, country, amount[, row hash])."""
+    screened_lines(db, context, [
+        (c, o, at, amount, country, None, None, None, "x", None, "1", "1",
+         extra[0] if extra else i + 100)
+        for i, (c, o, at, country, amount, *extra) in enumerate(rows)])
+
+
 def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
-    given(db, "cleaning.transactions", "customer_id varchar, order_id varchar, "
-          "ordered_at timestamp, country varchar, amount decimal(18,2)", [
-              ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
-              ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day: one visit
-              ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00")),
-              ("B", "4", T(2024, 1, 10), None, Decimal("1.25")),
-          ])
+    usable_lines(db, context, [
+        ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
+        ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day: one visit
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00")),
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),  # a repeat: counted once
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),
+        ("A", "4", T(2024, 1, 11), "UK", Decimal("9.00")),  # after the as-of date
+        ("A", "4", T(2024, 1, 11), "UK", Decimal("9.00")),
+        ("B", "4", T(2024, 1, 10), None, Decimal("1.25")),
+    ])
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     got = run(db, "features.customer_rfm", context)
     assert [r[:6] for r in got] == [
-        ("A", 2, 2, Decimal("7.50"), 9, "FR"),  # 15.00 over 2 days; FR on 2 lines
+        ("A", 2, 2, Decimal("10.00"), 9, "FR"),  # 20.00 over 2 days; FR on 3 lines
         ("B", 0, 1, Decimal("1.25"), 0, None),
     ]
 
 
 def test_features_customer_rfm_counts_orders_when_asked(db, context):
-    given(db, "cleaning.transactions", "customer_id varchar, order_id varchar, "
-          "ordered_at timestamp, country varchar, amount decimal(18,2)", [
-              ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
-              ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("6.00")),  # same day, two orders
-              ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00")),  # a second line of order 2
-              ("B", "3", T(2024, 1, 10), None, Decimal("1.25")),
-          ])
-    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     orders = {**context, "features": {**context["features"], "frequency": "orders"}}
+    usable_lines(db, orders, [
+        ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
+        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("6.00")),  # same day, two orders
+        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00")),  # a second line of order 2
+        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00"), 7),  # repeated: counted once
+        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00"), 7),
+        ("B", "3", T(2024, 1, 10), None, Decimal("1.25")),
+    ])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     got = run(db, "features.customer_rfm", orders)
     assert [r[:5] for r in got] == [
-        ("A", 9, 2, Decimal("6.00"), 9),  # 12.00 over 2 orders, on one day
+        ("A", 9, 2, Decimal("7.00"), 9),  # 14.00 over 2 orders, on one day
         ("B", 0, 1, Decimal("1.25"), 0),
     ]
 
@@ -447,6 +508,7 @@ def test_segments_live_segments_bins_with_edges_and_takes_the_nearest_centroid(d
 
 def test_every_model_has_a_unit_test_here():
     tested = {"staging.transactions", "staging.customers", "cleaning.transactions_screened",
+              "cleaning.line_groups", "cleaning.repeated_lines",
               "cleaning.as_of", "cleaning.transactions_checked", "cleaning.transactions",
               "cleaning.customers_checked", "cleaning.customers", "cleaning.quarantine",
               "cleaning.quarantine_reasons", "features.customer_rfm",
