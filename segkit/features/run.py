@@ -20,6 +20,7 @@ from segkit.features.context import (
     _labels,
     AS_OF,
     for_dialect,
+    LINE_GROUPS,
     LINE_TABLE,
     project_models,
     RAW_FEATURES,
@@ -102,7 +103,8 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     context = render_context(con, cfg)
     models, rendered, load_seconds = _run_models(con, cfg, context)
     as_of = con.execute(f"select as_of_date from {AS_OF}").fetchall()[0][0]
-    accounting = _accounting(con, cfg)
+    quarantine = con.sql("select * from cleaning.quarantine").to_arrow_table()
+    accounting = _accounting(con, cfg, quarantine)
     n_raw = con.execute(f"select count(*) from {RAW_FEATURES}").fetchall()[0][0]
     if n_raw == 0:
         raise InputError("no customer has usable data: every row was quarantined.")
@@ -110,13 +112,13 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     onehot = [name for c in context["categorical_features"] for name in c["onehot"]]
     quality = con.sql("select * from features.column_quality order by column_kind desc, "
                       "column_name").pl()
-    quarantine = con.sql("select * from cleaning.quarantine").to_arrow_table()
     if cfg.transactions:
-        # Everything left reads customer-grain tables: free the line-grain one
+        # Everything left reads customer-grain tables: free the line-grain ones
         # before the per-customer frames come to Python (matters at 100M lines),
-        # leaving the view in its place.
-        con.execute(f"drop table {LINE_TABLE}")
-        con.execute(project.create_sql(LINE_TABLE, rendered[LINE_TABLE]))
+        # leaving the views in their place.
+        for name in (LINE_TABLE, LINE_GROUPS):
+            con.execute(f"drop table {name}")
+            con.execute(project.create_sql(name, rendered[name]))
     frame = con.sql("select * from features.customer_features").pl()
     histograms = _histograms(con, frame, numeric)
     lost = (_lost_customers(con, quarantine) if cfg.transactions
@@ -163,17 +165,35 @@ def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, 
     return models, rendered, load_seconds
 
 
-def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
-    """Rows per source and quarantine reason (null = used); no usable transaction is an error."""
+def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config, quarantine) -> pl.DataFrame:
+    """Rows per source and quarantine reason (null = used); no usable transaction is an error.
+
+    A transaction line is used or in the quarantine (cleaning.transactions_checked
+    gives every line one reason or none), so the reasons are counted on the
+    quarantine's rows and the used lines are the rest of the line table: no
+    second pass over every line.
+    """
     accounting_sql = []
     if cfg.transactions:
-        accounting_sql.append("select 'transactions' as source, quarantine_reason as reason, "
-                              "count(*) as n_rows from cleaning.transactions_checked group by all")
+        accounting_sql.append(f"""
+            select 'transactions' as source, reason, count(*) as n_rows
+            from _segkit_quarantine where source = 'transactions' group by all
+            union all
+            select * from (
+                select 'transactions' as source, null as reason,
+                    (select count(*) from {LINE_TABLE})
+                    - (select count(*) from _segkit_quarantine where source = 'transactions')
+                    as n_rows
+            ) where n_rows > 0""")
     if cfg.customers:
         accounting_sql.append("select 'customers' as source, quarantine_reason as reason, "
                               "count(*) as n_rows from cleaning.customers_checked group by all")
-    accounting = con.sql(" union all ".join(accounting_sql)
-                         + " order by source, reason nulls first").pl()
+    con.register("_segkit_quarantine", quarantine)
+    try:
+        accounting = con.sql(" union all ".join(accounting_sql)
+                             + " order by source, reason nulls first").pl()
+    finally:
+        con.unregister("_segkit_quarantine")
     if cfg.transactions:
         label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
         rows_in = int(accounting.filter(pl.col("source") == "transactions")["n_rows"].sum())
