@@ -20,7 +20,6 @@ from segkit.features.context import (
     _labels,
     AS_OF,
     for_dialect,
-    LINE_GROUPS,
     LINE_TABLE,
     project_models,
     RAW_FEATURES,
@@ -113,12 +112,11 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     quality = con.sql("select * from features.column_quality order by column_kind desc, "
                       "column_name").pl()
     if cfg.transactions:
-        # Everything left reads customer-grain tables: free the line-grain ones
+        # Everything left reads customer-grain tables: free the line groups
         # before the per-customer frames come to Python (matters at 100M lines),
-        # leaving the views in their place.
-        for name in (LINE_TABLE, LINE_GROUPS):
-            con.execute(f"drop table {name}")
-            con.execute(project.create_sql(name, rendered[name]))
+        # leaving the view in their place.
+        con.execute(f"drop table {LINE_TABLE}")
+        con.execute(project.create_sql(LINE_TABLE, rendered[LINE_TABLE]))
     frame = con.sql("select * from features.customer_features").pl()
     histograms = _histograms(con, frame, numeric)
     lost = (_lost_customers(con, quarantine) if cfg.transactions
@@ -170,8 +168,9 @@ def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config, quarantine) -> pl.D
 
     A transaction line is used or in the quarantine (cleaning.transactions_checked
     gives every line one reason or none), so the reasons are counted on the
-    quarantine's rows and the used lines are the rest of the line table: no
-    second pass over every line.
+    quarantine's rows, and the used lines without a pass over every line: the
+    lines set aside with no reason, and every line of the days that were not
+    set aside (no possible repeat, not after the as-of date).
     """
     accounting_sql = []
     if cfg.transactions:
@@ -180,10 +179,18 @@ def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config, quarantine) -> pl.D
             from _segkit_quarantine where source = 'transactions' group by all
             union all
             select * from (
-                select 'transactions' as source, null as reason,
-                    (select count(*) from {LINE_TABLE})
-                    - (select count(*) from _segkit_quarantine where source = 'transactions')
-                    as n_rows
+                select 'transactions' as source, null as reason, cast(
+                    (select count(*) from cleaning.transactions_set_aside
+                     where quarantine_reason is null)
+                    + (select coalesce(sum(groups.n_lines), 0)
+                       from {LINE_TABLE} as groups
+                       left join (select distinct customer_id, purchase_date
+                                  from {LINE_TABLE} where may_repeat) as set_aside_days
+                           on set_aside_days.customer_id = groups.customer_id
+                           and set_aside_days.purchase_date = groups.purchase_date
+                       where set_aside_days.customer_id is null
+                           and groups.purchase_date <= (select as_of_date from {AS_OF}))
+                    as bigint) as n_rows
             ) where n_rows > 0""")
     if cfg.customers:
         accounting_sql.append("select 'customers' as source, quarantine_reason as reason, "

@@ -1,15 +1,15 @@
 -- model:
---   materialized: table
+--   materialized: view
 --   published: live
 --   grain: one row per source transaction line
 --   requires: transactions
 -- One row per source transaction line, with the first reason it cannot be
 -- used (null when it can), by every check that needs nothing but the line
--- itself. The checks that need other lines come after, in
--- cleaning.transactions_checked: exact repeats (cleaning.repeated_lines) and
--- the as-of date (the default is the last usable purchase day, known only
--- from here). A build stores this view as a table: it is its one read of the
--- source, and nothing at line grain goes through a window or a sort.
+-- itself (the line_reason macro). The checks that need other lines come
+-- after, in cleaning.transactions_checked: exact repeats and the as-of date.
+-- A build does not store it: cleaning.line_groups aggregates the usable lines
+-- as it reads the source, and cleaning.transactions_set_aside keeps the
+-- lines that need their content.
 with
 
 transactions as (
@@ -19,13 +19,7 @@ transactions as (
 checked as (
     select
         *,
-        case
-            when customer_id is null then 'missing customer id'
-            when ordered_at is null then 'missing or unparseable timestamp'
-            when is_cancellation then 'cancellation or return'
-            when amount is null then 'amount missing or not a number'
-            when amount <= 0 then 'amount zero or negative'
-        end as quarantine_reason
+        {{ line_reason() }} as quarantine_reason
     from transactions
 ),
 
@@ -48,14 +42,12 @@ final as (
             cast(quantity_source as {{ string_type() }}) || ' x '
                 || cast(unit_price_source as {{ string_type() }}))
         end as amount_text,
-        {% if transactions.order_id -%}
         -- a usable line may turn out to be a repeat: its source values stay
         -- in their own types (as text for every line they would cost seconds)
         ordered_at_source,
         amount_source,
         quantity_source,
         unit_price_source,
-        {%- endif %}
         row_hash
     from checked
 )

@@ -15,8 +15,9 @@ as_of as (
 ),
 
 -- The usable lines by group (cleaning.line_groups), with each repeated
--- content's extra copies taken back out (cleaning.repeated_lines): the same
--- counts and sums as the lines of cleaning.transactions, without reading them.
+-- content's extra copies taken back out (the duplicates among the lines set
+-- aside): the same counts and sums as the lines of cleaning.transactions,
+-- without reading them.
 purchases as (
     select
         customer_id,
@@ -45,16 +46,17 @@ purchases as (
         union all
         select
             customer_id,
-            purchase_date,
+            cast(ordered_at as date) as purchase_date,
             {% if features.frequency == 'orders' -%}
             order_id,
             {% endif -%}
             {% for column in transactions.categorical -%}
             {{ column.name }},
             {% endfor -%}
-            1 - n_lines as n_lines,
-            (1 - n_lines) * amount as amount
-        from cleaning.repeated_lines
+            -1 as n_lines,
+            -amount as amount
+        from cleaning.transactions_set_aside
+        where quarantine_reason = 'exact duplicate of an earlier row'
     ) as groups
     cross join as_of
     -- lines after the as-of date are quarantined (cleaning.transactions_checked)

@@ -37,7 +37,7 @@ def test_every_model_has_a_header_with_a_materialization_and_a_grain():
         assert model.published in project.PUBLISHED, model.name
         assert model.grain, f"{model.path} states no grain"
     by_name = {m.name: m for m in models}
-    assert by_name["cleaning.transactions_screened"].materialized == "table"
+    assert by_name["cleaning.line_groups"].materialized == "table"
     assert by_name["features.customer_features"].published == "run_table"
     assert by_name["cleaning.quarantine"].history_table == "meta.quarantine_history"
     assert by_name["features.customer_features"].history_table == \
@@ -162,7 +162,7 @@ def test_every_reason_a_check_gives_is_in_the_one_list_of_reasons(tmp_path, gene
     reasons = {(s, r) for s, _, r, _ in listed}
     given = set()
     for name, source in (("cleaning.transactions_screened", "transactions"),
-                         ("cleaning.transactions_checked", "transactions"),
+                         ("cleaning.transactions_set_aside", "transactions"),
                          ("cleaning.customers_checked", "customers")):
         tree = sqlglot.parse_one(rendered[name], read="duckdb")
         for alias in tree.find_all(sqlglot.exp.Alias):
