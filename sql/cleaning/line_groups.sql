@@ -11,7 +11,7 @@
 -- source, one hash aggregate to a few million groups, where a table of every
 -- line and a window over it cost seconds and a gigabyte at 10M lines.
 -- may_repeat: exact repeats are copies of one line, so they fall in one group
--- and set the same bit in each of three 64-bit maps of the lines' row hashes;
+-- and set the same bit in each of three 64-bit maps of the row hashes of the lines;
 -- a group whose three maps all count fewer bits than lines may hold repeats
 -- (cleaning.transactions_set_aside compares its lines), any other holds none.
 with

@@ -6,7 +6,7 @@
 -- One row per source transaction line, with the reason it cannot be used
 -- (null when it can). Every line lands here once, so rows in = rows used +
 -- rows quarantined by construction; the first failing check names the
--- reason: the line's own checks, then exact repeats (the first copy is used),
+-- reason: the checks of the line itself, then exact repeats (the first copy is used),
 -- then the as-of date. The lines set aside carry their reason
 -- (cleaning.transactions_set_aside); every other line is usable.
 with

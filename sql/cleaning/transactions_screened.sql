@@ -34,7 +34,7 @@ final as (
         {% endfor -%}
         quarantine_reason,
         -- the source values, as text, for rejected lines only: a usable
-        -- line's values are all in the typed columns
+        -- line has all its values in the typed columns
         case when quarantine_reason is not null then cast(ordered_at_source as {{ string_type() }}) end
             as ordered_at_text,
         case when quarantine_reason is not null then coalesce(

@@ -14,10 +14,10 @@ as_of as (
     select * from cleaning.as_of
 ),
 
--- The usable lines by group (cleaning.line_groups), with each repeated
--- content's extra copies taken back out (the duplicates among the lines set
--- aside): the same counts and sums as the lines of cleaning.transactions,
--- without reading them.
+-- The usable lines by group (cleaning.line_groups), less the extra copies
+-- of each repeated content (the duplicates among the lines set aside): the
+-- same counts and sums as the lines of cleaning.transactions, without
+-- reading them.
 purchases as (
     select
         customer_id,

@@ -175,3 +175,19 @@ def test_every_reason_a_check_gives_is_in_the_one_list_of_reasons(tmp_path, gene
     # the order of the checks is the order of the list
     screened = [r for s, o, r, _ in sorted(listed) if s == "transactions"]
     assert screened[0] == "missing customer id" and screened[-1] == "timestamp after the as-of date"
+
+
+def test_every_model_reference_reaches_its_spark_view(tmp_path, generated_cfg):
+    """The Spark engine swaps `layer.model` for its temporary view outside string
+    literals; an apostrophe in a comment would open a literal and hide the
+    references after it."""
+    import re
+
+    from segkit.spark.sql import localize
+
+    models, rendered = _compile(generated_cfg, tmp_path, dialect="spark")
+    names = {m.name for m in models}
+    for model in models:
+        body = re.sub(r"--[^\n]*", "", localize(rendered[model.name], names))
+        left = [n for n in names if re.search(r"(?<![\w.])" + re.escape(n) + r"\b", body)]
+        assert not left, f"{model.name} still names {left} for Spark"
