@@ -114,7 +114,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     if cfg.transactions:
         # Everything left reads customer-grain tables: free the line groups
         # before the per-customer frames come to Python (matters at 100M lines),
-        # leaving the view in their place.
+        # leaving the view in its place.
         con.execute(f"drop table {LINE_TABLE}")
         con.execute(project.create_sql(LINE_TABLE, rendered[LINE_TABLE]))
     frame = con.sql("select * from features.customer_features").pl()
@@ -143,7 +143,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
 def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, Any]):
     """Create every model up to features in ``con``; ``(models, rendered SQL, load seconds)``.
 
-    The "load" stage first: staging, the line table and the as-of date (they
+    The "load" stage first: staging, the line groups and the as-of date (they
     read only each other, so running them first keeps the order valid).
     """
     started = time.perf_counter()
