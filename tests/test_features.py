@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
@@ -186,3 +187,43 @@ def test_generated_accounting_adds_up_per_source(generated):
     reasons = set(result.accounting["reason"].drop_nulls())
     assert {"missing customer id", "cancellation or return",
             "exact duplicate of an earlier row"} <= reasons
+
+
+def test_accounting_and_rfm_match_the_line_by_line_definition(tmp_path):
+    """Counted from the groups and the quarantine, the build's figures equal the
+    line-grain views': every line once in cleaning.transactions_checked, the RFM of
+    the usable lines of cleaning.transactions (repeats once, no line after the as-of
+    date), with a categorical and orders counted."""
+    folder = tmp_path / "data"
+    generate(folder, transactions=30_000, seed=3, format="csv")
+    text = (folder / "segkit.toml").read_text().replace(
+        'order_id = "InvoiceNo"', 'order_id = "InvoiceNo"\ncategorical = ["Country"]')
+    cfg = load_config(write_config(folder, text + '\n[features]\nfrequency = "orders"\n'))
+    cfg = dataclasses.replace(cfg, as_of="2024-09-30")  # what --as-of sets
+    con = warehouse.connect_work(cfg.duckdb, tmp_path / "tmp")
+    result = features.build_features(con, cfg)
+    with con:
+        lines = con.execute("select quarantine_reason, count(*) from cleaning.transactions_checked "
+                            "group by all").fetchall()
+        got = result.accounting.filter(pl.col("source") == "transactions")
+        assert sorted(got.select("reason", "n_rows").rows(), key=str) == sorted(lines, key=str)
+        reasons = dict(lines)
+        assert reasons["exact duplicate of an earlier row"] > 0
+        assert reasons["timestamp after the as-of date"] > 0
+        independent = con.execute("""
+            select customer_id, count(distinct order_id), sum(amount), min(ordered_at)::date,
+                   max(ordered_at)::date
+            from cleaning.transactions group by all order by all""").fetchall()
+        rfm = con.execute("""
+            select customer_id, frequency, total_spend, first_purchase_date, last_purchase_date
+            from features.customer_rfm order by all""").fetchall()
+        assert rfm == independent
+        counts = con.execute('select customer_id, "country", count(*) from cleaning.transactions '
+                             'where "country" is not null group by all').fetchall()
+        best = {}
+        for customer, country, n in counts:  # most lines; ties to the first in sort order
+            if customer not in best or (-n, country) < (-best[customer][1], best[customer][0]):
+                best[customer] = (country, n)
+        mode = sorted((c, v[0]) for c, v in best.items())
+        assert con.execute('select customer_id, "country" from features.customer_rfm '
+                           'where "country" is not null order by all').fetchall() == mode

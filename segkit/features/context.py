@@ -17,12 +17,15 @@ from segkit.warehouse import quote_ident, quote_literal
 
 
 # The build keeps these as tables in the work database (their headers say
-# materialized: table). The transactions are read once: staging.transactions
-# stays a view, inlined into the one transaction-grain table (the line table),
-# which also gives the default as-of date (cleaning.as_of); everything at
-# customer grain reads features.customer_features_raw, so the RFM aggregate
-# runs once, not once per downstream query.
-LINE_TABLE = "cleaning.transactions_screened"
+# materialized: table). The transactions are read in full once: staging.transactions
+# stays a view, inlined into the one aggregate of the usable lines by customer
+# and day (the line groups), which also gives the default as-of date
+# (cleaning.as_of); a second, filtered read keeps only the lines whose content
+# is needed (cleaning.transactions_set_aside). Nothing at line grain goes
+# through a window or a sort. Everything at customer grain reads
+# features.customer_features_raw, so the RFM aggregate runs once, not once
+# per downstream query.
+LINE_TABLE = "cleaning.line_groups"
 AS_OF = "cleaning.as_of"
 RAW_FEATURES = "features.customer_features_raw"
 

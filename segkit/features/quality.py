@@ -42,9 +42,12 @@ def _no_usable_rows(con, label: str, rows_in: int) -> InputError:
     if rows_in == 0:
         return InputError(f"{label} has no data rows (only a header, or nothing). "
                           "Point [transactions] at a file with transactions.")
+    # No line is usable, so every line is set aside with its reason; the
+    # smallest value is the example, so the message is the same on every run.
     reason, n, example = con.execute(
-        "select quarantine_reason, count(*), any_value(coalesce(ordered_at_text, amount_text)) "
-        "from cleaning.transactions_checked group by all order by 2 desc limit 1").fetchall()[0]
+        "select quarantine_reason, count(*), min(coalesce(ordered_at_text, amount_text)) "
+        "from cleaning.transactions_set_aside group by all order by 2 desc, 1 limit 1"
+    ).fetchall()[0]
     hint = reason_hints(con, "transactions").get(reason, "")
     if hint:
         example_text = f" (e.g. {example!r})" if example is not None else ""

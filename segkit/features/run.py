@@ -102,7 +102,8 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     context = render_context(con, cfg)
     models, rendered, load_seconds = _run_models(con, cfg, context)
     as_of = con.execute(f"select as_of_date from {AS_OF}").fetchall()[0][0]
-    accounting = _accounting(con, cfg)
+    quarantine = con.sql("select * from cleaning.quarantine").to_arrow_table()
+    accounting = _accounting(con, cfg, quarantine)
     n_raw = con.execute(f"select count(*) from {RAW_FEATURES}").fetchall()[0][0]
     if n_raw == 0:
         raise InputError("no customer has usable data: every row was quarantined.")
@@ -110,9 +111,8 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     onehot = [name for c in context["categorical_features"] for name in c["onehot"]]
     quality = con.sql("select * from features.column_quality order by column_kind desc, "
                       "column_name").pl()
-    quarantine = con.sql("select * from cleaning.quarantine").to_arrow_table()
     if cfg.transactions:
-        # Everything left reads customer-grain tables: free the line-grain one
+        # Everything left reads customer-grain tables: free the line groups
         # before the per-customer frames come to Python (matters at 100M lines),
         # leaving the view in its place.
         con.execute(f"drop table {LINE_TABLE}")
@@ -143,7 +143,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
 def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, Any]):
     """Create every model up to features in ``con``; ``(models, rendered SQL, load seconds)``.
 
-    The "load" stage first: staging, the line table and the as-of date (they
+    The "load" stage first: staging, the line groups and the as-of date (they
     read only each other, so running them first keeps the order valid).
     """
     started = time.perf_counter()
@@ -163,17 +163,44 @@ def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, 
     return models, rendered, load_seconds
 
 
-def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
-    """Rows per source and quarantine reason (null = used); no usable transaction is an error."""
+def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config, quarantine) -> pl.DataFrame:
+    """Rows per source and quarantine reason (null = used); no usable transaction is an error.
+
+    A transaction line is used or in the quarantine (cleaning.transactions_checked
+    gives every line one reason or none), so the reasons are counted on the
+    quarantine's rows, and the used lines without a pass over every line: the
+    lines set aside with no reason, and every line of the days that were not
+    set aside (no possible repeat, not after the as-of date).
+    """
     accounting_sql = []
     if cfg.transactions:
-        accounting_sql.append("select 'transactions' as source, quarantine_reason as reason, "
-                              "count(*) as n_rows from cleaning.transactions_checked group by all")
+        accounting_sql.append(f"""
+            select 'transactions' as source, reason, count(*) as n_rows
+            from _segkit_quarantine where source = 'transactions' group by all
+            union all
+            select * from (
+                select 'transactions' as source, null as reason, cast(
+                    (select count(*) from cleaning.transactions_set_aside
+                     where quarantine_reason is null)
+                    + (select coalesce(sum(groups.n_lines), 0)
+                       from {LINE_TABLE} as groups
+                       left join (select distinct customer_id, purchase_date
+                                  from {LINE_TABLE} where may_repeat) as set_aside_days
+                           on set_aside_days.customer_id = groups.customer_id
+                           and set_aside_days.purchase_date = groups.purchase_date
+                       where set_aside_days.customer_id is null
+                           and groups.purchase_date <= (select as_of_date from {AS_OF}))
+                    as bigint) as n_rows
+            ) where n_rows > 0""")
     if cfg.customers:
         accounting_sql.append("select 'customers' as source, quarantine_reason as reason, "
                               "count(*) as n_rows from cleaning.customers_checked group by all")
-    accounting = con.sql(" union all ".join(accounting_sql)
-                         + " order by source, reason nulls first").pl()
+    con.register("_segkit_quarantine", quarantine)
+    try:
+        accounting = con.sql(" union all ".join(accounting_sql)
+                             + " order by source, reason nulls first").pl()
+    finally:
+        con.unregister("_segkit_quarantine")
     if cfg.transactions:
         label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
         rows_in = int(accounting.filter(pl.col("source") == "transactions")["n_rows"].sum())

@@ -11,15 +11,14 @@
 with
 
 {% if transactions -%}
-screened as (
-    select * from cleaning.transactions_screened
+line_groups as (
+    select * from cleaning.line_groups
 ),
 
 last_usable_day as (
-    select max(cast(ordered_at as date)) as last_purchase_date
-    from screened
-    where quarantine_reason is null
-        and cast(ordered_at as date) <= current_date
+    select max(purchase_date) as last_purchase_date
+    from line_groups
+    where purchase_date <= current_date
 ),
 {%- endif %}
 

@@ -10,8 +10,9 @@
 with
 
 {% if transactions -%}
+-- the lines set aside hold every rejected line (cleaning.transactions_checked)
 transactions as (
-    select * from cleaning.transactions_checked
+    select * from cleaning.transactions_set_aside
 ),
 {%- endif %}
 

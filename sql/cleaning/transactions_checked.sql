@@ -4,10 +4,16 @@
 --   grain: one row per source transaction line
 --   requires: transactions
 -- One row per source transaction line, with the reason it cannot be used
--- (null when it can). Every line lands here, so rows in = rows used + rows
--- quarantined by construction; the first failing check names the reason, and
--- a line after the as-of date is rejected only when nothing else is wrong.
+-- (null when it can). Every line lands here once, so rows in = rows used +
+-- rows quarantined by construction; the first failing check names the
+-- reason: the checks of the line itself, then exact repeats (the first copy is used),
+-- then the as-of date. The lines set aside carry their reason
+-- (cleaning.transactions_set_aside); every other line is usable.
 with
+
+set_aside as (
+    select * from cleaning.transactions_set_aside
+),
 
 screened as (
     select * from cleaning.transactions_screened
@@ -17,37 +23,42 @@ as_of as (
     select * from cleaning.as_of
 ),
 
-dated as (
+candidate_days as (
+    select distinct
+        customer_id,
+        purchase_date
+    from cleaning.line_groups
+    where may_repeat
+),
+
+-- the complement of the lines set aside: usable on their own, on a day that
+-- cannot hold a repeat, not after the as-of date
+plain as (
     select
-        screened.*,
-        screened.quarantine_reason is null
-            and cast(screened.ordered_at as date) > as_of.as_of_date as is_after_as_of
+        screened.customer_id,
+        screened.order_id,
+        screened.ordered_at,
+        screened.amount,
+        {% for column in transactions.categorical -%}
+        screened.{{ column.name }},
+        {% endfor -%}
+        screened.quarantine_reason,
+        screened.ordered_at_text,
+        screened.amount_text
     from screened
     cross join as_of
+    left join candidate_days
+        on candidate_days.customer_id = screened.customer_id
+        and candidate_days.purchase_date = cast(screened.ordered_at as date)
+    where screened.quarantine_reason is null
+        and candidate_days.customer_id is null
+        and cast(screened.ordered_at as date) <= as_of.as_of_date
 ),
 
 checked as (
-    select
-        customer_id,
-        order_id,
-        ordered_at,
-        amount,
-        {% for column in transactions.categorical -%}
-        {{ column.name }},
-        {% endfor -%}
-        case
-            when is_after_as_of then 'timestamp after the as-of date'
-            else quarantine_reason
-        end as quarantine_reason,
-        case
-            when is_after_as_of then cast(ordered_at as {{ string_type() }})
-            else ordered_at_text
-        end as ordered_at_text,
-        case
-            when is_after_as_of then cast(amount as {{ string_type() }})
-            else amount_text
-        end as amount_text
-    from dated
+    select * from set_aside
+    union all
+    select * from plain
 )
 
 select * from checked

@@ -1,44 +1,26 @@
 -- model:
---   materialized: table
+--   materialized: view
 --   published: live
 --   grain: one row per source transaction line
 --   requires: transactions
 -- One row per source transaction line, with the first reason it cannot be
 -- used (null when it can), by every check that needs nothing but the line
--- itself. The as-of check comes after, in cleaning.transactions_checked: the
--- default as-of date is the last usable purchase day, known only from here.
--- A build stores this view as a table: it is its one read of the source.
+-- itself (the line_reason macro). The checks that need other lines come
+-- after, in cleaning.transactions_checked: exact repeats and the as-of date.
+-- A build does not store it: cleaning.line_groups aggregates the usable lines
+-- as it reads the source, and cleaning.transactions_set_aside keeps the
+-- lines that need their content.
 with
 
 transactions as (
     select * from staging.transactions
 ),
 
-repeats as (
-    select
-        *,
-        {% if transactions.order_id -%}
-        -- With an order id, an identical source row is a duplicate export.
-        -- Without one, identical rows can be real repeat purchases: kept.
-        row_number() over (partition by row_hash{{ any_order('row_hash') }}) as n_seen
-        {%- else -%}
-        1 as n_seen
-        {%- endif %}
-    from transactions
-),
-
 checked as (
     select
         *,
-        case
-            when customer_id is null then 'missing customer id'
-            when ordered_at is null then 'missing or unparseable timestamp'
-            when is_cancellation then 'cancellation or return'
-            when amount is null then 'amount missing or not a number'
-            when amount <= 0 then 'amount zero or negative'
-            when n_seen > 1 then 'exact duplicate of an earlier row'
-        end as quarantine_reason
-    from repeats
+        {{ line_reason() }} as quarantine_reason
+    from transactions
 ),
 
 final as (
@@ -52,14 +34,21 @@ final as (
         {% endfor -%}
         quarantine_reason,
         -- the source values, as text, for rejected lines only: a usable
-        -- line's values are all in the typed columns
+        -- line has all its values in the typed columns
         case when quarantine_reason is not null then cast(ordered_at_source as {{ string_type() }}) end
             as ordered_at_text,
         case when quarantine_reason is not null then coalesce(
             cast(amount_source as {{ string_type() }}),
             cast(quantity_source as {{ string_type() }}) || ' x '
                 || cast(unit_price_source as {{ string_type() }}))
-        end as amount_text
+        end as amount_text,
+        -- a usable line may turn out to be a repeat: its source values stay
+        -- in their own types (as text for every line they would cost seconds)
+        ordered_at_source,
+        amount_source,
+        quantity_source,
+        unit_price_source,
+        row_hash
     from checked
 )
 

@@ -10,16 +10,65 @@
 -- one order spans many lines and some sources have no order id.
 with
 
-transactions as (
-    select * from cleaning.transactions
+as_of as (
+    select * from cleaning.as_of
+),
+
+-- The usable lines by group (cleaning.line_groups), less the extra copies
+-- of each repeated content (the duplicates among the lines set aside): the
+-- same counts and sums as the lines of cleaning.transactions, without
+-- reading them.
+purchases as (
+    select
+        customer_id,
+        purchase_date,
+        {% if features.frequency == 'orders' -%}
+        order_id,
+        {% endif -%}
+        {% for column in transactions.categorical -%}
+        {{ column.name }},
+        {% endfor -%}
+        n_lines,
+        amount
+    from (
+        select
+            customer_id,
+            purchase_date,
+            {% if features.frequency == 'orders' -%}
+            order_id,
+            {% endif -%}
+            {% for column in transactions.categorical -%}
+            {{ column.name }},
+            {% endfor -%}
+            n_lines,
+            amount
+        from cleaning.line_groups
+        union all
+        select
+            customer_id,
+            cast(ordered_at as date) as purchase_date,
+            {% if features.frequency == 'orders' -%}
+            order_id,
+            {% endif -%}
+            {% for column in transactions.categorical -%}
+            {{ column.name }},
+            {% endfor -%}
+            -1 as n_lines,
+            -amount as amount
+        from cleaning.transactions_set_aside
+        where quarantine_reason = 'exact duplicate of an earlier row'
+    ) as groups
+    cross join as_of
+    -- lines after the as-of date are quarantined (cleaning.transactions_checked)
+    where groups.purchase_date <= as_of.as_of_date
 ),
 
 daily as (
     select
         customer_id,
-        cast(ordered_at as date) as purchase_date,
+        purchase_date,
         sum(amount) as amount
-    from transactions
+    from purchases
     group by customer_id, purchase_date
 ),
 
@@ -34,10 +83,6 @@ per_customer as (
     group by customer_id
 ),
 
-as_of as (
-    select * from cleaning.as_of
-),
-
 {% for column in transactions.categorical -%}
 {{ column.plain }}_counts as (
     -- the customer's most frequent value; ties go to the first in sort order
@@ -46,9 +91,9 @@ as_of as (
         {{ column.name }},
         row_number() over (
             partition by customer_id
-            order by count(*) desc, {{ column.name }}
+            order by sum(n_lines) desc, {{ column.name }}
         ) as rank_by_count
-    from transactions
+    from purchases
     where {{ column.name }} is not null
     group by customer_id, {{ column.name }}
 ),
@@ -59,7 +104,7 @@ orders as (
     select
         customer_id,
         count(distinct order_id) as n_orders
-    from transactions
+    from purchases
     group by customer_id
 ),
 {%- endif %}

@@ -124,3 +124,14 @@ round({{ numerator }} / {{ denominator }}, {{ digits }})
 {% macro any_order(expr) -%}
 {%- if dialect == 'spark' %} order by {{ expr }}{% endif -%}
 {%- endmacro %}
+
+{# One bit of a 64-bit word, picked by six bits of a row hash (slice 0 = the
+   lowest six): bit_or over a group's lines, compared with bit_count, tells
+   whether two of them could be the same content. #}
+{% macro hash_bit(hash, slice) -%}
+{%- if dialect == 'spark' -%}
+shiftleft(cast(1 as bigint), cast(shiftright({{ hash }}, {{ 6 * slice }}) & 63 as int))
+{%- else -%}
+(cast(1 as ubigint) << ((({{ hash }}) >> {{ 6 * slice }}) & 63))
+{%- endif -%}
+{%- endmacro %}

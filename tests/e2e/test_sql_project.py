@@ -22,7 +22,7 @@ def test_sql_list_shows_the_dag_with_materialization_and_version(cdnow_build):
     names = list(rows)
     assert names.index("staging.transactions") < names.index("cleaning.as_of") \
         < names.index("features.customer_rfm") < names.index("segments.live_segments")
-    assert rows["cleaning.transactions_screened"][1] == "table"
+    assert rows["cleaning.line_groups"][1] == "table"
     assert rows["features.customer_features"][2] == "run_table"
     # the build ran exactly this SQL: the warehouse knows its version
     assert all(row[6] for row in rows.values()), "a model's rendered SQL has no version"

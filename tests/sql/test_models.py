@@ -120,7 +120,7 @@ def test_cleaning_transactions_screened_gives_the_first_failing_check(db, contex
     t = T(2024, 1, 1)
     given(db, "staging.transactions", SCREEN_INPUT, [
         ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),
-        ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),  # repeat
+        ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),  # a repeat: checked's
         (None, "2", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 2),
         ("B", "3", None, "bad", None, None, 1, "1", "x", False, "UK", 3),  # two faults
         ("B", "C4", t, "x", Decimal("-5"), None, -1, "-1", "5", True, "UK", 4),
@@ -130,7 +130,7 @@ def test_cleaning_transactions_screened_gives_the_first_failing_check(db, contex
     got = run(db, "cleaning.transactions_screened", context, order_by="order_id, 5")
     assert [(r[1], r[5], r[6], r[7]) for r in got] == [
         ("1", None, None, None),
-        ("1", "exact duplicate of an earlier row", "x", "1 x 5"),
+        ("1", None, None, None),  # repeats need other lines: cleaning.transactions_checked
         ("2", "missing customer id", "x", "1 x 5"),
         ("3", "missing or unparseable timestamp", "bad", "1 x x"),
         ("5", "amount missing or not a number", "x", "1 x 1,5"),
@@ -140,9 +140,8 @@ def test_cleaning_transactions_screened_gives_the_first_failing_check(db, contex
 
 
 def test_cleaning_as_of_is_the_last_usable_day_not_in_the_future(db, context):
-    given(db, "cleaning.transactions_screened", "ordered_at timestamp, quarantine_reason varchar",
-          [(T(2024, 1, 3, 9), None), (T(2024, 1, 5), "amount zero or negative"),
-           (T(2099, 1, 1), None), (T(2024, 1, 2), None)])
+    given(db, "cleaning.line_groups", "purchase_date date", [
+        (D(2024, 1, 3),), (D(2099, 1, 1),), (D(2024, 1, 2),)])
     assert run(db, "cleaning.as_of", context) == [(D(2024, 1, 3),)]
     assert run(db, "cleaning.as_of", context, as_of_given="date '2023-12-31'") == [
         (D(2023, 12, 31),)]
@@ -153,19 +152,84 @@ CHECKED_INPUT = ("customer_id varchar, order_id varchar, ordered_at timestamp, "
                  "ordered_at_text varchar, amount_text varchar")
 
 
+def create(db, name, context):
+    model = next(m for m in project.load_models() if m.name == name)
+    kind = "view" if model.materialized == "view" else "table"
+    db.execute(f"create {kind} {name} as {project.render(model, context)}")
+
+
+def staged(db, context, rows, as_of=None):
+    """Lines as staging gives them, through the models a build materializes.
+
+    Rows are (customer, order, at, amount, quantity, row hash); with ``as_of``
+    the as-of date is given, else it is the model's.
+    """
+    given(db, "staging.transactions", SCREEN_INPUT, [
+        (c, o, at, str(at), amount, None, q, str(q), "5", q is not None and q < 0, "UK", h)
+        for c, o, at, amount, q, h in rows])
+    create(db, "cleaning.transactions_screened", context)
+    create(db, "cleaning.line_groups", context)
+    if as_of:
+        given(db, "cleaning.as_of", "as_of_date date", [(as_of,)])
+    else:
+        create(db, "cleaning.as_of", context)
+    create(db, "cleaning.transactions_set_aside", context)
+
+
 def test_cleaning_transactions_checked_rejects_lines_after_the_as_of_date(db, context):
-    given(db, "cleaning.transactions_screened", CHECKED_INPUT, [
-        ("A", "1", T(2024, 1, 3, 23), Decimal("5"), "UK", None, None, None),
-        ("A", "2", T(2024, 1, 4), Decimal("6"), "UK", None, None, None),
-        ("A", "3", T(2024, 1, 5), Decimal("0"), "UK", "amount zero or negative", "x", "0"),
-    ])
-    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 3),)])
+    staged(db, context, [
+        ("A", "1", T(2024, 1, 3, 23), Decimal("5"), 1, 1),
+        ("A", "2", T(2024, 1, 4), Decimal("6"), 1, 2),
+        ("A", "3", T(2024, 1, 5), Decimal("0"), 1, 3),
+    ], as_of=D(2024, 1, 3))
     got = run(db, "cleaning.transactions_checked", context, order_by="order_id")
     assert [(r[1], r[5], r[6], r[7]) for r in got] == [
         ("1", None, None, None),
         ("2", "timestamp after the as-of date", "2024-01-04 00:00:00", "6.00"),
-        ("3", "amount zero or negative", "x", "0"),  # the earlier reason stays
+        ("3", "amount zero or negative", "2024-01-05 00:00:00", "1 x 5"),  # the earlier reason stays
     ]
+
+
+def test_cleaning_transactions_checked_keeps_one_copy_of_a_repeated_line(db, context):
+    at = T(2024, 1, 3)
+    line = ("A", "1", at, Decimal("5"), 1, 7)
+    bad = ("A", "9", at, Decimal("0"), 1, 9)
+    staged(db, context, [line, line, line, bad, bad, ("A", "2", at, Decimal("6"), 1, 8),
+                         ("B", "3", at, Decimal("2"), 1, 10)])
+    got = run(db, "cleaning.transactions_checked", context, order_by="order_id, 6")
+    assert [(r[1], r[5], r[6], r[7]) for r in got] == [
+        ("1", "exact duplicate of an earlier row", "2024-01-03 00:00:00", "1 x 5"),
+        ("1", "exact duplicate of an earlier row", "2024-01-03 00:00:00", "1 x 5"),
+        ("1", None, None, None),
+        ("2", None, None, None),
+        ("3", None, None, None),
+        # identical rejected lines keep their own reason, every one of them
+        ("9", "amount zero or negative", "2024-01-03 00:00:00", "1 x 5"),
+        ("9", "amount zero or negative", "2024-01-03 00:00:00", "1 x 5"),
+    ]
+    # only A's day was set aside: B's line is usable without a second look
+    assert db.execute("select customer_id, count(*) from cleaning.transactions_set_aside "
+                      "group by all order by all").fetchall() == [("A", 6)]
+
+
+def test_cleaning_line_groups_flags_every_group_that_may_hold_a_repeat(db, context):
+    at = T(2024, 1, 3)
+    staged(db, context, [("A", str(i), at, Decimal("1"), 1, h)
+                         for i, h in enumerate([1, 2, 3, 1 + 2 ** 18, 5])]
+           + [("B", "1", at, Decimal("1"), 1, 2 + 2 ** 18 * k) for k in (1, 2)]
+           + [("C", "1", at, Decimal("1"), 1, h) for h in (1 + 2 ** 6, 2, 3)])
+    got = run(db, "cleaning.line_groups", context, order_by="customer_id")
+    # A: five different hashes, one of which shares every map's bit with hash 1:
+    # set aside and compared, no repeat; B: two hashes that differ only above the
+    # maps' 18 bits: set aside too; C: the first map tells its three lines apart
+    assert [(r[0], r[3], r[4], r[5]) for r in got] == [
+        ("A", 5, Decimal("5"), True), ("B", 2, Decimal("2"), True),
+        ("C", 3, Decimal("3"), False)]
+    assert run(db, "cleaning.transactions_checked", context,
+               order_by="customer_id, order_id") == [
+        (c, o, at, Decimal("1"), "UK", None, None, None)
+        for c, o in [("A", "0"), ("A", "1"), ("A", "2"), ("A", "3"), ("A", "4"),
+                     ("B", "1"), ("B", "1"), ("C", "1"), ("C", "1"), ("C", "1")]]
 
 
 def test_cleaning_transactions_keeps_the_usable_lines(db, context):
@@ -211,7 +275,7 @@ def test_cleaning_customers_ages_and_impossible_ages(db, context):
 
 
 def test_cleaning_quarantine_lists_the_rejected_rows_of_both_sources(db, context):
-    given(db, "cleaning.transactions_checked", CHECKED_INPUT, [
+    given(db, "cleaning.transactions_set_aside", CHECKED_INPUT, [
         ("A", "1", T(2024, 1, 3), Decimal("5"), "UK", None, None, None),
         (None, "2", T(2024, 1, 3), Decimal("5"), "UK", "missing customer id", "x", "5"),
     ])
@@ -231,35 +295,51 @@ def test_cleaning_quarantine_reasons_is_a_fixed_list(db, context):
 
 # -- features --------------------------------------------------------------------
 
+def usable_lines(db, context, rows):
+    """Usable lines from (customer, order, at, country, amount[, row hash])."""
+    given(db, "staging.transactions", SCREEN_INPUT, [
+        (c, o, at, str(at), amount, None, 1, "1", str(amount), False, country,
+         extra[0] if extra else i + 100)
+        for i, (c, o, at, country, amount, *extra) in enumerate(rows)])
+    for name in ("cleaning.transactions_screened", "cleaning.line_groups"):
+        create(db, name, context)
+
+
 def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
-    given(db, "cleaning.transactions", "customer_id varchar, order_id varchar, "
-          "ordered_at timestamp, country varchar, amount decimal(18,2)", [
-              ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
-              ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day: one visit
-              ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00")),
-              ("B", "4", T(2024, 1, 10), None, Decimal("1.25")),
-          ])
+    usable_lines(db, context, [
+        ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
+        ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day: one visit
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00")),
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),  # a repeat: counted once
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),
+        ("A", "4", T(2024, 1, 11), "UK", Decimal("9.00")),  # after the as-of date
+        ("A", "4", T(2024, 1, 11), "UK", Decimal("9.00")),
+        ("B", "4", T(2024, 1, 10), None, Decimal("1.25")),
+    ])
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
+    create(db, "cleaning.transactions_set_aside", context)
     got = run(db, "features.customer_rfm", context)
     assert [r[:6] for r in got] == [
-        ("A", 2, 2, Decimal("7.50"), 9, "FR"),  # 15.00 over 2 days; FR on 2 lines
+        ("A", 2, 2, Decimal("10.00"), 9, "FR"),  # 20.00 over 2 days; FR on 3 lines
         ("B", 0, 1, Decimal("1.25"), 0, None),
     ]
 
 
 def test_features_customer_rfm_counts_orders_when_asked(db, context):
-    given(db, "cleaning.transactions", "customer_id varchar, order_id varchar, "
-          "ordered_at timestamp, country varchar, amount decimal(18,2)", [
-              ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
-              ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("6.00")),  # same day, two orders
-              ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00")),  # a second line of order 2
-              ("B", "3", T(2024, 1, 10), None, Decimal("1.25")),
-          ])
-    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     orders = {**context, "features": {**context["features"], "frequency": "orders"}}
+    usable_lines(db, orders, [
+        ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
+        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("6.00")),  # same day, two orders
+        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00")),  # a second line of order 2
+        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00"), 7),  # repeated: counted once
+        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00"), 7),
+        ("B", "3", T(2024, 1, 10), None, Decimal("1.25")),
+    ])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
+    create(db, "cleaning.transactions_set_aside", orders)
     got = run(db, "features.customer_rfm", orders)
     assert [r[:5] for r in got] == [
-        ("A", 9, 2, Decimal("6.00"), 9),  # 12.00 over 2 orders, on one day
+        ("A", 9, 2, Decimal("7.00"), 9),  # 14.00 over 2 orders, on one day
         ("B", 0, 1, Decimal("1.25"), 0),
     ]
 
@@ -447,6 +527,7 @@ def test_segments_live_segments_bins_with_edges_and_takes_the_nearest_centroid(d
 
 def test_every_model_has_a_unit_test_here():
     tested = {"staging.transactions", "staging.customers", "cleaning.transactions_screened",
+              "cleaning.line_groups", "cleaning.transactions_set_aside",
               "cleaning.as_of", "cleaning.transactions_checked", "cleaning.transactions",
               "cleaning.customers_checked", "cleaning.customers", "cleaning.quarantine",
               "cleaning.quarantine_reasons", "features.customer_rfm",

@@ -1,0 +1,78 @@
+-- model:
+--   materialized: table
+--   published: live
+--   grain: one row per customer, purchase day and categorical values of usable lines
+--   requires: transactions
+--   not_null: customer_id, purchase_date, n_lines, amount, may_repeat
+-- The usable lines (those no check of their own rejects: the line_reason
+-- macro) collapsed by what the features need: customer, day, the order when
+-- frequency counts orders, the categorical values; with how many lines and
+-- their spend. A build stores it as a table: it is its one full read of the
+-- source, one hash aggregate to a few million groups, where a table of every
+-- line and a window over it cost seconds and a gigabyte at 10M lines.
+-- may_repeat: exact repeats are copies of one line, so they fall in one group
+-- and set the same bit in each of three 64-bit maps of the row hashes of the lines;
+-- a group whose three maps all count fewer bits than lines may hold repeats
+-- (cleaning.transactions_set_aside compares its lines), any other holds none.
+with
+
+transactions as (
+    select * from staging.transactions
+),
+
+usable as (
+    select *
+    from transactions
+    where ({{ line_reason() }}) is null
+),
+
+grouped as (
+    select
+        customer_id,
+        cast(ordered_at as date) as purchase_date,
+        {% if features.frequency == 'orders' -%}
+        order_id,
+        {% endif -%}
+        {% for column in transactions.categorical -%}
+        {{ column.name }},
+        {% endfor -%}
+        count(*) as n_lines,
+        sum(amount) as amount,
+        bit_count(bit_or({{ hash_bit('row_hash', 0) }})) as n_bits_0,
+        bit_count(bit_or({{ hash_bit('row_hash', 1) }})) as n_bits_1,
+        bit_count(bit_or({{ hash_bit('row_hash', 2) }})) as n_bits_2
+    from usable
+    group by
+        customer_id,
+        cast(ordered_at as date)
+        {%- if features.frequency == 'orders' %},
+        order_id
+        {%- endif %}
+        {%- for column in transactions.categorical %},
+        {{ column.name }}
+        {%- endfor %}
+),
+
+final as (
+    select
+        customer_id,
+        purchase_date,
+        {% if features.frequency == 'orders' -%}
+        order_id,
+        {% endif -%}
+        {% for column in transactions.categorical -%}
+        {{ column.name }},
+        {% endfor -%}
+        n_lines,
+        amount,
+        -- with an order id, an identical source row is a duplicate export;
+        -- without one, identical rows can be real repeat purchases: kept
+        {% if transactions.order_id -%}
+        n_bits_0 < n_lines and n_bits_1 < n_lines and n_bits_2 < n_lines
+        {%- else -%}
+        false
+        {%- endif %} as may_repeat
+    from grouped
+)
+
+select * from final

@@ -1,0 +1,16 @@
+{#
+  The checks a transaction line fails on its own values, in order: the first
+  that fails is its quarantine reason (null when none does). One definition,
+  called by the line-grain view (cleaning.transactions_screened) and by the
+  aggregate that reads the source once (cleaning.line_groups). The reasons are
+  the list in cleaning.quarantine_reasons.
+#}
+{% macro line_reason() -%}
+case
+            when customer_id is null then 'missing customer id'
+            when ordered_at is null then 'missing or unparseable timestamp'
+            when is_cancellation then 'cancellation or return'
+            when amount is null then 'amount missing or not a number'
+            when amount <= 0 then 'amount zero or negative'
+        end
+{%- endmacro %}
