@@ -93,6 +93,8 @@ DRIVER_READS = {
     ("sql.py", "build_features"): "as-of date, counts, hints, one sample per reason",
     ("model.py", "bin_edges"): "count/min/max and a few order statistics per feature",
     ("model.py", "distinct_vectors"): "the distinct binned vectors with counts",
+    ("model.py", "map_sample"): "the map's sample: at most [model] tsne_sample_size rows",
+    ("model.py", "example_rows"): "five feature rows, MLflow's input example (limit 5)",
     ("build.py", "_profile_rows"): "one row per segment",
     ("build.py", "_empty"): "no rows (limit 0): the columns",
     ("build.py", "swap"): "the catalog's table names",

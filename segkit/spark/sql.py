@@ -159,6 +159,7 @@ class SparkFeatures:
     load_seconds: float = 0.0
     labels: dict[str, str] = field(default_factory=dict)
     categoricals: list[dict[str, Any]] = field(default_factory=list)
+    example: pl.DataFrame | None = None  # a few feature rows, for MLflow's input example
 
     rows_in = duck_features.FeatureResult.rows_in
     rows_used = duck_features.FeatureResult.rows_used
