@@ -19,6 +19,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from urllib.parse import urlparse
 
 import duckdb
 import numpy as np
@@ -184,32 +185,43 @@ def _assert_same_tracking(duck, result, lake: Path) -> None:
     registered model answers every customer's segment as the Spark tables do."""
     from mlflow.tracking import MlflowClient
 
-    from segkit import tracking  # noqa: F401  (MLflow's settings: no telemetry)
+    from segkit import tracking  # MLflow's settings first (no telemetry)
 
-    runs = {}
+    runs = []
     for build in (duck, result):
         assert build.mlflow_run_id is not None and build.model_version == "1"
-        client = MlflowClient("sqlite:///" + str(build.warehouse.parent / "mlflow.db"))
+        store = "sqlite:///" + str(build.warehouse.parent / "mlflow.db")
+        client = MlflowClient(store, registry_uri=store)
         run = client.get_run(build.mlflow_run_id)
-        artifacts = sorted(a.path.replace(build.run_id, "<run>")
-                           for folder in ("", "build", "model", "report")
-                           for a in client.list_artifacts(run.info.run_id, folder or None))
-        runs[build] = (run.data.params, run.data.metrics, artifacts)
-    (duck_params, duck_metrics, duck_artifacts), (params, metrics, artifacts) = runs.values()
+        artifacts = [a.path.replace(build.run_id, "<run>") for folder in ("build", "report")
+                     for a in client.list_artifacts(run.info.run_id, folder)]
+        # the registered model's files (MLflow 3 keeps a logged model beside the run)
+        model_id = client.get_model_version_by_alias(
+            "segkit", tracking.CHAMPION_ALIAS).source.removeprefix("models:/")
+        location = Path(urlparse(client.get_logged_model(model_id).artifact_location).path)
+        # (registered_model_meta is MLflow's note of a registration, written or not)
+        artifacts += [str(p.relative_to(location)) for p in location.rglob("*")
+                      if p.name != "registered_model_meta"]
+        runs.append((run.data.params, run.data.metrics, sorted(artifacts)))
+    (duck_params, duck_metrics, duck_artifacts), (params, metrics, artifacts) = runs
     assert set(params) == set(duck_params)
     differ = {k for k in params if params[k] != duck_params[k]}
     assert differ <= {"config_hash"}  # the Spark build's config has an [engine] section
     assert metrics == duck_metrics
-    assert artifacts == duck_artifacts
+    assert artifacts == duck_artifacts, (artifacts, duck_artifacts)
     import mlflow.pyfunc
 
     store = "sqlite:///" + str(result.warehouse.parent / "mlflow.db")
+    # the champion's logged model, looked up in this build's store by name (two stores
+    # in one process: MLflow's registry lookups may answer from the other one)
+    source = MlflowClient(store, registry_uri=store).get_model_version_by_alias(
+        "segkit", tracking.CHAMPION_ALIAS).source
     mlflow.set_tracking_uri(store)
-    mlflow.set_registry_uri(store)
-    model = mlflow.pyfunc.load_model("models:/segkit@champion")
+    model = mlflow.pyfunc.load_model(source)
     features = _parquet(lake, "customer_features")
     sample = features[np.random.default_rng(0).choice(features.height, 3000, replace=False)]
-    predicted = pl.from_pandas(model.predict(sample.to_pandas())).with_columns(
+    inputs = model.metadata.get_input_schema().input_names()
+    predicted = pl.from_pandas(model.predict(sample.select(inputs).to_pandas())).with_columns(
         customer_id=sample["customer_id"])
     expected = _parquet(lake, "customer_segments").select(predicted.columns)
     assert predicted.cast(dict(expected.schema)).join(expected, on=predicted.columns,
