@@ -240,7 +240,7 @@ def _log_build(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> di
                  if row[metric] is not None and np.isfinite(row[metric])]
         MlflowClient(uri).log_batch(run.info.run_id, metrics=sweep)
         mlflow.log_metrics({
-            "k": model.k_, "customers": feats.frame.height, "rows_in": feats.rows_in,
+            "k": model.k_, "customers": model.n_customers_, "rows_in": feats.rows_in,
             "rows_used": feats.rows_used, "rows_quarantined": feats.rows_quarantined,
             **{m: chosen[m] for m in ("silhouette", "davies_bouldin", "calinski_harabasz",
                                       "stability_ari_mean") if chosen[m] is not None},
@@ -251,7 +251,9 @@ def _log_build(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> di
             tables["segments.profile_history"].write_csv(folder / "segment_profiles.csv")
             (folder / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
             mlflow.log_artifacts(str(folder), artifact_path="build")
-        example = feats.frame.select(model.features_).head(5).to_pandas()
+        # A few customers' feature rows; the Spark engine reads them into `example`.
+        example = (feats.example if getattr(feats, "example", None) is not None
+                   else feats.frame.head(5)).select(model.features_).to_pandas()
         segments = (tables["segments.centroid_history"].filter(pl.col("feature_index") == 0)
                     .sort("segment_index"))
         segment_model = SegmentModel(model.to_pipeline(), list(model.features_),

@@ -167,3 +167,27 @@ def edge_record(edges, n_bins, requested, onehot):
     for f in onehot:
         bins[f] = 2
     return bin_edges, bins, collapsed, messages
+
+
+def transformer_from_edges(binned, onehot, edges, *, n_bins, strategy):
+    """A fitted transformer whose bins are ``edges``: what :func:`fit_transformer` learns
+    when those are the edges of the data (an engine that computed them elsewhere).
+
+    The transformer is fitted on a few rows built from the edges, so that
+    scikit-learn sets its bookkeeping (column names, the count of features);
+    then the discretizer's learned attributes, ``bin_edges_`` and ``n_bins_``
+    (all KBinsDiscretizer learns, scikit-learn 1.9), are set to ``edges``.
+    """
+    length = max([len(edges[f]) for f in binned] + [2])
+    rows = {f: [float(e) for e in edges[f]] for f in binned}
+    rows = {f: v + v[-1:] * (length - len(v)) for f, v in rows.items()}
+    rows.update({f: [float(i % 2) for i in range(length)] for f in onehot})
+    ct = make_transformer(binned, onehot, n_bins=n_bins, strategy=strategy)
+    fit_transformer(ct, pl.DataFrame(rows, schema={f: pl.Float64 for f in rows}))
+    if binned:
+        disc = ct.named_transformers_["bins"]
+        disc.bin_edges_ = np.empty(len(binned), dtype=object)
+        for j, f in enumerate(binned):
+            disc.bin_edges_[j] = np.asarray(edges[f], dtype=np.float64)
+        disc.n_bins_ = np.array([len(edges[f]) - 1 for f in binned], dtype=np.int64)
+    return ct

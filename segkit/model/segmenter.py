@@ -27,6 +27,7 @@ from segkit.model.binning import (
     feature_matrix,
     fit_transformer,
     make_transformer,
+    transformer_from_edges,
 )
 from segkit.model.kmeans import fit_k
 from segkit.model.metrics import _cluster_jaccard
@@ -158,8 +159,8 @@ class Segmenter(BaseEstimator):
         computes them, and only the distinct binned vectors come here. The
         result is the one :meth:`fit` gives on the customers behind them, except
         that per-customer attributes (``binned_``, ``labels_``, ``distances_``,
-        ``inverse_``) are per distinct vector, and there is no fitted
-        discretizer (``to_pipeline`` is unavailable).
+        ``inverse_``) are per distinct vector. The fitted transformer is built
+        from ``bin_edges``, so ``to_pipeline`` is the pipeline :meth:`fit` gives.
 
         Parameters
         ----------
@@ -192,7 +193,12 @@ class Segmenter(BaseEstimator):
         kept = self._drop_features(B, w)
         self.features_ = [self.features_in_[j] for j in kept]
         self.onehot_ = [f for f in self.features_ if f in onehot_cols]
-        self.transformer_ = self.discretizer_ = None
+        kept_binned = [f for f in self.features_ if f not in onehot_cols]
+        self.transformer_ = transformer_from_edges(
+            kept_binned, self.onehot_, self.bin_edges_, n_bins=self.n_bins,
+            strategy=self.strategy)
+        self.discretizer_ = (self.transformer_.named_transformers_["bins"] if kept_binned
+                             else None)
         self._set_distinct(B[:, kept], w)
         self.binned_ = self.distinct_
         self.inverse_ = np.arange(self.n_distinct_)

@@ -204,7 +204,7 @@ def _run_row(cfg: Config, started_at: dt.datetime, feats: FeatureResult, model: 
         "config_json": json.dumps(cfg.to_dict()), "segkit_version": __version__,
         "finished_at": _now(), "status": "success", "source": feats.source,
         "as_of_date": feats.as_of, "rows_in": feats.rows_in, "rows_used": feats.rows_used,
-        "rows_quarantined": feats.rows_quarantined, "customers": feats.frame.height,
+        "rows_quarantined": feats.rows_quarantined, "customers": model.n_customers_,
         "customers_removed": feats.customers_removed, "distinct_vectors": model.n_distinct_,
         "features": ",".join(model.features_), "k": model.k_, "k_rule": model.k_rule_,
         "silhouette": chosen["silhouette"], "davies_bouldin": chosen["davies_bouldin"],

@@ -5,7 +5,8 @@
 files), computes the bin edges, the binning and the distinct binned vectors
 in Spark, fits the model in Python on that small weighted set, and assigns
 every customer in Spark SQL with the one assignment rule. No per-customer row
-comes to the driver. See docs/SPARK.md.
+comes to the driver, but for bounded samples: the t-SNE map's (as the DuckDB
+build stores it) and MLflow's five-row input example. See docs/SPARK.md.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ per-customer step.
 2. bin edges, binning and the distinct binned vectors with counts in Spark;
    K-Means, the k sweep, stability and naming in Python on that weighted set
    (:mod:`segkit.spark.model`);
-3. every customer assigned in Spark SQL by the one assignment rule;
+3. every customer assigned in Spark SQL by the one assignment rule; the t-SNE
+   map drawn from the DuckDB build's sample, which Spark picks out; MLflow
+   tracking by the DuckDB build's step (the logged pipeline is
+   ``Segmenter.fit_binned``'s, built from the Spark edges);
 4. per-customer tables written by Spark (catalog tables or Parquet), new ones
    first and then swapped in; the small tables (runs, model selection,
    profiles, bin edges, centroids, row accounting, stages) published to the
@@ -16,23 +19,20 @@ per-customer step.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
-import json
 import re
 import shutil
 import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from segkit import __version__
 from segkit.pipeline.carryover import _keep_names, _segment_ids
 from segkit.pipeline.progress import BuildResult, _stage_seconds
 from segkit.pipeline.publish import _insert_stages, _publish
-from segkit.pipeline.runs import _now
-from segkit.pipeline.sequence import _render_report, _write_report
+from segkit.pipeline.sequence import _render_report, _run_row, _track, _write_report
 from segkit.pipeline.tables import PROFILE_SQL, _profile_context, segment_tables
 from segkit.pipeline.warmup import _start_background_work
 from segkit.config import Config
@@ -203,18 +203,73 @@ class Outputs:
 def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
                    stages, progress) -> BuildResult:
     """:func:`segkit.pipeline.sequence._build` with Spark for the per-customer steps."""
-    # Imports warm up beside the Spark session; no MLflow store (not tracked on Spark yet).
-    _start_background_work(dataclasses.replace(
-        cfg, mlflow=dataclasses.replace(cfg.mlflow, enabled=False)))
+    tracking_ready = _start_background_work(cfg)  # imports and the MLflow store, meanwhile
+    spark = _start_session(cfg, stages)
+    feats = _run_sql(spark, cfg, stages)
+    model = _fit_model(spark, cfg, feats, stages)
+    ids = _segment_ids(model, previous)
+    _keep_names(model, ids, previous)
+    outputs = Outputs(spark, cfg, run_id)
+    try:
+        with stages("assign", "Assigning every customer in Spark SQL") as info:
+            smodel.assign(spark, model, ids)
+            info["detail"] = smodel.ASSIGNED
+        tsne = _draw_map(spark, cfg, feats, model, ids, stages)
+        tables = _tables(spark, run_id, feats, model, ids, tsne)
+        build_warnings = feats.warnings + list(model.warnings_)
+        for message in build_warnings:
+            progress.warn(message)
+        with stages("spark-write", "Writing the per-customer tables with Spark") as info:
+            outputs.write()
+            info["detail"] = outputs.where()
+        if cfg.mlflow.enabled:  # the input example MLflow logs: five customers' rows
+            feats.example = smodel.example_rows(spark, model.features_)
+        mlflow_ids = _track(cfg, run_id, feats, model, tables, tracking_ready, stages)
+        chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
+        run_row = _run_row(cfg, started_at, feats, model, chosen, tsne, build_warnings,
+                           mlflow_ids)
+        nxt, journal_ids = _write_back(spark, cfg, run_id, feats, model, tables, run_row,
+                                       stages)
+        html, report_error = _render_report(cfg, run_id, nxt, stages)
+        nxt.write(lambda con: _insert_stages(
+            con, run_id, {"report": stages.seconds["report"]}))
+        # Spark's tables first, then the warehouse: a build that fails before
+        # here leaves both as they were.
+        outputs.swap()
+    except BaseException:
+        outputs.discard()
+        raise
+    path = _go_live(cfg, run_id, nxt, journal_ids, html, mlflow_ids, report_error, progress)
+    return BuildResult(
+        run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
+        silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
+        customers=feats.n_customers, rows_in=feats.rows_in, rows_used=feats.rows_used,
+        rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
+        mlflow_run_id=mlflow_ids.get("run_id"), model_version=mlflow_ids.get("model_version"),
+        warnings=build_warnings)
+
+
+def _start_session(cfg: Config, stages):
+    """Stage ``session``: the Spark session of ``[engine]``."""
     with stages("session", "Starting the Spark session") as info:
         spark = session(cfg.engine)
         info["detail"] = (f"remote {cfg.engine.remote}" if cfg.engine.remote
                           else f"master {cfg.engine.master or 'local[2]'}")
+    return spark
+
+
+def _run_sql(spark, cfg: Config, stages) -> ssql.SparkFeatures:
+    """Stage ``sql``: the SQL project as Spark SQL (:func:`segkit.spark.sql.build_features`)."""
     with stages("sql", "Loading and cleaning the source in Spark") as info:
         feats = ssql.build_features(spark, cfg)
         info["detail"] = (f"{feats.rows_in:,} rows in, {feats.rows_quarantined:,} "
                           f"quarantined, {feats.n_customers:,} customers "
                           f"(load {feats.load_seconds:.2f} s)")
+    return feats
+
+
+def _fit_model(spark, cfg: Config, feats: ssql.SparkFeatures, stages):
+    """Stage ``model``: edges and distinct vectors in Spark, the Segmenter on that weighted set."""
     m = cfg.model
     with stages("model", "Bin edges and distinct vectors in Spark; K-Means sweep") as info:
         from segkit.model import SegmentationWarning, Segmenter
@@ -245,70 +300,60 @@ def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: 
         model.timings_["discretize"] += spark_seconds
         info["detail"] = (f"k = {model.k_}, {model.n_distinct_} distinct vectors "
                           f"(edges and vectors in Spark {spark_seconds:.2f} s)")
-    build_warnings = feats.warnings + list(model.warnings_)
-    if m.map:
-        build_warnings.append("the t-SNE map is drawn by the DuckDB engine only; this Spark "
-                              "build has none (set [model] map = false to silence this).")
-    ids = _segment_ids(model, previous)
-    _keep_names(model, ids, previous)
-    outputs = Outputs(spark, cfg, run_id)
-    try:
-        with stages("assign", "Assigning every customer in Spark SQL") as info:
-            smodel.assign(spark, model, ids)
-            info["detail"] = "segments__assigned"
-        profiles = _profile_rows(spark, feats, model, ids)
-        tables = segment_tables(run_id, feats, model, ids, profiles)
-        for message in build_warnings:
-            progress.warn(message)
-        with stages("spark-write", "Writing the per-customer tables with Spark") as info:
-            outputs.write()
-            info["detail"] = outputs.where()
-        chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
-        if cfg.mlflow.enabled:
-            progress.warn("MLflow tracking runs with the DuckDB engine only for now; this "
-                          "Spark build is recorded in the warehouse (segkit runs).")
-        run_row = {
-            "started_at": started_at, "config_hash": cfg.config_hash(),
-            "config_json": json.dumps(cfg.to_dict()), "segkit_version": __version__,
-            "finished_at": _now(), "status": "success", "source": feats.source,
-            "as_of_date": feats.as_of, "rows_in": feats.rows_in, "rows_used": feats.rows_used,
-            "rows_quarantined": feats.rows_quarantined, "customers": feats.n_customers,
-            "customers_removed": feats.customers_removed,
-            "distinct_vectors": model.n_distinct_,
-            "features": ",".join(model.features_), "k": model.k_, "k_rule": model.k_rule_,
-            "silhouette": chosen["silhouette"], "davies_bouldin": chosen["davies_bouldin"],
-            "calinski_harabasz": chosen["calinski_harabasz"],
-            "stability_ari_mean": chosen["stability_ari_mean"], "tsne_method": None,
-            "warnings": "\n".join(build_warnings) or None,
-            "mlflow_run_id": None, "model_name": None, "model_version": None,
-        }
-        # The warehouse keeps the run tables' shape; their rows are in Spark.
-        feats.run_tables = {
-            "features.customer_features": _empty(spark, smodel.FEATURES),
-            "cleaning.quarantine": _empty(spark, "cleaning__quarantine"),
-            "features.column_quality": feats.column_quality,
-            "features.numeric_bounds": feats.numeric_bounds,
-        }
-        seconds = dict(stages.seconds)
-        with stages("write-back", "Writing the next warehouse beside the live one"):
-            run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
-            stage_rows = {"session": seconds["session"], "load": feats.load_seconds,
-                          "features": round(seconds["sql"] - feats.load_seconds, 4)}
-            stage_rows.update(_stage_seconds(
-                {"sql": seconds["sql"], "model": seconds["model"]}, feats, model))
-            stage_rows.update((s, t) for s, t in seconds.items()
-                              if s not in ("sql", "model", "session"))
-            nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
-                                                 stage_rows, time.perf_counter())
-        html, report_error = _render_report(cfg, run_id, nxt, stages)
-        nxt.write(lambda con: _insert_stages(
-            con, run_id, {"report": stages.seconds["report"]}))
-        # Spark's tables first, then the warehouse: a build that fails before
-        # here leaves both as they were.
-        outputs.swap()
-    except BaseException:
-        outputs.discard()
-        raise
+    return model
+
+
+def _draw_map(spark, cfg: Config, feats: ssql.SparkFeatures, model, ids: list[int], stages):
+    """Stage ``tsne`` (when ``[model] map``): the DuckDB build's map, sampled in Spark."""
+    m = cfg.model
+    if not m.map:
+        return None
+    with stages("tsne", "Drawing the t-SNE map") as info:
+        try:
+            tsne, sample = smodel.map_sample(spark, model, ids, m.tsne_sample_size, m.seed)
+        except ValueError as exc:
+            raise InputError(f"cannot draw the map of {feats.source}: {exc}. Set "
+                             "[model] map = false (or --no-map) to build without it.") \
+                from None
+        tsne.sample = sample
+        info["detail"] = f"{len(tsne.indices):,} customers sampled"
+    return tsne
+
+
+def _tables(spark, run_id: str, feats: ssql.SparkFeatures, model, ids: list[int],
+            tsne) -> dict[str, pl.DataFrame]:
+    """The per-run tables of :func:`segkit.pipeline.tables._tables` that are not per customer,
+    and the map's sample."""
+    tables = segment_tables(run_id, feats, model, ids, _profile_rows(spark, feats, model, ids))
+    if tsne is not None:
+        sample = tsne.sample[np.asarray(tsne.indices)]
+        tables["segments.tsne_history"] = pl.DataFrame({
+            "run_id": [run_id] * sample.height, "customer_id": sample["customer_id"],
+            "segment_id": sample["segment_id"].cast(pl.Int32),
+            "x": tsne.coords[:, 0].astype(float), "y": tsne.coords[:, 1].astype(float)})
+    return tables
+
+
+def _write_back(spark, cfg: Config, run_id: str, feats: ssql.SparkFeatures, model,
+                tables: dict, run_row: dict, stages):
+    """Stage ``write-back``: the small tables into the next warehouse; ``(nxt, journal ids)``."""
+    # The warehouse keeps the run tables' shape; their rows are in Spark.
+    feats.run_tables = {
+        "features.customer_features": _empty(spark, smodel.FEATURES),
+        "cleaning.quarantine": _empty(spark, "cleaning__quarantine"),
+        "features.column_quality": feats.column_quality,
+        "features.numeric_bounds": feats.numeric_bounds,
+    }
+    stage_rows = _stage_seconds(dict(stages.seconds), feats, model)
+    with stages("write-back", "Writing the next warehouse beside the live one"):
+        run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
+        return _publish(cfg, run_id, feats, model, tables, run_row, stage_rows,
+                        time.perf_counter())
+
+
+def _go_live(cfg: Config, run_id: str, nxt, journal_ids, html, mlflow_ids: dict,
+             report_error, progress):
+    """Publish the next warehouse and write the report, as the DuckDB build does; its path."""
     if nxt.publish():
         progress.warn("someone wrote to the warehouse during the build; their change was "
                       "carried into the published file.")
@@ -316,15 +361,10 @@ def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: 
         from segkit import warehouse
 
         warehouse.journal_forget(cfg.warehouse, {run_id} | journal_ids)
-    path, report_error = _write_report(cfg, run_id, html, {}, report_error)
+    path, report_error = _write_report(cfg, run_id, html, mlflow_ids, report_error)
     if report_error is not None:
         reason = (str(report_error) if isinstance(report_error, SegkitError)
                   else f"{type(report_error).__name__}: {report_error}")
         progress.warn(f"the build {run_id} is published, but its report failed: {reason} "
                       f"Render it again with `python -m segkit report {run_id}`.")
-    return BuildResult(
-        run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
-        silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
-        customers=feats.n_customers, rows_in=feats.rows_in, rows_used=feats.rows_used,
-        rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
-        warnings=build_warnings)
+    return path

@@ -158,3 +158,75 @@ def assign(spark, model, ids: list[int]) -> None:
         "select * from assigned", context, dialect="spark")
     spark.catalog.dropTempView(ASSIGNED)  # the last build's, in a long-lived session
     spark.sql(f"cache table {ASSIGNED} as\n{sql}")
+
+
+def _sample_positions(model, sample_size: int, rng) -> dict[int, np.ndarray]:
+    """Per segment, the ranks (by customer_id) of the customers the map samples.
+
+    The DuckDB build samples from its customers in customer_id order with
+    :func:`segkit.model.tsne._stratified_sample`. Which ranks within a segment
+    it draws depends only on the segments' sizes, so the same function on
+    labels laid out segment by segment draws the same ranks from the same rng.
+    """
+    from segkit.model.tsne import _stratified_sample
+
+    sizes = model.segment_sizes_.astype(np.int64)
+    laid_out = np.repeat(np.arange(model.k_, dtype=np.int16), sizes)
+    picked = _stratified_sample(laid_out, sample_size, rng)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    segment = laid_out[picked]
+    return {int(s): picked[segment == s] - starts[s] for s in np.unique(segment)}
+
+
+def map_sample(spark, model, ids: list[int], sample_size: int, seed: int):
+    """The t-SNE map of :func:`segkit.pipeline.sequence._draw_map`, for customers in Spark.
+
+    The sample is drawn as the DuckDB build draws it (see :func:`_sample_positions`);
+    Spark returns the sampled customers (at most ``sample_size`` rows: id, segment,
+    binned vector) in customer_id order, and the map is drawn from them by
+    :func:`segkit.model.tsne_map` with the same generator, so the coordinates
+    are the DuckDB build's. Returns ``(tsne, sample)``: the map and the sample's
+    ``customer_id`` and ``segment_id``, in the order of ``tsne.indices``' rows.
+    """
+    import polars as pl
+    from pyspark.sql.types import IntegerType, StructField, StructType
+
+    from segkit.model import tsne_map
+
+    rng = np.random.default_rng(seed)
+    picks = [(s, int(p)) for s, positions in _sample_positions(model, sample_size, rng).items()
+             for p in positions]
+    spark.createDataFrame(picks, StructType([
+        StructField("segment_index", IntegerType()), StructField("position", IntegerType())])
+    ).createOrReplaceTempView("segkit_map_picks")
+    index = " ".join(f"when {int(ids[i])} then {i}" for i in range(model.k_))
+    bins = ", ".join(
+        f"{bin_expression(f, model.bin_edges_[f]) if f in model.bin_edges_ else f'cast(`{f}` as double)'}"
+        f" as b{j}" for j, f in enumerate(model.features_))
+    sample = pl.from_arrow(spark.sql(f"""
+        with ranked as (
+            select customer_id, segment_id, case segment_id {index} end as segment_index,
+                   row_number() over (partition by segment_id order by customer_id) - 1
+                       as position
+            from {ASSIGNED}
+        )
+        select r.customer_id, r.segment_id, r.segment_index, {bins}
+        from ranked r
+        join segkit_map_picks p using (segment_index, position)
+        join {FEATURES} using (customer_id)
+        order by r.customer_id""").toArrow())
+    vectors = sample.select(f"b{j}" for j in range(len(model.features_))).to_numpy()
+    # Every sampled customer is mapped: tsne_map draws no sample of its own and goes
+    # on with the generator where the sampling left it, as in the DuckDB build.
+    tsne = tsne_map(vectors, sample["segment_index"].to_numpy(),
+                    sample_size=max(sample.height, 2), seed=rng, method="distinct")
+    tsne.info["seed"] = int(seed)
+    return tsne, sample.select("customer_id", "segment_id")
+
+
+def example_rows(spark, features: list[str], n: int = 5):
+    """A few customers' feature rows: the input example MLflow logs with the model."""
+    import polars as pl
+
+    columns = ", ".join(f"`{f}`" for f in features)
+    return pl.from_arrow(spark.sql(f"select {columns} from {FEATURES} limit {int(n)}").toArrow())

@@ -159,6 +159,7 @@ class SparkFeatures:
     load_seconds: float = 0.0
     labels: dict[str, str] = field(default_factory=dict)
     categoricals: list[dict[str, Any]] = field(default_factory=list)
+    example: pl.DataFrame | None = None  # a few feature rows, for MLflow's input example
 
     rows_in = duck_features.FeatureResult.rows_in
     rows_used = duck_features.FeatureResult.rows_used
@@ -292,8 +293,35 @@ def build_features(spark, cfg: Config) -> SparkFeatures:
         A source cannot be read, a mapped column is missing, or no row is usable.
     """
     context, models, rendered, spark_sql, load_seconds = run_models(spark, cfg)
-    names = {m.name for m in models}
     as_of = spark.sql(f"select as_of_date from {view_name(AS_OF)}").collect()[0][0]
+    accounting = _accounting(spark, cfg)
+    n_raw = spark.sql(f"select count(*) from {view_name(RAW_FEATURES)}").collect()[0][0]
+    if n_raw == 0:
+        raise InputError("no customer has usable data: every row was quarantined.")
+    numeric = [c["plain"] for c in context["numeric_features"]]
+    onehot = [name for c in context["categorical_features"] for name in c["onehot"]]
+    quality = _small(spark, "select * from features__column_quality").sort(
+        ["column_kind", "column_name"], descending=[True, False])
+    bounds = _small(spark, "select * from features__numeric_bounds")
+    n_customers = spark.sql("select count(*) from features__customer_features").collect()[0][0]
+    histograms = _histograms(spark, numeric,
+                             _min_max(spark, "features__customer_features_raw", numeric),
+                             _min_max(spark, "features__customer_features", numeric))
+    accounting, warnings = _warnings(spark, cfg, context, accounting, n_raw - n_customers)
+    source = cfg.transactions or cfg.customers
+    labels, categoricals = _labels(context, cfg)
+    return SparkFeatures(
+        spark=spark, n_customers=n_customers,
+        feature_columns=spark.table("features__customer_features").columns,
+        numeric_features=numeric, onehot_features=onehot, as_of=as_of,
+        accounting=accounting, column_quality=quality, histograms=histograms,
+        numeric_bounds=bounds, models=models, rendered=rendered, spark_sql=spark_sql,
+        customers_removed=n_raw - n_customers, source=source.path or source.table,
+        warnings=warnings, load_seconds=load_seconds, labels=labels, categoricals=categoricals)
+
+
+def _accounting(spark, cfg: Config) -> pl.DataFrame:
+    """Rows per (source, quarantine reason); stops when no transaction line is usable."""
     parts = []
     if cfg.transactions:
         parts.append("select 'transactions' as source, quarantine_reason as reason, "
@@ -316,27 +344,19 @@ def build_features(spark, cfg: Config) -> SparkFeatures:
             top = tx.sort("n_rows", descending=True).row(0, named=True)
             raise InputError(f"none of the {rows_in:,} rows in {label} can be used: "
                              f"{top['n_rows']:,} have '{top['reason']}'.")
-    n_raw = spark.sql(f"select count(*) from {view_name(RAW_FEATURES)}").collect()[0][0]
-    if n_raw == 0:
-        raise InputError("no customer has usable data: every row was quarantined.")
-    numeric = [c["plain"] for c in context["numeric_features"]]
-    onehot = [name for c in context["categorical_features"] for name in c["onehot"]]
-    quality = _small(spark, "select * from features__column_quality").sort(
-        ["column_kind", "column_name"], descending=[True, False])
-    bounds = _small(spark, "select * from features__numeric_bounds")
-    n_customers = spark.sql("select count(*) from features__customer_features").collect()[0][0]
-    columns = spark.table("features__customer_features").columns
-    histograms = _histograms(spark, numeric,
-                             _min_max(spark, "features__customer_features_raw", numeric),
-                             _min_max(spark, "features__customer_features", numeric))
+    return accounting
+
+
+def _warnings(spark, cfg: Config, context: dict, accounting: pl.DataFrame,
+              removed: int) -> tuple[pl.DataFrame, list[str]]:
+    """The accounting with the lost customers, and the build's warnings about the data."""
     lost = _small(spark, _LOST_SQL) if cfg.transactions else pl.DataFrame(
         schema={"reason": pl.String, "n_customers": pl.Int64, "example": pl.String})
     lost = lost.with_columns(pl.col("n_customers").cast(pl.Int64))
     accounting = with_lost_customers(accounting, lost)
-    hints_rows = spark.sql("select source, reason, hint from cleaning__quarantine_reasons"
-                           ).collect()
     hints: dict[str, dict[str, str]] = {}
-    for source, reason, hint in hints_rows:
+    for source, reason, hint in spark.sql(
+            "select source, reason, hint from cleaning__quarantine_reasons").collect():
         hints.setdefault(source, {})[reason] = hint
     samples = {(s, r): v for s, r, v in spark.sql(_SAMPLES_SQL).collect() if v is not None}
     warnings = _quarantine_warnings(accounting, hints, samples, lost)
@@ -344,17 +364,7 @@ def build_features(spark, cfg: Config) -> SparkFeatures:
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = spark.sql("select count(*) from cleaning__customers "
                              "where is_age_impossible").collect()[0][0]
-    removed = n_raw - n_customers
-    warnings += customer_warnings(cfg, n_absurd, removed)
-    source = cfg.transactions or cfg.customers
-    labels, categoricals = _labels(context, cfg)
-    return SparkFeatures(
-        spark=spark, n_customers=n_customers, feature_columns=columns,
-        numeric_features=numeric, onehot_features=onehot, as_of=as_of,
-        accounting=accounting, column_quality=quality, histograms=histograms,
-        numeric_bounds=bounds, models=models, rendered=rendered, spark_sql=spark_sql,
-        customers_removed=removed, source=source.path or source.table, warnings=warnings,
-        load_seconds=load_seconds, labels=labels, categoricals=categoricals)
+    return accounting, warnings + customer_warnings(cfg, n_absurd, removed)
 
 
 # The DuckDB engine's _lost_customers and _quarantine_samples, in Spark SQL.

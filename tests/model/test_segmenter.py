@@ -138,3 +138,11 @@ def test_fit_binned_equals_fit(features):
     np.testing.assert_array_equal(fitted.segment_sizes_, full.segment_sizes_)
     # per distinct vector: the label every customer with that vector got
     np.testing.assert_array_equal(fitted.labels_[full.inverse_], full.labels_)
+    # the fitted pipeline (what MLflow logs) is fit's: the same learned bins and the
+    # same segment for every customer
+    np.testing.assert_array_equal(fitted.to_pipeline().predict(frame), full.labels_)
+    np.testing.assert_array_equal(fitted.predict(frame), full.labels_)
+    if full.discretizer_ is not None:
+        for got, want in zip(fitted.discretizer_.bin_edges_, full.discretizer_.bin_edges_):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(fitted.discretizer_.n_bins_, full.discretizer_.n_bins_)
