@@ -42,6 +42,22 @@ logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager
+def using_store(uri: str):
+    """MLflow's global store set to ``uri`` for a block, then put back as it was.
+
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into the
+    environment, where the next build in the same process (a notebook building
+    two projects) would read it as the user's choice and log to this store.
+    """
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # None unsets the variable as well
+
+
+@contextlib.contextmanager
 def _without_mlflow_advice():
     """Drop MLflow's advice to developers (type hints, integer columns) from the terminal.
 
@@ -224,7 +240,11 @@ def log_build(cfg: Config, run_id: str, feats, model, tables: dict[str, pl.DataF
 
 
 def _log_build(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> dict:
-    mlflow.set_tracking_uri(uri)
+    with using_store(uri):
+        return _log_run(cfg, uri, run_id, feats, model, tables, experiment_id)
+
+
+def _log_run(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> dict:
     experiment_id = experiment_id or _experiment_id(cfg, uri)
     selection = model.selection_
     chosen = selection.filter(pl.col("is_chosen")).row(0, named=True)
@@ -293,5 +313,6 @@ def load_champion(cfg: Config):
 
     Its ``predict(frame)`` returns a frame of ``segment_id`` and ``segment_name``.
     """
-    mlflow.set_tracking_uri(tracking_uri(cfg))
-    return mlflow.pyfunc.load_model(f"models:/{cfg.mlflow.registered_model}@{CHAMPION_ALIAS}")
+    with using_store(tracking_uri(cfg)):
+        return mlflow.pyfunc.load_model(
+            f"models:/{cfg.mlflow.registered_model}@{CHAMPION_ALIAS}")

@@ -216,8 +216,8 @@ def _assert_same_tracking(duck, result, lake: Path) -> None:
     # in one process: MLflow's registry lookups may answer from the other one)
     source = MlflowClient(store, registry_uri=store).get_model_version_by_alias(
         "segkit", tracking.CHAMPION_ALIAS).source
-    mlflow.set_tracking_uri(store)
-    model = mlflow.pyfunc.load_model(source)
+    with tracking.using_store(store):
+        model = mlflow.pyfunc.load_model(source)
     features = _parquet(lake, "customer_features")
     sample = features[np.random.default_rng(0).choice(features.height, 3000, replace=False)]
     inputs = model.metadata.get_input_schema().input_names()

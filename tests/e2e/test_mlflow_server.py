@@ -57,6 +57,8 @@ def test_build_tracks_to_a_real_mlflow_server(mlflow_server, tmp_path):
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from segkit import tracking
+
     config = cdnow_config(tmp_path, mlflow=f'tracking_uri = "{mlflow_server}"\n'
                                            '        registered_model = "segkit-remote"')
     result = segkit.build(config)
@@ -68,8 +70,8 @@ def test_build_tracks_to_a_real_mlflow_server(mlflow_server, tmp_path):
     assert client.get_model_version_by_alias("segkit-remote", "champion").version == "1"
     history = client.get_metric_history(result.mlflow_run_id, "sweep.silhouette")
     assert sorted(m.step for m in history) == list(range(2, 11))
-    mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.pyfunc.load_model("models:/segkit-remote@champion")
+    with tracking.using_store(mlflow_server):
+        model = mlflow.pyfunc.load_model("models:/segkit-remote@champion")
     wh = tmp_path / "warehouse" / "segkit.duckdb"
     row = query(wh, "select recency_days, frequency, monetary, segment_id from "
                     "features.customer_features join segments.customer_segments "

@@ -49,3 +49,22 @@ def test_a_build_that_logs_to_mlflow_imports_neither_skops_nor_the_sklearn_flavo
     out = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
                          text=True, check=True, cwd=tmp_path).stdout
     assert out.split()[-3:] == ["1", "False", "False"]
+
+
+def test_two_projects_built_in_one_process_each_log_to_their_own_store(tmp_path):
+    """A notebook that builds two projects: MLflow's set_tracking_uri also sets
+    MLFLOW_TRACKING_URI, which the second build must not take for the user's choice."""
+    import os
+
+    import segkit
+
+    results = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = cdnow_config(folder, path=cdnow_sample(folder), mlflow="enabled = true")
+        results.append(segkit.build(config, warehouse=folder / "wh" / "segkit.duckdb"))
+    for result in results:
+        assert (result.warehouse.parent / "mlflow.db").exists()
+        assert result.model_version == "1"  # a new store each: its first version
+    assert "MLFLOW_TRACKING_URI" not in os.environ
