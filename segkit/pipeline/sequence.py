@@ -95,6 +95,23 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
                                     time.perf_counter())
     html, report_error = _render_report(cfg, run_id, nxt, stages)
     nxt.write(lambda con: _insert_stages(con, run_id, {"report": stages.seconds["report"]}))
+    path = _go_live(cfg, run_id, nxt, journal_ids, html, mlflow_ids, report_error, progress)
+    return BuildResult(
+        run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
+        silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
+        customers=feats.frame.height, rows_in=feats.rows_in, rows_used=feats.rows_used,
+        rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
+        mlflow_run_id=mlflow_ids.get("run_id"), model_version=mlflow_ids.get("model_version"),
+        warnings=build_warnings)
+
+
+def _go_live(cfg: Config, run_id: str, nxt, journal_ids: set, html: str | None,
+             mlflow_ids: dict, report_error, progress: Progress):
+    """Publish the next warehouse, forget the run's journal lines, write the report; its path.
+
+    Both engines end this way. A report that fails after publishing is a warning:
+    the build succeeded and ``segkit report`` renders it again.
+    """
     if nxt.publish():
         progress.warn("someone wrote to the warehouse during the build; their change was "
                       "carried into the published file.")
@@ -106,13 +123,7 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
                   else f"{type(report_error).__name__}: {report_error}")
         progress.warn(f"the build {run_id} is published, but its report failed: {reason} "
                       f"Render it again with `python -m segkit report {run_id}`.")
-    return BuildResult(
-        run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
-        silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
-        customers=feats.frame.height, rows_in=feats.rows_in, rows_used=feats.rows_used,
-        rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
-        mlflow_run_id=mlflow_ids.get("run_id"), model_version=mlflow_ids.get("model_version"),
-        warnings=build_warnings)
+    return path
 
 
 def _run_sql(cfg: Config, run_id: str, stages: _Stages) -> FeatureResult:

@@ -32,11 +32,11 @@ import polars as pl
 from segkit.pipeline.carryover import _keep_names, _segment_ids
 from segkit.pipeline.progress import BuildResult, _stage_seconds
 from segkit.pipeline.publish import _insert_stages, _publish
-from segkit.pipeline.sequence import _render_report, _run_row, _track, _write_report
+from segkit.pipeline.sequence import _go_live, _render_report, _run_row, _track
 from segkit.pipeline.tables import PROFILE_SQL, _profile_context, segment_tables
 from segkit.pipeline.warmup import _start_background_work
 from segkit.config import Config
-from segkit.errors import InputError, SegkitError
+from segkit.errors import InputError
 from segkit.spark import model as smodel
 from segkit.spark import session
 from segkit.spark import sql as ssql
@@ -349,22 +349,3 @@ def _write_back(spark, cfg: Config, run_id: str, feats: ssql.SparkFeatures, mode
         run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
         return _publish(cfg, run_id, feats, model, tables, run_row, stage_rows,
                         time.perf_counter())
-
-
-def _go_live(cfg: Config, run_id: str, nxt, journal_ids, html, mlflow_ids: dict,
-             report_error, progress):
-    """Publish the next warehouse and write the report, as the DuckDB build does; its path."""
-    if nxt.publish():
-        progress.warn("someone wrote to the warehouse during the build; their change was "
-                      "carried into the published file.")
-    with contextlib.suppress(Exception):
-        from segkit import warehouse
-
-        warehouse.journal_forget(cfg.warehouse, {run_id} | journal_ids)
-    path, report_error = _write_report(cfg, run_id, html, mlflow_ids, report_error)
-    if report_error is not None:
-        reason = (str(report_error) if isinstance(report_error, SegkitError)
-                  else f"{type(report_error).__name__}: {report_error}")
-        progress.warn(f"the build {run_id} is published, but its report failed: {reason} "
-                      f"Render it again with `python -m segkit report {run_id}`.")
-    return path
