@@ -14,6 +14,7 @@ import numpy as np
 from segkit import project
 from segkit.feature_names import RFM_FEATURES
 from segkit.features import for_dialect, segment_context
+from segkit.spark.sql import materialize
 
 FEATURES = "features__customer_features"
 ASSIGNED = "segments__assigned"
@@ -157,7 +158,7 @@ def assign(spark, model, ids: list[int]) -> None:
         "edges='segkit_bin_edges', centroids='segkit_centroids') }}\n"
         "select * from assigned", context, dialect="spark")
     spark.catalog.dropTempView(ASSIGNED)  # the last build's, in a long-lived session
-    spark.sql(f"cache table {ASSIGNED} as\n{sql}")
+    materialize(spark, ASSIGNED, sql)
 
 
 def _sample_positions(model, sample_size: int, rng) -> dict[int, np.ndarray]:

@@ -3,8 +3,8 @@
 Each model is rendered from its file with ``dialect = "spark"`` (the macros of
 ``sql/macros/dialect.sql`` pick Spark's spelling) and becomes a temporary view
 named ``<layer>__<name>`` (views over temporary views must be temporary, and a
-temporary view has no database); ``materialized: table`` models are cached, as
-the DuckDB build keeps them as tables. The render context is the DuckDB
+temporary view has no database); ``materialized: table`` models are computed
+once (:func:`materialize`), as the DuckDB build keeps them as tables. The render context is the DuckDB
 engine's, built by the same function: DuckDB reads only the sources' headers
 to check the mapping, so a bad column is the same error on both engines.
 Spark reads the rows.
@@ -36,9 +36,9 @@ from segkit.features.quality import (HISTOGRAM_BINS, _quarantine_warnings,
                                      customer_warnings, with_lost_customers)
 
 SOURCE_VIEW = "segkit_source_{}"
-# Cached beyond the models DuckDB materializes: the features are read by the
+# Materialized beyond the models DuckDB materializes: the features are read by the
 # bin edges, the binning, the assignment and the outputs, so Spark computes them once.
-CACHED = {"features.customer_features"}
+MATERIALIZED = {"features.customer_features"}
 # A model reference outside a string literal: staging.transactions -> staging__transactions.
 _REFERENCE = re.compile(r"'(?:[^']|'')*'|\b(staging|cleaning|features|segments)\.(\w+)\b")
 
@@ -46,6 +46,17 @@ _REFERENCE = re.compile(r"'(?:[^']|'')*'|\b(staging|cleaning|features|segments)\
 def view_name(model: str) -> str:
     """The temporary view of a model: ``cleaning.quarantine`` -> ``cleaning__quarantine``."""
     return model.replace(".", "__")
+
+
+def materialize(spark, view: str, sql: str) -> None:
+    """Compute ``sql`` once into the temporary view ``view``, keeping its rows, not its plan.
+
+    ``localCheckpoint`` cuts the lineage: a query over the view plans against
+    the stored rows. A cached view keeps the whole plan of every model below
+    it, and Spark analyses, optimizes and matches that growing plan against
+    every cache entry on each later query (seconds per statement on the demo).
+    """
+    spark.sql(sql).localCheckpoint(eager=True).createOrReplaceTempView(view)
 
 
 def localize(sql: str, names) -> str:
@@ -221,11 +232,10 @@ def run_models(spark, cfg: Config) -> tuple[dict[str, Any], list, dict[str, str]
         sql = project.render(model, spark_context, dialect="spark")
         spark_sql[model.name] = sql = localize(sql, names)
         view = view_name(model.name)
-        # A session that built before (a notebook, the tests) holds the last build's
-        # views and caches: drop them, which frees the cache too.
+        # A session that built before (a notebook, the tests) holds the last build's views.
         spark.catalog.dropTempView(view)
-        if model.materialized == "table" or model.name in CACHED:
-            spark.sql(f"cache table {view} as\n{sql}")
+        if model.materialized == "table" or model.name in MATERIALIZED:
+            materialize(spark, view, sql)
         else:
             spark.sql(f"create or replace temporary view {view} as\n{sql}")
         if model.name == RAW_FEATURES:
