@@ -134,3 +134,20 @@ def test_cluster_sums_are_exact_only_for_small_non_negative_integers():
     assert not _sums_are_exact(X, W + 0.5)
     assert not _sums_are_exact(-X - 1, W)
     assert not _sums_are_exact(X * 2.0 ** 50, W)
+
+
+def test_k_values_fitted_side_by_side_find_what_one_after_the_other_finds(wide):
+    """Threads change when a k is fitted, never what it finds: every float is the same."""
+    from segkit.model.kmeans import fit_range
+
+    X, w = wide.distinct_, wide.weights_
+    args = dict(n_init=10, n_resamples=6, n_customers=int(w.sum()))
+    alone = fit_range(X, w, [2, 3, 4, 5], 7, threads=1, **args)
+    side_by_side = fit_range(X, w, [2, 3, 4, 5], 7, threads=4, **args)
+    assert list(side_by_side) == [2, 3, 4, 5]
+    for k, fit in alone.items():
+        other = side_by_side[k]
+        for key in ("inertia", "silhouette", "davies_bouldin", "calinski_harabasz", "ari_mean"):
+            assert fit[key] == other[key], f"k={k}: {key}"
+        assert np.array_equal(fit["boot"], other["boot"]), f"k={k}: refits"
+        assert np.array_equal(fit["kmeans"].cluster_centers_, other["kmeans"].cluster_centers_)
