@@ -108,3 +108,14 @@ def _no_user_mlflow_uri(monkeypatch):
 
 def pytest_configure(config):
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+# Modules that run longest, started first. Each module runs on one xdist worker
+# (--dist loadscope); the Spark module is one scope of about two minutes, and
+# started last (xdist's default order is by number of tests) it ran alone while
+# the other worker sat idle: 4m04 for the suite instead of about 3m35.
+LONGEST_FIRST = ("test_spark.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: order kept
