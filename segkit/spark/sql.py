@@ -4,10 +4,10 @@ Each model is rendered from its file with ``dialect = "spark"`` (the macros of
 ``sql/macros/dialect.sql`` pick Spark's spelling) and becomes a temporary view
 named ``<layer>__<name>`` (views over temporary views must be temporary, and a
 temporary view has no database); ``materialized: table`` models are computed
-once (:func:`materialize`), as the DuckDB build keeps them as tables. The render context is the DuckDB
-engine's, built by the same function: DuckDB reads only the sources' headers
-to check the mapping, so a bad column is the same error on both engines.
-Spark reads the rows.
+once (:func:`materialize`), as the DuckDB build keeps them as tables. The
+render context is the DuckDB engine's, built by the same function: DuckDB reads
+only the sources' headers to check the mapping, so a bad column is the same
+error on both engines. Spark reads the rows.
 
 What comes to the driver is small: the as-of date, the row accounting per
 reason, the column quality, the numeric bounds, histogram counts and the
