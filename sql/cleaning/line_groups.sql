@@ -30,12 +30,7 @@ grouped as (
     select
         customer_id,
         cast(ordered_at as date) as purchase_date,
-        {% if features.frequency == 'orders' -%}
-        order_id,
-        {% endif -%}
-        {% for column in transactions.categorical -%}
-        {{ column.name }},
-        {% endfor -%}
+        {{ purchase_keys(features.frequency == 'orders', transactions.categorical) }}
         count(*) as n_lines,
         sum(amount) as amount,
         bit_count(bit_or({{ hash_bit('row_hash', 0) }})) as n_bits_0,
@@ -57,12 +52,7 @@ final as (
     select
         customer_id,
         purchase_date,
-        {% if features.frequency == 'orders' -%}
-        order_id,
-        {% endif -%}
-        {% for column in transactions.categorical -%}
-        {{ column.name }},
-        {% endfor -%}
+        {{ purchase_keys(features.frequency == 'orders', transactions.categorical) }}
         n_lines,
         amount,
         -- with an order id, an identical source row is a duplicate export;

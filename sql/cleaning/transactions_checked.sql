@@ -24,11 +24,7 @@ as_of as (
 ),
 
 candidate_days as (
-    select distinct
-        customer_id,
-        purchase_date
-    from cleaning.line_groups
-    where may_repeat
+    {{ repeat_days() }}
 ),
 
 -- the complement of the lines set aside: usable on their own, on a day that

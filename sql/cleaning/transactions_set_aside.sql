@@ -21,11 +21,7 @@ as_of as (
 ),
 
 candidate_days as (
-    select distinct
-        customer_id,
-        purchase_date
-    from cleaning.line_groups
-    where may_repeat
+    {{ repeat_days() }}
 ),
 
 lines as (

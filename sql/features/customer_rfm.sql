@@ -22,24 +22,14 @@ purchases as (
     select
         customer_id,
         purchase_date,
-        {% if features.frequency == 'orders' -%}
-        order_id,
-        {% endif -%}
-        {% for column in transactions.categorical -%}
-        {{ column.name }},
-        {% endfor -%}
+        {{ purchase_keys(features.frequency == 'orders', transactions.categorical) }}
         n_lines,
         amount
     from (
         select
             customer_id,
             purchase_date,
-            {% if features.frequency == 'orders' -%}
-            order_id,
-            {% endif -%}
-            {% for column in transactions.categorical -%}
-            {{ column.name }},
-            {% endfor -%}
+            {{ purchase_keys(features.frequency == 'orders', transactions.categorical) }}
             n_lines,
             amount
         from cleaning.line_groups
@@ -47,12 +37,7 @@ purchases as (
         select
             customer_id,
             cast(ordered_at as date) as purchase_date,
-            {% if features.frequency == 'orders' -%}
-            order_id,
-            {% endif -%}
-            {% for column in transactions.categorical -%}
-            {{ column.name }},
-            {% endfor -%}
+            {{ purchase_keys(features.frequency == 'orders', transactions.categorical) }}
             -1 as n_lines,
             -amount as amount
         from cleaning.transactions_set_aside

@@ -14,3 +14,16 @@ case
             when amount <= 0 then 'amount zero or negative'
         end
 {%- endmacro %}
+
+{#
+  The customer days that may hold an exact repeat (cleaning.line_groups): the
+  lines set aside are the lines of these days, and the lines checked are
+  those and their complement.
+#}
+{% macro repeat_days() -%}
+select distinct
+        customer_id,
+        purchase_date
+    from cleaning.line_groups
+    where may_repeat
+{%- endmacro %}
