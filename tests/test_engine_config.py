@@ -87,11 +87,11 @@ def test_engine_flag_rejects_unknown_engine(tmp_path):
 # else fails here, so per-customer rows cannot slip onto the driver unreviewed.
 DRIVER_READS = {
     ("sql.py", "execute"): "the categorical level counts (group by level)",
-    ("sql.py", "_histograms"): "30 bin counts per feature",
-    ("sql.py", "_min_max"): "one row of min/max",
-    ("sql.py", "_small"): "accounting per reason, column quality, bounds, lost per reason",
+    ("quality.py", "_histograms"): "30 bin counts per feature",
+    ("quality.py", "_min_max"): "one row of min/max",
+    ("quality.py", "_small"): "accounting per reason, column quality, bounds, lost per reason",
     ("sql.py", "build_features"): "the as-of date, counts",
-    ("sql.py", "_warnings"): "the hint and one sample line per reason, a count",
+    ("quality.py", "_warnings"): "the hint and one sample line per reason, a count",
     ("model.py", "bin_edges"): "count/min/max and a few order statistics per feature",
     ("model.py", "distinct_vectors"): "the distinct binned vectors with counts",
     ("model.py", "map_sample"): "the map's sample: at most [model] tsne_sample_size rows",

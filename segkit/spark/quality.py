@@ -1,0 +1,146 @@
+"""The SQL stage's small results on Spark: row accounting, histograms, warnings.
+
+The Spark counterpart of :mod:`segkit.features.quality`: aggregates over the
+model views :mod:`segkit.spark.sql` leaves in the session, brought to the
+driver as a few rows each, and the same warnings the DuckDB build gives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from segkit.config import Config
+from segkit.errors import InputError
+from segkit.features.quality import (HISTOGRAM_BINS, _quarantine_warnings,
+                                     customer_warnings, with_lost_customers)
+
+
+def _histograms(spark, names: list[str], raw: dict[str, tuple], capped: dict[str, tuple]
+                ) -> pl.DataFrame:
+    """Equal-width histograms before and after capping, counted in Spark.
+
+    The edges are numpy's (``np.histogram``'s) for the column's min and max; a
+    value goes to the last bin whose lower edge it reaches, the maximum to the last.
+    """
+    rows = []
+    for name in names:
+        for stage, relation, bounds in (("raw", "features__customer_features_raw", raw),
+                                        ("capped", "features__customer_features", capped)):
+            low, high = bounds[name]
+            if low is None:
+                continue
+            edges = np.histogram_bin_edges(np.array([low, high], dtype=float),
+                                           bins=HISTOGRAM_BINS)
+            column = f"cast(`{name}` as double)"
+            index = " + ".join(f"case when {column} >= {float(e)!r} then 1 else 0 end"
+                               for e in edges[1:-1])
+            counts = dict(tuple(r) for r in spark.sql(
+                f"select {index} as b, count(*) from {relation} where {column} is not null "
+                f"and not isnan({column}) and abs({column}) != double('inf') group by 1"
+            ).collect())
+            rows += [{"feature": name, "stage": stage, "bin_lower": float(edges[i]),
+                      "bin_upper": float(edges[i + 1]), "n_customers": int(counts.get(i, 0))}
+                     for i in range(HISTOGRAM_BINS)]
+    schema = {"feature": pl.String, "stage": pl.String, "bin_lower": pl.Float64,
+              "bin_upper": pl.Float64, "n_customers": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _min_max(spark, relation: str, names: list[str]) -> dict[str, tuple]:
+    if not names:
+        return {}
+    parts = []
+    for n in names:
+        column = f"cast(`{n}` as double)"
+        finite = f"case when not isnan({column}) and abs({column}) != double('inf') then {column} end"
+        parts += [f"min({finite})", f"max({finite})"]
+    row = spark.sql(f"select {', '.join(parts)} from {relation}").collect()[0]
+    return {n: (row[2 * i], row[2 * i + 1]) for i, n in enumerate(names)}
+
+
+def _small(spark, sql: str) -> pl.DataFrame:
+    """A small Spark result as Polars, through Arrow (no pandas)."""
+    return pl.from_arrow(spark.sql(sql).toArrow())
+
+
+def _accounting(spark, cfg: Config) -> pl.DataFrame:
+    """Rows per (source, quarantine reason); stops when no transaction line is usable."""
+    parts = []
+    if cfg.transactions:
+        parts.append("select 'transactions' as source, quarantine_reason as reason, "
+                     "count(*) as n_rows from cleaning__transactions_checked "
+                     "group by quarantine_reason")
+    if cfg.customers:
+        parts.append("select 'customers' as source, quarantine_reason as reason, "
+                     "count(*) as n_rows from cleaning__customers_checked "
+                     "group by quarantine_reason")
+    accounting = _small(spark, " union all ".join(parts)).with_columns(
+        pl.col("n_rows").cast(pl.Int64)).sort(["source", "reason"], nulls_last=False)
+    if cfg.transactions:
+        label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
+        tx = accounting.filter(pl.col("source") == "transactions")
+        if tx.filter(pl.col("reason").is_null()).is_empty():
+            rows_in = int(tx["n_rows"].sum())
+            if rows_in == 0:
+                raise InputError(f"{label} has no data rows (only a header, or nothing). "
+                                 "Point [transactions] at a file with transactions.")
+            top = tx.sort("n_rows", descending=True).row(0, named=True)
+            raise InputError(f"none of the {rows_in:,} rows in {label} can be used: "
+                             f"{top['n_rows']:,} have '{top['reason']}'.")
+    return accounting
+
+
+def _warnings(spark, cfg: Config, context: dict, accounting: pl.DataFrame,
+              removed: int) -> tuple[pl.DataFrame, list[str]]:
+    """The accounting with the lost customers, and the build's warnings about the data."""
+    lost = _small(spark, _LOST_SQL) if cfg.transactions else pl.DataFrame(
+        schema={"reason": pl.String, "n_customers": pl.Int64, "example": pl.String})
+    lost = lost.with_columns(pl.col("n_customers").cast(pl.Int64))
+    accounting = with_lost_customers(accounting, lost)
+    hints: dict[str, dict[str, str]] = {}
+    for source, reason, hint in spark.sql(
+            "select source, reason, hint from cleaning__quarantine_reasons").collect():
+        hints.setdefault(source, {})[reason] = hint
+    samples = {(s, r): v for s, r, v in spark.sql(_SAMPLES_SQL).collect() if v is not None}
+    warnings = _quarantine_warnings(accounting, hints, samples, lost)
+    n_absurd = 0
+    if context["customers"] and context["customers"]["has_age"]:
+        n_absurd = spark.sql("select count(*) from cleaning__customers "
+                             "where is_age_impossible").collect()[0][0]
+    return accounting, warnings + customer_warnings(cfg, n_absurd, removed)
+
+
+# The DuckDB engine's _lost_customers and _quarantine_samples, in Spark SQL.
+_LOST_SQL = """
+with lines as (
+    select customer_id, reason, count(*) as n_lines
+    from cleaning__quarantine
+    where source = 'transactions' and customer_id is not null
+    group by customer_id, reason
+),
+lost as (
+    select * from lines
+    where customer_id not in (select customer_id from features__customer_features_raw)
+),
+ranked as (
+    select *, row_number() over (partition by customer_id
+                                 order by n_lines desc, reason) as rank
+    from lost
+)
+select reason, count(*) as n_customers, min(customer_id) as example
+from ranked where rank = 1 group by reason order by reason
+"""
+
+_SAMPLES_SQL = """
+select source, reason,
+       min(coalesce(case reason
+                        when 'missing or unparseable timestamp' then ordered_at_text
+                        when 'amount missing or not a number' then amount_text
+                        when 'amount zero or negative' then amount_text
+                        when 'timestamp after the as-of date' then ordered_at_text
+                    end, order_id, customer_id, ordered_at_text, amount_text))
+from cleaning__quarantine group by source, reason
+"""
