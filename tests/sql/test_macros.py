@@ -30,8 +30,8 @@ CASES = ["", " ", "  ", "17850", "17850.0", " 17850.00 ", "17850.", ".0", "1.5",
 
 
 @pytest.fixture(scope="module")
-def con():
-    con = duckdb.connect()
+def con(tmp_path_factory):
+    con = duckdb.connect(str(tmp_path_factory.mktemp("macros") / "macros.duckdb"))
     yield con
     con.close()
 
