@@ -48,6 +48,7 @@ purchases as (
     where groups.purchase_date <= as_of.as_of_date
 ),
 
+{% if purchase_keys(features.frequency == 'orders', transactions.categorical) -%}
 daily as (
     select
         customer_id,
@@ -67,6 +68,21 @@ per_customer as (
     from daily
     group by customer_id
 ),
+{%- else -%}
+-- the line groups are already one per customer and day: each is a purchase
+-- day, a removed copy (n_lines = -1) only takes its amount back out (the same
+-- figures as summing by day first, without a second aggregate of every group)
+per_customer as (
+    select
+        customer_id,
+        min(purchase_date) as first_purchase_date,
+        max(purchase_date) as last_purchase_date,
+        count(case when n_lines > 0 then 1 end) as n_purchase_days,
+        sum(amount) as total_spend
+    from purchases
+    group by customer_id
+),
+{%- endif %}
 
 {% for column in transactions.categorical -%}
 {{ column.plain }}_counts as (

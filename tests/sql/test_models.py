@@ -325,6 +325,29 @@ def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
     ]
 
 
+def test_features_customer_rfm_without_other_keys_counts_each_group_as_a_day(db, context):
+    # No order and no categorical: a line group is a customer day, and the
+    # model skips its per-day aggregate; a removed repeat must still count once.
+    plain = {**context, "transactions": {**context["transactions"], "categorical": []}}
+    usable_lines(db, plain, [
+        ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
+        ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day: one visit
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),  # repeated: counted once
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),
+        ("A", "4", T(2024, 1, 11), "UK", Decimal("9.00")),  # after the as-of date
+        ("B", "4", T(2024, 1, 10), None, Decimal("1.25")),
+    ])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
+    create(db, "cleaning.transactions_set_aside", plain)
+    got = run(db, "features.customer_rfm", plain)
+    assert [r[:5] for r in got] == [
+        ("A", 2, 2, 7.5, 9),  # 15.00 over 2 days
+        ("B", 0, 1, 1.25, 0),
+    ]
+    assert [r[-1] for r in got] == [Decimal("15.00"), Decimal("1.25")]
+
+
 def test_features_customer_rfm_counts_orders_when_asked(db, context):
     orders = {**context, "features": {**context["features"], "frequency": "orders"}}
     usable_lines(db, orders, [
