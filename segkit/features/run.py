@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         # leaving the view in its place.
         con.execute(f"drop table {LINE_TABLE}")
         con.execute(project.create_sql(LINE_TABLE, rendered[LINE_TABLE]))
-    frame = con.sql("select * from features.customer_features").pl()
+    frame = _fetch_features(con, cfg)
     histograms = _histograms(con, frame, numeric)
     lost = (_lost_customers(con, quarantine) if cfg.transactions
             else pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
@@ -138,6 +139,50 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         rendered=rendered, run_tables=run_tables, customers_removed=removed,
         source=source.path or source.table, warnings=warnings,
         load_seconds=load_seconds or 0.0, labels=labels, categoricals=categoricals)
+
+
+# DuckDB's memory limit while the feature frame is fetched (see _fetch_features).
+FETCH_MEMORY_LIMIT = 256 * 2**20
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _fetch_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
+    """``features.customer_features`` as a Polars frame, fetched while DuckDB holds little.
+
+    DuckDB keeps the memory of the stage's earlier queries (up to its limit)
+    after they end, and the frame (1.2 GB at 10M customers) would come on top
+    of it. A small limit during the fetch makes DuckDB give that memory back
+    (its tables move to the temp folder; the fetch streams): at 100M lines
+    under a 4GB limit, 5.0 -> 2.2 GB of RSS when the frame has arrived. The
+    configured limit applies again for the rest of the stage.
+    """
+    query = "select * from features.customer_features"
+    configured = cfg.duckdb.memory_limit
+    if configured and _size_bytes(configured) <= FETCH_MEMORY_LIMIT:
+        return con.sql(query).pl()
+    try:
+        con.execute(f"set memory_limit = '{FETCH_MEMORY_LIMIT}B'")
+        return con.sql(query).pl()
+    except duckdb.OutOfMemoryException:
+        # Many threads can pin more than the small limit: fetch as configured.
+        _restore_memory_limit(con, configured)
+        return con.sql(query).pl()
+    finally:
+        _restore_memory_limit(con, configured)
+
+
+def _size_bytes(size: str) -> float:
+    """Bytes of a memory_limit the config accepted ("4GB", "512MiB")."""
+    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([a-z]+)\s*", size.lower()).groups()
+    return float(number) * _UNITS[unit]
+
+
+def _restore_memory_limit(con: duckdb.DuckDBPyConnection, configured: str | None) -> None:
+    if configured:  # checked by the config: a number and a unit, nothing to escape
+        con.execute(f"set memory_limit = '{configured.strip()}'")
+    else:
+        con.execute("reset memory_limit")
 
 
 def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, Any]):
