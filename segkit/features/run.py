@@ -60,6 +60,16 @@ class FeatureResult:
     # one per categorical: {"attribute", "label", "levels": [(one-hot column, level)]}
     categoricals: list[dict[str, Any]] = field(default_factory=list)
 
+    def release_rows(self) -> None:
+        """Let go of the per-customer rows once the build has published them.
+
+        The counts (``rows_in``, ``rows_used``, ...) stay; the frame keeps its
+        columns without rows.
+        """
+        self.frame = self.frame.clear()
+        self.quarantine = self.quarantine.slice(0, 0)
+        self.run_tables = {}
+
     @property
     def views(self) -> list[project.Model]:
         """The models this build ran (older name, kept for callers)."""
