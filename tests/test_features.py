@@ -227,3 +227,27 @@ def test_accounting_and_rfm_match_the_line_by_line_definition(tmp_path):
         mode = sorted((c, v[0]) for c, v in best.items())
         assert con.execute('select customer_id, "country" from features.customer_rfm '
                            'where "country" is not null order by all').fetchall() == mode
+
+
+@pytest.mark.parametrize("memory_limit", ["1GB", "100MB", None])
+def test_the_results_are_fetched_whole_and_the_memory_limit_restored(tmp_path, memory_limit):
+    from segkit.config.sections import DuckDBConfig
+    from segkit.features.run import _fetch_results
+
+    duckdb_config = DuckDBConfig(memory_limit=memory_limit)
+    con = warehouse.connect_work(duckdb_config, tmp_path / "tmp")
+    try:
+        expected = con.sql("select current_setting('memory_limit')").fetchall()
+        con.execute("create table features.customer_features as select 'c' || i as customer_id,"
+                    " i * 0.5 as monetary from range(500000) as t(i) order by i")
+        con.execute("create view cleaning.quarantine as select 'transactions' as source, "
+                    "'missing customer id' as reason from range(3)")
+        cfg = dataclasses.replace(load_config(None), duckdb=duckdb_config)
+        frame, quarantine = _fetch_results(con, cfg)
+        # the rows in their order, and the configured limit for what follows
+        assert frame.equals(con.sql("select * from features.customer_features").pl())
+        assert frame["customer_id"][-1] == "c499999"
+        assert quarantine.num_rows == 3
+        assert con.sql("select current_setting('memory_limit')").fetchall() == expected
+    finally:
+        con.close()

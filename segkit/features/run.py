@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,16 @@ class FeatureResult:
     # one per categorical: {"attribute", "label", "levels": [(one-hot column, level)]}
     categoricals: list[dict[str, Any]] = field(default_factory=list)
 
+    def release_rows(self) -> None:
+        """Let go of the per-customer rows once the build has published them.
+
+        The counts (``rows_in``, ``rows_used``, ...) stay; the frame keeps its
+        columns without rows.
+        """
+        self.frame = self.frame.clear()
+        self.quarantine = self.quarantine.slice(0, 0)
+        self.run_tables = {}
+
     @property
     def views(self) -> list[project.Model]:
         """The models this build ran (older name, kept for callers)."""
@@ -102,8 +113,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     context = render_context(con, cfg)
     models, rendered, load_seconds = _run_models(con, cfg, context)
     as_of = con.execute(f"select as_of_date from {AS_OF}").fetchall()[0][0]
-    quarantine = con.sql("select * from cleaning.quarantine").to_arrow_table()
-    accounting = _accounting(con, cfg, quarantine)
+    accounting = _accounting(con, cfg)
     n_raw = con.execute(f"select count(*) from {RAW_FEATURES}").fetchall()[0][0]
     if n_raw == 0:
         raise InputError("no customer has usable data: every row was quarantined.")
@@ -117,7 +127,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         # leaving the view in its place.
         con.execute(f"drop table {LINE_TABLE}")
         con.execute(project.create_sql(LINE_TABLE, rendered[LINE_TABLE]))
-    frame = con.sql("select * from features.customer_features").pl()
+    frame, quarantine = _fetch_results(con, cfg)
     histograms = _histograms(con, frame, numeric)
     lost = (_lost_customers(con, quarantine) if cfg.transactions
             else pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
@@ -138,6 +148,53 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         rendered=rendered, run_tables=run_tables, customers_removed=removed,
         source=source.path or source.table, warnings=warnings,
         load_seconds=load_seconds or 0.0, labels=labels, categoricals=categoricals)
+
+
+# DuckDB's memory limit while the stage's results are fetched (see _fetch_results).
+FETCH_MEMORY_LIMIT = 256 * 2**20
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _fetch_results(con: duckdb.DuckDBPyConnection, cfg: Config):
+    """The feature frame (Polars) and the quarantine (Arrow), fetched while DuckDB holds little.
+
+    DuckDB keeps the memory of the stage's earlier queries (up to its limit)
+    after they end, and these results (1.2 GB and 0.4 GB at 100M lines) would
+    come on top of it. A small limit during the fetch makes DuckDB give that
+    memory back (its tables move to the temp folder; the fetch streams): at
+    100M lines under a 4GB limit, 5.0 -> 2.2 GB of RSS when the frame has
+    arrived. The configured limit applies again for the rest of the stage.
+    """
+    def fetch():
+        return (con.sql("select * from features.customer_features").pl(),
+                con.sql("select * from cleaning.quarantine").to_arrow_table())
+
+    configured = cfg.duckdb.memory_limit
+    if configured and _size_bytes(configured) <= FETCH_MEMORY_LIMIT:
+        return fetch()
+    try:
+        con.execute(f"set memory_limit = '{FETCH_MEMORY_LIMIT}B'")
+        return fetch()
+    except duckdb.OutOfMemoryException:
+        # Many threads can pin more than the small limit: fetch as configured.
+        _restore_memory_limit(con, configured)
+        return fetch()
+    finally:
+        _restore_memory_limit(con, configured)
+
+
+def _size_bytes(size: str) -> float:
+    """Bytes of a memory_limit the config accepted ("4GB", "512MiB")."""
+    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([a-z]+)\s*", size.lower()).groups()
+    return float(number) * _UNITS[unit]
+
+
+def _restore_memory_limit(con: duckdb.DuckDBPyConnection, configured: str | None) -> None:
+    if configured:  # checked by the config: a number and a unit, nothing to escape
+        con.execute(f"set memory_limit = '{configured.strip()}'")
+    else:
+        con.execute("reset memory_limit")
 
 
 def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, Any]):
@@ -163,7 +220,7 @@ def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, 
     return models, rendered, load_seconds
 
 
-def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config, quarantine) -> pl.DataFrame:
+def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
     """Rows per source and quarantine reason (null = used); no usable transaction is an error.
 
     A transaction line is used or in the quarantine (cleaning.transactions_checked
@@ -176,7 +233,7 @@ def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config, quarantine) -> pl.D
     if cfg.transactions:
         accounting_sql.append(f"""
             select 'transactions' as source, reason, count(*) as n_rows
-            from _segkit_quarantine where source = 'transactions' group by all
+            from cleaning.quarantine where source = 'transactions' group by all
             union all
             select * from (
                 select 'transactions' as source, null as reason, cast(
@@ -195,12 +252,8 @@ def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config, quarantine) -> pl.D
     if cfg.customers:
         accounting_sql.append("select 'customers' as source, quarantine_reason as reason, "
                               "count(*) as n_rows from cleaning.customers_checked group by all")
-    con.register("_segkit_quarantine", quarantine)
-    try:
-        accounting = con.sql(" union all ".join(accounting_sql)
-                             + " order by source, reason nulls first").pl()
-    finally:
-        con.unregister("_segkit_quarantine")
+    accounting = con.sql(" union all ".join(accounting_sql)
+                         + " order by source, reason nulls first").pl()
     if cfg.transactions:
         label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
         rows_in = int(accounting.filter(pl.col("source") == "transactions")["n_rows"].sum())

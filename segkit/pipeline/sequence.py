@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import json
 import shutil
 import time
@@ -93,13 +94,23 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
         nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
                                     _stage_seconds(stages.seconds, feats, model),
                                     time.perf_counter())
+    # The per-customer rows are in the next warehouse now: let them go before the
+    # report reads it. At 100M lines a full collection also frees gigabytes that
+    # releasing alone does not (cause not found): the rebuild's report peaked at
+    # 5.5 GB of RSS, 5.2 with the release alone, 3.6 with the collection. It costs
+    # ~0.2 s, so small builds skip it.
+    customers = feats.frame.height
+    del tables
+    feats.release_rows()
+    if customers >= 1_000_000:
+        gc.collect()
     html, report_error = _render_report(cfg, run_id, nxt, stages)
     nxt.write(lambda con: _insert_stages(con, run_id, {"report": stages.seconds["report"]}))
     path = _go_live(cfg, run_id, nxt, journal_ids, html, mlflow_ids, report_error, progress)
     return BuildResult(
         run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
         silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
-        customers=feats.frame.height, rows_in=feats.rows_in, rows_used=feats.rows_used,
+        customers=customers, rows_in=feats.rows_in, rows_used=feats.rows_used,
         rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
         mlflow_run_id=mlflow_ids.get("run_id"), model_version=mlflow_ids.get("model_version"),
         warnings=build_warnings)

@@ -82,9 +82,10 @@ PROFILE_SQL = "build/segment_profile_rows.sql"
 
 
 def _profile_context(feats, model: Segmenter, ids: list[int],
-                     columns) -> tuple[list[str], dict[str, pl.DataFrame]]:
-    """The profiled features (those in ``columns``) and the three small frames the
-    profile query reads besides the members: features, segments, centroids.
+                     columns) -> tuple[list[str], list[str], dict[str, pl.DataFrame]]:
+    """The profiled features (those in ``columns``), the numeric ones among them,
+    and the three small frames the profile query reads besides the members:
+    features, segments, centroids.
 
     ``feats`` is the SQL stage's result of either engine (FeatureResult, or the
     Spark engine's SparkFeatures): it carries the feature lists, labels and levels.
@@ -114,18 +115,26 @@ def _profile_context(feats, model: Segmenter, ids: list[int],
          for i in range(k) for j, f in enumerate(model.features_)],
         schema={"segment_index": pl.Int32, "feature": pl.String, "centroid": pl.Float64,
                 "phrase": pl.String, "description_rank": pl.Int32})
-    return profiled, {"profile_features": catalog, "fitted_segments": segments,
-                      "segment_features": centroids}
+    numeric = [f for f in profiled if f not in levels]
+    return profiled, numeric, {"profile_features": catalog, "fitted_segments": segments,
+                               "segment_features": centroids}
 
 
 def _profile_frames(feats: FeatureResult, model: Segmenter,
                     ids: list[int]) -> dict[str, pl.DataFrame]:
-    """The four frames the profile query reads (see its header)."""
-    profiled, frames = _profile_context(feats, model, ids, feats.frame.columns)
-    # Columnar, no copy of the features: the segment index is one more column.
-    members = feats.frame.select(profiled).with_columns(
-        pl.Series("segment_index", model.labels_, dtype=pl.Int32))
-    return {"segment_members": members, **frames}
+    """The five frames the profile query reads (see its header)."""
+    profiled, numeric, frames = _profile_context(feats, model, ids, feats.frame.columns)
+    # No copy of the features: the segment index is one more column, cut into
+    # the frame's chunks (the frame arrives from DuckDB in batches). With
+    # uneven chunks, Polars copies every column into one chunk on a select and
+    # on the export to Arrow that registering does: 1 GB at 10M customers.
+    labels = np.asarray(model.labels_, dtype=np.int32)
+    cuts = np.cumsum(feats.frame.get_column(profiled[0]).chunk_lengths())[:-1]
+    index = pl.concat([pl.Series("segment_index", part) for part in np.split(labels, cuts)],
+                      rechunk=False)
+    members = feats.frame.select(profiled).with_columns(index)
+    return {"segment_members": members,
+            "segment_numeric_members": members.select("segment_index", *numeric), **frames}
 
 
 def _segment_profiles(feats: FeatureResult, model: Segmenter, ids: list[int]) -> pl.DataFrame:

@@ -59,10 +59,12 @@ def _profile_rows(spark, feats: ssql.SparkFeatures, model, ids: list[int]) -> pl
     aggregates that Spark computes (means, medians, counts per segment: k rows)."""
     from segkit import warehouse
 
-    profiled, frames = _profile_context(feats, model, ids, feats.feature_columns)
-    # Spark: one row per segment with count, avg and median of every profiled column.
-    aggregates = ", ".join(f"avg(cast(f.`{f}` as double)) as `mean__{f}`, "
-                           f"median(cast(f.`{f}` as double)) as `median__{f}`" for f in profiled)
+    profiled, numeric, frames = _profile_context(feats, model, ids, feats.feature_columns)
+    # Spark: one row per segment with count, the avg of every profiled column and
+    # the median of every numeric one (the profile has no median for one-hot columns).
+    aggregates = ", ".join(
+        [f"avg(cast(f.`{f}` as double)) as `mean__{f}`" for f in profiled]
+        + [f"median(cast(f.`{f}` as double)) as `median__{f}`" for f in numeric])
     index = {int(ids[i]): i for i in range(model.k_)}
     case = " ".join(f"when {sid} then {i}" for sid, i in index.items())
     wide = pl.from_arrow(spark.sql(
@@ -79,7 +81,7 @@ def _profile_rows(spark, feats: ssql.SparkFeatures, model, ids: list[int]) -> pl
         f"select segment_index, '{f}' as feature, `mean__{f}` as mean from wide" for f in profiled)
     medians = " union all ".join(
         f"select segment_index, '{f}' as feature, `median__{f}` as median from wide"
-        for f in profiled)
+        for f in numeric)
     replace = {
         "segment_means_wide": "select segment_index, n_customers from wide",
         "segment_means": means.replace("`", '"'),
@@ -91,7 +93,8 @@ def _profile_rows(spark, feats: ssql.SparkFeatures, model, ids: list[int]) -> pl
     members = pl.DataFrame({"segment_index": pl.Series([], dtype=pl.Int32)})
     con = duckdb.connect(":memory:", config={"threads": 1})
     try:
-        for name, frame in {"segment_members": members, **frames, "wide": wide}.items():
+        for name, frame in {"segment_members": members, "segment_numeric_members": members,
+                            **frames, "wide": wide}.items():
             con.register(name, frame)
         return con.sql(tree.sql(dialect="duckdb")).pl().drop("position")
     finally:

@@ -6,10 +6,13 @@
 -- its most common level in the segment.
 --
 -- Not a warehouse view: the build runs this query once, in a short in-memory
--- DuckDB, over four small frames it registers, because the segments exist
--- only inside the build until they are published:
+-- DuckDB, over five frames it registers, because the segments exist only
+-- inside the build until they are published:
 --   segment_members   one row per customer: segment_index and one column per
 --                     profiled feature (numeric and one-hot)
+--   segment_numeric_members
+--                     the same rows with segment_index and the numeric
+--                     features only: what the medians read
 --   profile_features  one row per profiled feature: feature, kind ('numeric'
 --                     or 'onehot'), label, attribute, attribute_label, level,
 --                     position (display order)
@@ -21,6 +24,10 @@ with
 
 members as (
     select * from segment_members
+),
+
+numeric_members as (
+    select * from segment_numeric_members
 ),
 
 catalog as (
@@ -60,12 +67,15 @@ segment_means as (
     into name feature value mean
 ),
 
+-- Numeric features only: a median keeps every value of its column until the
+-- end, and one per one-hot column (which says nothing) would cost gigabytes
+-- at 10M customers.
 segment_medians as (
     unpivot (
         select
             segment_index,
             median(columns(* exclude (segment_index)))
-        from members
+        from numeric_members
         group by segment_index
     )
     on columns(* exclude (segment_index))
@@ -96,7 +106,7 @@ feature_rows as (
         catalog.attribute_label,
         catalog.level,
         case when catalog.kind = 'numeric' then segment_means.mean end as mean,
-        case when catalog.kind = 'numeric' then segment_medians.median end as median,
+        segment_medians.median,
         -- the mean of a 0/1 column is the share of customers at that level
         case when catalog.kind = 'onehot' then segment_means.mean end as level_share,
         case when catalog.kind = 'onehot' then overall_means.mean end as overall_share,
@@ -104,7 +114,8 @@ feature_rows as (
     from segment_means
     inner join catalog
         on catalog.feature = segment_means.feature
-    inner join segment_medians
+    -- one-hot features have no median
+    left join segment_medians
         on segment_medians.segment_index = segment_means.segment_index
         and segment_medians.feature = segment_means.feature
     inner join overall_means

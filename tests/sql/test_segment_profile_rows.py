@@ -12,7 +12,10 @@ from segkit import warehouse
 def run_profile_sql(members, catalog, segments, centroids):
     con = duckdb.connect(":memory:")
     try:
-        for name, frame in (("segment_members", members), ("profile_features", catalog),
+        numeric = catalog.filter(pl.col("kind") == "numeric")["feature"].to_list()
+        for name, frame in (("segment_members", members),
+                            ("segment_numeric_members", members.select("segment_index", *numeric)),
+                            ("profile_features", catalog),
                             ("fitted_segments", segments), ("segment_features", centroids)):
             con.register(name, frame)
         sql = (warehouse.sql_dir() / "build" / "segment_profile_rows.sql").read_text()
