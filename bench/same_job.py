@@ -219,8 +219,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         source, kind, folder = args.child
-        print(json.dumps(job(source, kind, Path(folder))))
-        return
+        print(json.dumps(job(source, kind, Path(folder))), flush=True)
+        # As `segkit build` does: skip the interpreter's teardown of MLflow,
+        # scikit-learn and the rest (0.7-0.8 s), which nobody waits for.
+        os._exit(0)
     source, kind = str(DEMO), "demo"
     if args.wide:
         source, kind = str(Path(args.wide).resolve()), "wide"
