@@ -229,16 +229,17 @@ def main() -> None:
     elif args.transactions:
         source, kind = str(Path(args.transactions).resolve()), "transactions"
     walls = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as errors:
         for i in range(args.runs):
             start = time.perf_counter()
             child = subprocess.Popen([sys.executable, __file__, "--child", source, kind, tmp],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                     stdout=subprocess.PIPE, stderr=errors, text=True)
             out = child.stdout.read()
-            _, status, usage = os.wait4(child.pid, 0)
+            _, status, usage = os.wait4(child.pid, 0)  # wait4: the child's own CPU and RSS
             wall = time.perf_counter() - start
             if status:
-                raise SystemExit(f"run {i + 1} failed (status {status})")
+                errors.seek(0)
+                raise SystemExit(f"run {i + 1} failed:\n{errors.read()[-3000:]}")
             steps = json.loads(out.strip().splitlines()[-1])
             cpu = usage.ru_utime + usage.ru_stime
             walls.append(wall)
