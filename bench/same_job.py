@@ -46,13 +46,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "segkit" / "data" / "cdnow_transactions.csv"
 
-DEMO_FEATURES = """
+# RFM and tenure of each customer from its usable lines (customer, day, amount).
+RFM_FEATURES = """
 create or replace table features as
-with lines as (
-    select customer_id, cast(purchase_date as date) as day, dollar_value as amount
-    from read_csv('{path}')
-    where customer_id is not null and dollar_value > 0
-),
+with lines as ({lines}),
 as_of as (select max(day) as as_of from lines)
 select
     customer_id,
@@ -65,25 +62,18 @@ group by customer_id
 order by customer_id
 """
 
+DEMO_LINES = """
+    select customer_id, cast(purchase_date as date) as day, dollar_value as amount
+    from read_csv('{path}')
+    where customer_id is not null and dollar_value > 0
+"""
+
 # The bench's generated transactions (python bench/run.py writes them).
-TRANSACTION_FEATURES = """
-create or replace table features as
-with lines as (
+TRANSACTION_LINES = """
     select CustomerID as customer_id, cast(InvoiceDate as date) as day,
            Quantity * UnitPrice as amount
     from read_parquet('{path}')
     where CustomerID is not null and Quantity > 0 and UnitPrice > 0
-),
-as_of as (select max(day) as as_of from lines)
-select
-    customer_id,
-    min(as_of) - max(day) as recency,
-    count(distinct day) as frequency,
-    sum(amount) / count(distinct day) as monetary,
-    min(as_of) - min(day) as tenure
-from lines, as_of
-group by customer_id
-order by customer_id
 """
 
 WIDE_FEATURES = """
@@ -121,7 +111,8 @@ def job(source: str, kind: str, folder: Path) -> dict:
 
     t = time.perf_counter()
     con = duckdb.connect(str(folder / "warehouse.duckdb"))
-    sql = {"demo": DEMO_FEATURES, "wide": WIDE_FEATURES, "transactions": TRANSACTION_FEATURES}
+    sql = {"demo": RFM_FEATURES.format(lines=DEMO_LINES), "wide": WIDE_FEATURES,
+           "transactions": RFM_FEATURES.format(lines=TRANSACTION_LINES)}
     con.execute(sql[kind].format(path=source))
     frame = con.sql("select * from features").df()
     X = frame.drop(columns="customer_id").fillna(frame.median(numeric_only=True)).to_numpy(float)
