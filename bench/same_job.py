@@ -122,7 +122,11 @@ def job(source: str, kind: str, folder: Path) -> dict:
     binner = KBinsDiscretizer(n_bins=4, encode="ordinal", strategy="quantile",
                               quantile_method="averaged_inverted_cdf")
     B = binner.fit_transform(X)
-    distinct, inverse, counts = np.unique(B, axis=0, return_inverse=True, return_counts=True)
+    # Each binned row as one integer (base 4), so the distinct vectors are a 1-D unique.
+    codes = B.astype(np.int64) @ (4 ** np.arange(B.shape[1], dtype=np.int64))
+    _, first, inverse, counts = np.unique(codes, return_index=True, return_inverse=True,
+                                          return_counts=True)
+    distinct = B[first]
     def fit(k):
         return KMeans(n_clusters=k, n_init=100, random_state=0).fit(distinct, sample_weight=counts)
 
