@@ -75,34 +75,51 @@ _SAMPLE_COLUMN = {
 }
 
 
-def _lost_customers(con, quarantine) -> pl.DataFrame:
+def lost_customers_sql(quarantine: str, raw_features: str) -> str:
     """Customers whose every transaction line was quarantined, with the reason of most.
 
     They have lines (so an id) but no usable one: nobody segments them, and
     without this count they would vanish with nothing but a line count to show.
+    One query for both engines, over the relations they name.
     """
+    return f"""
+        with lines as (
+            select customer_id, reason, count(*) as n_lines
+            from {quarantine}
+            where source = 'transactions' and customer_id is not null
+            group by customer_id, reason
+        ),
+        lost as (
+            select * from lines
+            where customer_id not in (select customer_id from {raw_features})
+        ),
+        ranked as (
+            select *, row_number() over (partition by customer_id
+                                         order by n_lines desc, reason) as rank
+            from lost
+        )
+        select reason, count(*) as n_customers, min(customer_id) as example
+        from ranked where rank = 1 group by reason order by reason
+    """
+
+
+def quarantine_samples_sql(quarantine: str) -> str:
+    """One source value per (source, reason), the smallest, so builds repeat exactly."""
+    cases = " ".join(f"when '{r}' then {c}" for r, c in _SAMPLE_COLUMN.items())
+    return f"""
+        select source, reason,
+               min(coalesce(case reason {cases} end, order_id, customer_id,
+                            ordered_at_text, amount_text))
+        from {quarantine} group by source, reason
+    """
+
+
+def _lost_customers(con, quarantine) -> pl.DataFrame:
+    """:func:`lost_customers_sql` over the fetched quarantine."""
     con.register("_segkit_quarantine", quarantine)
     try:
-        return con.sql("""
-            with lines as (
-                select customer_id, reason, count(*) as n_lines
-                from _segkit_quarantine
-                where source = 'transactions' and customer_id is not null
-                group by all
-            ),
-            lost as (
-                select * from lines
-                where customer_id not in (select customer_id
-                                          from features.customer_features_raw)
-            ),
-            ranked as (
-                select *, row_number() over (partition by customer_id
-                                             order by n_lines desc, reason) as rank
-                from lost
-            )
-            select reason, count(*) as n_customers, min(customer_id) as example
-            from ranked where rank = 1 group by all order by reason
-        """).pl()
+        return con.sql(lost_customers_sql("_segkit_quarantine",
+                                          "features.customer_features_raw")).pl()
     finally:
         con.unregister("_segkit_quarantine")
 
@@ -142,16 +159,10 @@ def _quarantine_warnings(accounting: pl.DataFrame, hints: dict[str, dict[str, st
 
 
 def _quarantine_samples(con, quarantine) -> dict[tuple[str, str], str]:
-    """One source value per (source, reason), the smallest, so builds repeat exactly."""
+    """:func:`quarantine_samples_sql` over the fetched quarantine, by (source, reason)."""
     con.register("_segkit_quarantine", quarantine)
     try:
-        cases = " ".join(f"when '{r}' then {c}" for r, c in _SAMPLE_COLUMN.items())
-        rows = con.execute(f"""
-            select source, reason,
-                   min(coalesce(case reason {cases} end, order_id, customer_id,
-                                ordered_at_text, amount_text))
-            from _segkit_quarantine group by all
-        """).fetchall()
+        rows = con.execute(quarantine_samples_sql("_segkit_quarantine")).fetchall()
     finally:
         con.unregister("_segkit_quarantine")
     return {(source, reason): value for source, reason, value in rows if value is not None}

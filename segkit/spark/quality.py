@@ -15,7 +15,8 @@ import polars as pl
 from segkit.config import Config
 from segkit.errors import InputError
 from segkit.features.quality import (HISTOGRAM_BINS, _quarantine_warnings,
-                                     customer_warnings, with_lost_customers)
+                                     customer_warnings, lost_customers_sql,
+                                     quarantine_samples_sql, with_lost_customers)
 
 
 def _histograms(spark, names: list[str], raw: dict[str, tuple], capped: dict[str, tuple]
@@ -96,51 +97,24 @@ def _accounting(spark, cfg: Config) -> pl.DataFrame:
 def _warnings(spark, cfg: Config, context: dict, accounting: pl.DataFrame,
               removed: int) -> tuple[pl.DataFrame, list[str]]:
     """The accounting with the lost customers, and the build's warnings about the data."""
-    lost = _small(spark, _LOST_SQL) if cfg.transactions else pl.DataFrame(
-        schema={"reason": pl.String, "n_customers": pl.Int64, "example": pl.String})
+    if cfg.transactions:
+        lost = _small(spark, lost_customers_sql("cleaning__quarantine",
+                                                "features__customer_features_raw"))
+    else:
+        lost = pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
+                                    "example": pl.String})
     lost = lost.with_columns(pl.col("n_customers").cast(pl.Int64))
     accounting = with_lost_customers(accounting, lost)
     hints: dict[str, dict[str, str]] = {}
     for source, reason, hint in spark.sql(
             "select source, reason, hint from cleaning__quarantine_reasons").collect():
         hints.setdefault(source, {})[reason] = hint
-    samples = {(s, r): v for s, r, v in spark.sql(_SAMPLES_SQL).collect() if v is not None}
+    samples = {(s, r): v for s, r, v
+               in spark.sql(quarantine_samples_sql("cleaning__quarantine")).collect()
+               if v is not None}
     warnings = _quarantine_warnings(accounting, hints, samples, lost)
     n_absurd = 0
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = spark.sql("select count(*) from cleaning__customers "
                              "where is_age_impossible").collect()[0][0]
     return accounting, warnings + customer_warnings(cfg, n_absurd, removed)
-
-
-# The DuckDB engine's _lost_customers and _quarantine_samples, in Spark SQL.
-_LOST_SQL = """
-with lines as (
-    select customer_id, reason, count(*) as n_lines
-    from cleaning__quarantine
-    where source = 'transactions' and customer_id is not null
-    group by customer_id, reason
-),
-lost as (
-    select * from lines
-    where customer_id not in (select customer_id from features__customer_features_raw)
-),
-ranked as (
-    select *, row_number() over (partition by customer_id
-                                 order by n_lines desc, reason) as rank
-    from lost
-)
-select reason, count(*) as n_customers, min(customer_id) as example
-from ranked where rank = 1 group by reason order by reason
-"""
-
-_SAMPLES_SQL = """
-select source, reason,
-       min(coalesce(case reason
-                        when 'missing or unparseable timestamp' then ordered_at_text
-                        when 'amount missing or not a number' then amount_text
-                        when 'amount zero or negative' then amount_text
-                        when 'timestamp after the as-of date' then ordered_at_text
-                    end, order_id, customer_id, ordered_at_text, amount_text))
-from cleaning__quarantine group by source, reason
-"""
