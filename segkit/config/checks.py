@@ -178,7 +178,16 @@ def _check_ranges(section: str, values: Any, where: str) -> None:
                               "version; use e.g. \"v1.0.0\" (readable by every DuckDB 1.x).")
 
 
-_MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*", re.IGNORECASE)
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|[KMGT]i?B)\s*", re.IGNORECASE)
+# DuckDB's units: KB, MB, ... are powers of 1000, KiB, MiB, ... of 1024.
+_MEMORY_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+                 "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_bytes(size: str) -> float:
+    """Bytes of a ``[duckdb] memory_limit`` that the checks accepted ("4GB", "512MiB")."""
+    number, unit = _MEMORY.fullmatch(size).groups()
+    return float(number) * _MEMORY_UNITS[unit.lower()]
 _STORAGE_VERSION = re.compile(r"v\d+\.\d+\.\d+|latest")
 
 

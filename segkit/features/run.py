@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import polars as pl
 
 from segkit import project, warehouse
 from segkit.config import Config
+from segkit.config.checks import memory_bytes
 from segkit.errors import InputError
 from segkit.feature_names import RFM_FEATURES
 from segkit.features.context import (
@@ -152,8 +152,6 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
 
 # DuckDB's memory limit while the stage's results are fetched (see _fetch_results).
 FETCH_MEMORY_LIMIT = 256 * 2**20
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def _fetch_results(con: duckdb.DuckDBPyConnection, cfg: Config):
@@ -171,7 +169,7 @@ def _fetch_results(con: duckdb.DuckDBPyConnection, cfg: Config):
                 con.sql("select * from cleaning.quarantine").to_arrow_table())
 
     configured = cfg.duckdb.memory_limit
-    if configured and _size_bytes(configured) <= FETCH_MEMORY_LIMIT:
+    if configured and memory_bytes(configured) <= FETCH_MEMORY_LIMIT:
         return fetch()
     try:
         con.execute(f"set memory_limit = '{FETCH_MEMORY_LIMIT}B'")
@@ -182,12 +180,6 @@ def _fetch_results(con: duckdb.DuckDBPyConnection, cfg: Config):
         return fetch()
     finally:
         _restore_memory_limit(con, configured)
-
-
-def _size_bytes(size: str) -> float:
-    """Bytes of a memory_limit the config accepted ("4GB", "512MiB")."""
-    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([a-z]+)\s*", size.lower()).groups()
-    return float(number) * _UNITS[unit]
 
 
 def _restore_memory_limit(con: duckdb.DuckDBPyConnection, configured: str | None) -> None:
