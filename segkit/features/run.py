@@ -59,16 +59,20 @@ class FeatureResult:
     labels: dict[str, str] = field(default_factory=dict)
     # one per categorical: {"attribute", "label", "levels": [(one-hot column, level)]}
     categoricals: list[dict[str, Any]] = field(default_factory=list)
+    # release_rows was called: the run tables hold their columns only
+    rows_released: bool = False
 
     def release_rows(self) -> None:
-        """Let go of the per-customer rows once the build has published them.
+        """Let go of the per-customer rows once the build has written them.
 
-        The counts (``rows_in``, ``rows_used``, ...) stay; the frame keeps its
-        columns without rows.
+        The counts (``rows_in``, ``rows_used``, ...) stay; the frame, the
+        quarantine and the run tables keep their columns without rows. A publish
+        that must replay its writes copies the rows from the file it wrote.
         """
         self.frame = self.frame.clear()
         self.quarantine = self.quarantine.slice(0, 0)
-        self.run_tables = {}
+        self.run_tables = {name: rows.slice(0, 0) for name, rows in self.run_tables.items()}
+        self.rows_released = True
 
     @property
     def views(self) -> list[project.Model]:

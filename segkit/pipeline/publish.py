@@ -26,13 +26,15 @@ def _segment_models(model: Segmenter) -> tuple[list, dict[str, str]]:
 
 
 def _publish_models(con, run_id: str, models: list, rendered: dict[str, str],
-                    run_tables: dict) -> None:
+                    run_tables: dict, *, released: bool = False) -> None:
     """Every model in the warehouse, by its header's ``published``.
 
     ``live`` models are their rendered SQL (they read the configured source);
     ``run_table`` models answer from the rows this build computed, with the
     rendered SQL beside them as ``live_<name>``; ``view`` models read run-keyed
     tables. The run registry's views come first: the current views read them.
+    ``released``: the run tables hold their columns only (see
+    :meth:`FeatureResult.release_rows`); a replayed write copies the rows.
     """
     from segkit.project import order
 
@@ -42,7 +44,8 @@ def _publish_models(con, run_id: str, models: list, rendered: dict[str, str],
     for model in first + [m for m in ordered if m not in first]:
         if model.published == "run_table":
             warehouse.store_run_rows(con, run_id, run_tables[model.name],
-                                     history=model.history_table, view=model.name)
+                                     history=model.history_table, view=model.name,
+                                     released=released)
         con.execute(warehouse.create_sql(model.live_name, rendered[model.name]))
 
 
@@ -70,7 +73,8 @@ def _publish(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter,
              for n, (v, h) in versions.items()]))
         journal_ids.update(_record_journal_runs(con, cfg, run_id))
         warehouse.insert_row(con, "meta.runs", {"run_id": run_id, **run_row})
-        _publish_models(con, run_id, feats.models + segment_models, rendered, feats.run_tables)
+        _publish_models(con, run_id, feats.models + segment_models, rendered, feats.run_tables,
+                        released=feats.rows_released)
         warehouse.trim_history(con, cfg.duckdb.history_builds)
         seconds = dict(stage_seconds)
         seconds["write-back"] = round(time.perf_counter() - started, 4)

@@ -39,6 +39,15 @@ def next_path(path: Path) -> Path:
     return Path(str(path) + ".next")
 
 
+def built_path(path: Path) -> Path:
+    """Where a publish that must replay keeps the file it built (see NextWarehouse.publish)."""
+    return Path(str(path) + ".built")
+
+
+# The schema under which a replayed write reads the file the build wrote first.
+BUILT = "_segkit_built"
+
+
 def _wal(path: Path) -> Path:
     return Path(str(path) + ".wal")
 
@@ -131,6 +140,7 @@ class NextWarehouse:
     def __init__(self, path: Path, duckdb_config, *, timeout: float | None = None):
         self.live = Path(path)
         self.path = next_path(self.live)
+        self.built = built_path(self.live)
         self.duckdb_config = duckdb_config
         self.timeout = timeout
         self._writes: list = []
@@ -168,6 +178,8 @@ class NextWarehouse:
     def _apply(self, fn) -> None:
         con = connect(self.path, self.duckdb_config)
         try:
+            if self.built.exists():  # a replay: the writes may read what they wrote before
+                con.execute(f"attach {quote_literal(str(self.built))} as {BUILT} (read_only)")
             con.execute("begin transaction")
             ensure_tables(con)
             fn(con)
@@ -192,9 +204,16 @@ class NextWarehouse:
         """Swap the next warehouse in; return how many times it had to copy again."""
         for attempt in range(PUBLISH_ATTEMPTS):
             if attempt:
+                # Replay on a fresh copy. The build may have let go of rows it
+                # wrote (FeatureResult.release_rows): its writes read them back
+                # from the file it built, kept aside until the replay is done.
+                os.replace(self.path, self.built)
                 self.prepare()
-                for fn in self._writes:
-                    self._apply(fn)
+                try:
+                    for fn in self._writes:
+                        self._apply(fn)
+                finally:
+                    _unlink(self.built)
             _fsync(self.path)
             with _no_writer(self.live, self.duckdb_config, self.timeout):
                 if _identity(self.live) != self._base:
@@ -230,27 +249,53 @@ class NextWarehouse:
 
 
 def store_run_rows(con: duckdb.DuckDBPyConnection, run_id: str, rows, *, history: str,
-                   view: str) -> None:
+                   view: str, released: bool = False) -> None:
     """Append a build's rows to a run-keyed ``history`` table; point ``view`` at them.
 
     The history table gains any column this build has and earlier ones lacked
     (a config change adds a feature); the current view shows this build's
     columns, for the latest successful run (``segments.latest_run``).
+    ``released``: ``rows`` has the columns only (the build let go of the rows),
+    and they are copied from the file this build wrote first (a replayed write,
+    see :meth:`NextWarehouse.publish`).
     """
-    con.register("_segkit_rows", rows)
-    try:
-        con.execute(f"create table if not exists {history} as select cast(null as varchar) "
-                    "as run_id, * from _segkit_rows limit 0")
-        existing = {r[0] for r in con.execute(f"describe {history}").fetchall()}
-        described = con.execute("describe select * from _segkit_rows").fetchall()
-        for name, kind, *_ in described:
-            if name not in existing:
-                con.execute(f"alter table {history} add column {quote_ident(name)} {kind}")
-        con.execute(f"insert into {history} by name select ? as run_id, * from _segkit_rows",
-                    [run_id])
-    finally:
-        con.unregister("_segkit_rows")
-    columns = ", ".join(quote_ident(r[0]) for r in described)
+    if released:
+        if not con.execute(f"select 1 from duckdb_databases() where database_name = "
+                           f"{quote_literal(BUILT)}").fetchall():
+            raise WarehouseError(f"cannot store {history} again: the build let go of its rows "
+                                 "and the file it wrote first is gone.")
+        con.execute(f"create or replace temp view _segkit_rows as select * exclude (run_id) "
+                    f"from {BUILT}.{history} where run_id = {quote_literal(run_id)}")
+        try:
+            _append_rows(con, run_id, history)
+        finally:
+            con.execute("drop view if exists temp._segkit_rows")
+    else:
+        con.register("_segkit_rows", rows)
+        try:
+            _append_rows(con, run_id, history)
+        finally:
+            con.unregister("_segkit_rows")
+    _point_run_view(con, rows, history=history, view=view)
+
+
+def _append_rows(con: duckdb.DuckDBPyConnection, run_id: str, history: str) -> None:
+    """Append the relation ``_segkit_rows`` to ``history``, created and widened as needed."""
+    con.execute(f"create table if not exists {history} as select cast(null as varchar) "
+                "as run_id, * from _segkit_rows limit 0")
+    existing = {r[0] for r in con.execute(f"describe {history}").fetchall()}
+    for name, kind, *_ in con.execute("describe select * from _segkit_rows").fetchall():
+        if name not in existing:
+            con.execute(f"alter table {history} add column {quote_ident(name)} {kind}")
+    con.execute(f"insert into {history} by name select ? as run_id, * from _segkit_rows",
+                [run_id])
+
+
+def _point_run_view(con: duckdb.DuckDBPyConnection, rows, *, history: str, view: str) -> None:
+    """Point ``view`` at the latest run's rows of ``history``, with ``rows``' columns."""
+    # a Polars frame's columns are names; an Arrow table's are arrays
+    names = rows.column_names if hasattr(rows, "column_names") else rows.columns
+    columns = ", ".join(quote_ident(name) for name in names)
     con.execute(f"create or replace view {view} as\nselect {columns}\nfrom {history}\n"
                 "where run_id = (select run_id from segments.latest_run)")
 
@@ -287,13 +332,13 @@ def trim_history(con: duckdb.DuckDBPyConnection, keep_builds: int) -> None:
 
 
 def remove_leftovers(path: Path, *, tmp_root: Path) -> list[str]:
-    """Remove what killed builds left: the next file and their spill folders.
+    """Remove what killed builds left: the next (or built) file and their spill folders.
 
     Call only while holding :func:`build_lock`: then no build is using them.
     ``segkit score`` spill folders are not named like run ids and are kept.
     """
     removed = []
-    for p in (next_path(path), _wal(next_path(path))):
+    for p in (next_path(path), _wal(next_path(path)), built_path(path)):
         if p.exists():
             _unlink(p)
             removed.append(str(p))

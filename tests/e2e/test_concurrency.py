@@ -339,3 +339,35 @@ def test_a_notebook_holding_the_warehouse_can_build_in_the_same_process(tmp_path
     # ...and once it is closed, a new connection sees the new build.
     assert query(live(tmp_path), "select distinct run_id from segments.customer_segments") \
         == [(second,)]
+
+
+def test_a_users_write_during_a_builds_report_is_carried_over_with_every_row(tmp_path,
+                                                                             monkeypatch):
+    # The build has written the next file and let go of its per-customer rows
+    # when the user writes to the live file: publishing replays its writes on a
+    # fresh copy, with the rows read back from the file it built.
+    from segkit.pipeline import sequence
+
+    cfg = config(tmp_path, data=cdnow_sample(tmp_path))
+    segkit.build(cfg)
+    render_report = sequence._render_report
+
+    def user_writes_then_render(*args):
+        con = duckdb.connect(str(live(tmp_path)))
+        con.execute("create table main.my_notes as select 'keep me' as note")
+        con.close()
+        return render_report(*args)
+
+    monkeypatch.setattr(sequence, "_render_report", user_writes_then_render)
+    result = segkit.build(cfg)
+    path = live(tmp_path)
+    assert query(path, "select note from main.my_notes") == [("keep me",)]
+    assert query(path, "select count(*), count(distinct customer_id) from "
+                       "features.customer_features") == [(result.customers, result.customers)]
+    assert query(path, "select count(*) from features.customer_features_history "
+                       "where run_id = ?", [result.run_id]) == [(result.customers,)]
+    assert query(path, "select count(*) from cleaning.quarantine") == [
+        (result.rows_quarantined,)]
+    assert result.rows_quarantined > 0
+    assert sorted(p.name for p in path.parent.iterdir() if p.is_file()) == [
+        "segkit.duckdb", "segkit.duckdb.build.lock"]
