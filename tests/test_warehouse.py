@@ -30,16 +30,18 @@ def test_a_run_table_keeps_every_build_and_gains_new_columns(tmp_path):
         con.execute(f"create schema {schema}")
     con.execute("create table segments.latest_run (run_id varchar)")
     con.execute("insert into segments.latest_run values ('r1')")
-    names = {"history": "features.customer_features_history",
-             "view": "features.customer_features"}
-    warehouse.store_run_rows(con, "r1", pl.DataFrame({"customer_id": ["a"], "monetary": [1.0]}),
-                             **names)
+    history, view = "features.customer_features_history", "features.customer_features"
+
+    def store(run_id, rows):
+        warehouse.append_run_rows(con, run_id, rows, history=history)
+        warehouse.point_run_view(con, rows, history=history, view=view)
+
+    store("r1", pl.DataFrame({"customer_id": ["a"], "monetary": [1.0]}))
     assert con.execute("select * from features.customer_features").fetchall() == [("a", 1.0)]
     # the next build has a feature more; the current view shows that build's columns
     con.execute("update segments.latest_run set run_id = 'r2'")
-    warehouse.store_run_rows(con, "r2", pl.DataFrame({"customer_id": ["a", "b"],
-                                                      "monetary": [2.0, 3.0], "age": [30, 40]}),
-                             **names)
+    store("r2", pl.DataFrame({"customer_id": ["a", "b"], "monetary": [2.0, 3.0],
+                              "age": [30, 40]}))
     assert con.execute("select * from features.customer_features order by 1").fetchall() == [
         ("a", 2.0, 30), ("b", 3.0, 40)]
     assert con.execute("select run_id, customer_id, monetary, age from "

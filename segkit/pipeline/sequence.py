@@ -21,7 +21,7 @@ from segkit.features import FeatureResult, build_features
 from segkit.features.sources import _alias_warehouse_tables
 from segkit.pipeline.carryover import _keep_names, _segment_ids
 from segkit.pipeline.progress import _stage_seconds, _Stages, BuildResult, Progress
-from segkit.pipeline.publish import _insert_stages, _publish
+from segkit.pipeline.publish import _insert_stages, _publish, EarlyWrite
 from segkit.pipeline.runs import _mark_failed, _now, _previous_run, _register_run, new_run_id
 from segkit.pipeline.tables import _tables
 from segkit.pipeline.warmup import _start_background_work
@@ -78,22 +78,29 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
     """The build sequence, one named step per stage; nothing is visible before ``publish``."""
     tracking_ready = _start_background_work(cfg)
     feats = _run_sql(cfg, run_id, stages)
-    model = _fit_model(cfg, feats, stages)
-    tsne = _draw_map(cfg, feats, model, stages)
-    ids = _segment_ids(model, previous)
-    _keep_names(model, ids, previous)
-    tables = _tables(run_id, feats, model, ids, tsne)
-    chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
-    build_warnings = feats.warnings + list(model.warnings_)
-    for message in build_warnings:
-        progress.warn(message)
-    mlflow_ids = _track(cfg, run_id, feats, model, tables, tracking_ready, stages)
-    run_row = _run_row(cfg, started_at, feats, model, chosen, tsne, build_warnings, mlflow_ids)
-    with stages("write-back", "Writing the next warehouse beside the live one"):
-        run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
-        nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
-                                    _stage_seconds(stages.seconds, feats, model),
-                                    time.perf_counter())
+    early = EarlyWrite(cfg, run_id, feats)  # the next warehouse, filled beside the model
+    try:
+        model = _fit_model(cfg, feats, stages)
+        tsne = _draw_map(cfg, feats, model, stages)
+        ids = _segment_ids(model, previous)
+        _keep_names(model, ids, previous)
+        tables = _tables(run_id, feats, model, ids, tsne)
+        chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
+        build_warnings = feats.warnings + list(model.warnings_)
+        for message in build_warnings:
+            progress.warn(message)
+        mlflow_ids = _track(cfg, run_id, feats, model, tables, tracking_ready, stages)
+        run_row = _run_row(cfg, started_at, feats, model, chosen, tsne, build_warnings,
+                           mlflow_ids)
+        with stages("write-back", "Writing the next warehouse beside the live one") as info:
+            run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
+            nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
+                                        _stage_seconds(stages.seconds, feats, model),
+                                        time.perf_counter(), early)
+            info["detail"] = f"features and quarantine rows written beside the model in {early.seconds:.2f} s"
+    except BaseException:
+        early.abandon()
+        raise
     # The per-customer rows are in the next warehouse now: let them go before the
     # report reads it. At 100M lines a full collection also frees gigabytes that
     # releasing alone does not (cause not found): the rebuild's report peaked at

@@ -169,6 +169,7 @@ class SparkFeatures:
     labels: dict[str, str] = field(default_factory=dict)
     categoricals: list[dict[str, Any]] = field(default_factory=list)
     example: pl.DataFrame | None = None  # a few feature rows, for MLflow's input example
+    rows_released: bool = False  # never: the driver holds no per-customer rows
 
     rows_in = duck_features.FeatureResult.rows_in
     rows_used = duck_features.FeatureResult.rows_used

@@ -248,17 +248,18 @@ class NextWarehouse:
         _unlink(self.path, _wal(self.path))
 
 
-def store_run_rows(con: duckdb.DuckDBPyConnection, run_id: str, rows, *, history: str,
-                   view: str, released: bool = False) -> None:
-    """Append a build's rows to a run-keyed ``history`` table; point ``view`` at them.
+def append_run_rows(con: duckdb.DuckDBPyConnection, run_id: str, rows, *, history: str,
+                    released: bool = False) -> None:
+    """Append a build's ``rows`` to a run-keyed ``history`` table, created as needed.
 
     The history table gains any column this build has and earlier ones lacked
-    (a config change adds a feature); the current view shows this build's
-    columns, for the latest successful run (``segments.latest_run``).
+    (a config change adds a feature).
+
     ``released``: ``rows`` has the columns only (the build let go of the rows),
     and they are copied from the file this build wrote first (a replayed write,
     see :meth:`NextWarehouse.publish`).
     """
+    con.execute(f"create schema if not exists {history.rsplit('.', 1)[0]}")
     if released:
         if not con.execute(f"select 1 from duckdb_databases() where database_name = "
                            f"{quote_literal(BUILT)}").fetchall():
@@ -276,7 +277,6 @@ def store_run_rows(con: duckdb.DuckDBPyConnection, run_id: str, rows, *, history
             _append_rows(con, run_id, history)
         finally:
             con.unregister("_segkit_rows")
-    _point_run_view(con, rows, history=history, view=view)
 
 
 def _append_rows(con: duckdb.DuckDBPyConnection, run_id: str, history: str) -> None:
@@ -291,8 +291,9 @@ def _append_rows(con: duckdb.DuckDBPyConnection, run_id: str, history: str) -> N
                 [run_id])
 
 
-def _point_run_view(con: duckdb.DuckDBPyConnection, rows, *, history: str, view: str) -> None:
-    """Point ``view`` at the latest run's rows of ``history``, with ``rows``' columns."""
+def point_run_view(con: duckdb.DuckDBPyConnection, rows, *, history: str, view: str) -> None:
+    """Point ``view`` at ``history``'s rows of the latest successful run
+    (``segments.latest_run``), with this build's columns (those of ``rows``)."""
     # a Polars frame's columns are names; an Arrow table's are arrays
     names = rows.column_names if hasattr(rows, "column_names") else rows.columns
     columns = ", ".join(quote_ident(name) for name in names)
