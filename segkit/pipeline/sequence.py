@@ -97,7 +97,8 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
             nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
                                         _stage_seconds(stages.seconds, feats, model),
                                         time.perf_counter(), early)
-            info["detail"] = f"features and quarantine rows written beside the model in {early.seconds:.2f} s"
+            info["detail"] = (f"features and quarantine rows written beside the model in "
+                              f"{early.seconds:.2f} s")
     except BaseException:
         early.abandon()
         raise
