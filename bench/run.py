@@ -48,6 +48,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PY = sys.executable
+# Builds import segkit from this checkout, not from wherever the environment installed it
+# (an editable install of another checkout would be timed instead).
+BUILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
 
 
 # -- child processes -------------------------------------------------------------
@@ -204,7 +208,8 @@ def bench_size(n, runs: int, pandas_runs: int, memory_limit: str | None) -> dict
             # The first build also creates the warehouse and the MLflow store (its
             # migrations take seconds); the rebuild is the everyday case.
             for kind in KINDS:
-                build = measure([PY, "-m", "segkit", "build", *args], cwd=run_dir)
+                build = measure([PY, "-m", "segkit", "build", *args], cwd=run_dir,
+                                env=BUILD_ENV)
                 if build["returncode"]:
                     raise SystemExit(f"segkit build failed:\n{build['stdout'][-3000:]}\n"
                                      f"{build['stderr'][-3000:]}")
