@@ -116,6 +116,8 @@ def assert_refused(code: int, err: str, expected_code: int, *phrases: str) -> No
 
 def assert_untouched(warehouse: Path, before: tuple, *, failed_with: str | None = None) -> None:
     assert snapshot(warehouse) == before
+    # A build refused after its SQL stage had started the next file removed it.
+    assert not Path(str(warehouse) + ".next").exists()
     # What `segkit runs` shows: meta.runs plus the runs journal beside the warehouse
     # (a refused build never touches the warehouse file itself).
     runs = segkit.runs(warehouse=warehouse, limit=1000)
