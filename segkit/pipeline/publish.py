@@ -95,9 +95,14 @@ class EarlyWrite:
         self._done.result()
         return self.nxt
 
-    def abandon(self) -> None:
-        """The build failed: wait for the write, then remove the next file."""
-        concurrent.futures.wait([self._done])
+    def abandon(self, *, wait: bool = True) -> None:
+        """The build failed: wait for the write, then remove the next file.
+
+        ``wait=False`` (Ctrl-C): return at once; the write may still create the
+        file, and the next build removes it (it is never read before a swap).
+        """
+        if wait:
+            concurrent.futures.wait([self._done])
         self.nxt.discard()
 
 

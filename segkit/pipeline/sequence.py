@@ -99,8 +99,8 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
                                         time.perf_counter(), early)
             info["detail"] = (f"features and quarantine rows written beside the model in "
                               f"{early.seconds:.2f} s")
-    except BaseException:
-        early.abandon()
+    except BaseException as exc:
+        early.abandon(wait=not isinstance(exc, KeyboardInterrupt))
         raise
     # The per-customer rows are in the next warehouse now: let them go before the
     # report reads it. At 100M lines a full collection also frees gigabytes that
