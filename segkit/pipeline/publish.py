@@ -81,12 +81,12 @@ class EarlyWrite:
         thread.shutdown(wait=False)  # its thread ends with this one write
 
     def _write(self, run_id: str, feats: FeatureResult) -> None:
-        started = time.perf_counter()
-        self.nxt.prepare()
         def write(con) -> None:
             con.execute("set threads = 1")  # the other core is the model's
             _store_run_rows(con, run_id, feats)
 
+        started = time.perf_counter()
+        self.nxt.prepare()
         self.nxt.write(write)
         self.seconds = time.perf_counter() - started
 

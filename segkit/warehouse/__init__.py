@@ -48,9 +48,9 @@ from segkit.warehouse.journal import (  # noqa: F401
 from segkit.warehouse.publishing import (  # noqa: F401
     PER_CUSTOMER_HISTORY,
     PUBLISH_ATTEMPTS,
-    append_run_rows,
     RUN_ID_SHAPE,
     NextWarehouse,
+    append_run_rows,
     next_path,
     point_run_view,
     remove_leftovers,
