@@ -122,10 +122,22 @@ def job(source: str, kind: str, folder: Path) -> dict:
     binner = KBinsDiscretizer(n_bins=4, encode="ordinal", strategy="quantile",
                               quantile_method="averaged_inverted_cdf")
     B = binner.fit_transform(X)
-    # Each binned row as one integer (base 4), so the distinct vectors are a 1-D unique.
+    # Each binned row as one integer (base 4), so the distinct vectors are a 1-D unique,
+    # or a count per code when there are no more possible codes than rows (as segkit).
     codes = B.astype(np.int64) @ (4 ** np.arange(B.shape[1], dtype=np.int64))
-    _, first, inverse, counts = np.unique(codes, return_index=True, return_inverse=True,
-                                          return_counts=True)
+    space = 4 ** B.shape[1]
+    if space <= max(len(codes), 2**16):
+        per_code = np.bincount(codes, minlength=space)
+        present = np.flatnonzero(per_code)
+        inverse = np.empty(space, dtype=np.intp)
+        inverse[present] = np.arange(present.size)
+        inverse, counts = inverse[codes], per_code[present]
+        first = np.empty(space, dtype=np.intp)
+        first[codes] = np.arange(len(codes))
+        first = first[present]
+    else:
+        _, first, inverse, counts = np.unique(codes, return_index=True, return_inverse=True,
+                                              return_counts=True)
     distinct = B[first]
     def fit(k):
         return KMeans(n_clusters=k, n_init=100, random_state=0).fit(distinct, sample_weight=counts)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from segkit.model import SegmentationWarning, Segmenter
+from segkit.model.binning import _distinct
 
 from tests.model.helpers import blobs, fit_quiet, RFM
 
@@ -73,3 +75,22 @@ def test_drop_rule_keeps_the_first_of_correlated_features_and_drops_single_bins(
     assert kept == [0]
     assert dropped == [("b", "duplicates a (r=0.97)"),
                        ("c", "carries no information (a single bin after discretization)")]
+
+
+@given(st.integers(1, 9).flatmap(lambda d: st.tuples(
+    st.lists(st.integers(2, 5), min_size=d, max_size=d),
+    st.integers(1, 400), st.integers(0, 2**32 - 1))))
+@settings(max_examples=60, deadline=None)
+def test_the_distinct_vectors_are_numpys_distinct_rows(case):
+    # The distinct binned vectors, which customer has which and how many: the
+    # same as np.unique over rows, whether codes are counted (few possible codes)
+    # or sorted (up to 5^9).
+    n_bins, n, seed = case
+    rng = np.random.default_rng(seed)
+    B = np.column_stack([rng.integers(0, nb, n) for nb in n_bins]).astype(float)
+    distinct, inverse, counts = _distinct(B, n_bins)
+    expected, expected_inverse, expected_counts = np.unique(
+        B, axis=0, return_inverse=True, return_counts=True)
+    assert np.array_equal(distinct, expected)
+    assert np.array_equal(inverse, expected_inverse.ravel())
+    assert np.array_equal(counts, expected_counts)
