@@ -230,15 +230,10 @@ def test_accounting_and_rfm_match_the_line_by_line_definition(tmp_path):
 
 
 @pytest.mark.parametrize("memory_limit", ["1GB", "100MB", None])
-@pytest.mark.parametrize("gives_back", [True, False])
-def test_the_results_are_fetched_whole_and_the_memory_limit_restored(tmp_path, monkeypatch,
-                                                                     memory_limit, gives_back):
+def test_the_results_are_fetched_whole_and_the_memory_limit_restored(tmp_path, memory_limit):
     from segkit.config.sections import DuckDBConfig
-    from segkit.features import run
     from segkit.features.run import _fetch_results
 
-    if gives_back:  # as when DuckDB holds gigabytes (100M lines)
-        monkeypatch.setattr(run, "GIVE_BACK_ABOVE", 0)
     duckdb_config = DuckDBConfig(memory_limit=memory_limit)
     con = warehouse.connect_work(duckdb_config, tmp_path / "tmp")
     try:

@@ -154,10 +154,8 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         load_seconds=load_seconds or 0.0, labels=labels, categoricals=categoricals)
 
 
-# DuckDB's memory limit while the stage's results are fetched (see _fetch_results),
-# when it holds more than GIVE_BACK_ABOVE then.
+# DuckDB's memory limit while the stage's results are fetched (see _fetch_results).
 FETCH_MEMORY_LIMIT = 256 * 2**20
-GIVE_BACK_ABOVE = 2**30
 
 
 def _fetch_results(con: duckdb.DuckDBPyConnection, cfg: Config):
@@ -169,9 +167,6 @@ def _fetch_results(con: duckdb.DuckDBPyConnection, cfg: Config):
     memory back (its tables move to the temp folder; the fetch streams): at
     100M lines under a 4GB limit, 5.0 -> 2.2 GB of RSS when the frame has
     arrived. The configured limit applies again for the rest of the stage.
-    Giving memory back costs time (the fetch reads back what was moved out:
-    +0.2 s at 10M lines, where DuckDB holds 0.3 GB and RSS did not drop), so
-    only when DuckDB holds more than :data:`GIVE_BACK_ABOVE`.
     """
     def fetch():
         return (con.sql("select * from features.customer_features").pl(),
@@ -179,9 +174,6 @@ def _fetch_results(con: duckdb.DuckDBPyConnection, cfg: Config):
 
     configured = cfg.duckdb.memory_limit
     if configured and memory_bytes(configured) <= FETCH_MEMORY_LIMIT:
-        return fetch()
-    held = con.execute("select sum(memory_usage_bytes) from duckdb_memory()").fetchall()[0][0]
-    if (held or 0) <= GIVE_BACK_ABOVE:
         return fetch()
     try:
         con.execute(f"set memory_limit = '{FETCH_MEMORY_LIMIT}B'")
