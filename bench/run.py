@@ -255,6 +255,20 @@ def machine() -> dict:
             "python": platform.python_version(), "os": platform.platform(), **versions}
 
 
+def growth(results: list[dict]) -> list[str]:
+    """The issue's growth target, when 1M and 10M ran: the first builds' growth vs the floor's."""
+    by_size = {r["transactions"]: r for r in results}
+    if not {1_000_000, 10_000_000} <= by_size.keys():
+        return []
+    small, big = by_size[1_000_000], by_size[10_000_000]
+    build = median(big["build"], "seconds") - median(small["build"], "seconds")
+    floor = median(big["floor"], "seconds") - median(small["floor"], "seconds")
+    limit = floor + 1.5
+    verdict = "met" if build <= limit else f"missed by {build - limit:.2f} s"
+    return ["", f"1M -> 10M growth (first builds, medians): build +{build:.2f} s, floor "
+                f"+{floor:.2f} s; target floor growth + 1.5 s = {limit:.2f} s: {verdict}"]
+
+
 def table(results: list[dict]) -> str:
     head = ("| regime | build | DuckDB floor (s) | segkit build (s) | build CPU (s) "
             "| build peak RSS (MB) | pandas reference (s) | pandas peak RSS (MB) | build / floor "
@@ -274,6 +288,7 @@ def table(results: list[dict]) -> str:
                 f"{rss:,.0f} | " + (f"{pandas:.1f} | {prss:,.0f} | " if pandas else "n/a | n/a | ")
                 + (f"{build / floor:.1f}x | " if floor else "n/a | ")
                 + (f"{pandas / build:.1f}x |" if pandas else "n/a |"))
+    lines += growth(results)
     stages = sorted({s for r in results for kind in KINDS for b in r[kind] for s in b["stages"]},
                     key=lambda s: STAGES.index(s) if s in STAGES else len(STAGES))
     lines += ["", "Build stages (median seconds, from meta.run_stages; \"outside stages\" is "
