@@ -333,6 +333,25 @@ def test_semicolon_file_is_detected_without_a_delimiter(tmp_path, capsys):
     assert rows["in"] == rows["used"] == 80
 
 
+def test_live_views_read_an_unusual_dialect_as_the_build_did(tmp_path, capsys):
+    # A title line above the header, ';' between fields, single quotes around a
+    # value that holds the delimiter: the build finds this dialect once and the
+    # live views read the file with it, so they split every line the same way.
+    rows = GOOD.replace(",", ";").replace("customer_id;ts;amount\n", "")
+    data = "Orders export, 2023\ncustomer_id;ts;amount\n" + rows + "c001;'2023-01-05';'12;50'\n"
+    code, err = build(project(tmp_path, data), capsys)
+    assert code == 0, err
+    warehouse = tmp_path / "wh" / "segkit.duckdb"
+    assert accounting(warehouse) == {"in": 81, "used": 80, "quarantined": 1,
+                                     "reasons": {"amount missing or not a number": 1}}
+    assert query(warehouse, "select customer_id, amount_text from cleaning.quarantine") == [
+        ("c001", "12;50")]
+    live = query(warehouse, "select count(*), count(distinct customer_id) "
+                            "from cleaning.transactions")
+    built = query(warehouse, "select count(*) from segments.customer_segments")[0][0]
+    assert live[0][0] == 80 and live[0][1] == built
+
+
 def test_amounts_written_as_text_are_quarantined(tmp_path, capsys):
     data = GOOD + 'c001,2023-01-01,"12,50"\nc002,2023-01-01,abc\nc003,2023-01-01,\n'
     code, err = build(project(tmp_path, data), capsys)
