@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from segkit.model.metrics import (
     weighted_adjusted_rand,
@@ -44,6 +44,22 @@ _PARALLEL_MIN_VECTORS = 256
 # Upper bound on the elements of one (batch, m, k) distance block in the
 # vectorized k-means; bounds memory at ~32 MB per block.
 _MAX_BLOCK = 4_000_000
+
+_controller: ThreadpoolController | None = None
+
+
+def one_thread():
+    """A context in which BLAS and OpenMP use one thread (threadpoolctl's ``limit``).
+
+    One controller for the process: ``threadpool_limits`` finds the loaded
+    libraries again at every call, 3-11 ms each with DuckDB, Polars and MLflow
+    loaded, and a build enters it a dozen times. Created at the first fit, when
+    scikit-learn's and numpy's libraries are loaded.
+    """
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1)
 
 
 # ---------------------------------------------------------------------------
@@ -260,7 +276,7 @@ def fit_range(X, w, k_range, base_seed, *, n_init, n_resamples, n_customers, thr
     # One thread inside each fit (see fit_k), set once around all of them: the
     # limit is process-wide, and threads entering and leaving their own limits
     # in turn would put the default back under a fit that is still running.
-    with threadpool_limits(limits=1):
+    with one_thread():
         if threads == 1:
             return {k: fit(k) for k in k_range}
         with ThreadPoolExecutor(threads, thread_name_prefix="segkit-k") as pool:
@@ -282,7 +298,7 @@ def fit_k(X, w, k, base_seed, *, n_init, n_resamples, n_customers):
     # on a loaded 2-core box), and a fixed thread count keeps the floating
     # point summation order, hence the result, identical on every machine.
     t0 = time.perf_counter()
-    with threadpool_limits(limits=1):
+    with one_thread():
         km.fit(X, sample_weight=w)
     t1 = time.perf_counter()
     labels = km.labels_

@@ -7,7 +7,8 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.manifold import TSNE
-from threadpoolctl import threadpool_limits
+
+from segkit.model.kmeans import one_thread
 
 
 # ---------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def _embed(data, params: dict, tsne_seed: int) -> np.ndarray:
     )
     # One OpenMP thread: measured 2.4 s vs 16-24 s for 2,000 points on a busy
     # 2-core box (spin-waiting threads), and the map no longer depends on cores.
-    with threadpool_limits(limits=1):
+    with one_thread():
         return tsne.fit_transform(data)
 
 
