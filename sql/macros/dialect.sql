@@ -134,10 +134,14 @@ round({{ numerator }} / {{ denominator }}, {{ digits }})
 {%- endif -%}
 {%- endmacro %}
 
-{#- The ORDER BY of a row_number() whose order does not matter (the rows of a
-    partition are alike): Spark requires one, DuckDB takes none. -#}
-{% macro any_order(expr) -%}
-{%- if dialect == 'spark' %} order by {{ expr }}{% endif -%}
+{#- One row per copy after the first of a row counted n times: a generator of
+    n - 1 elements in the select list (none when n = 1). -#}
+{% macro extra_copies(n) -%}
+{%- if dialect == 'spark' -%}
+explode(array_repeat(0, cast({{ n }} - 1 as int)))
+{%- else -%}
+unnest(range({{ n }} - 1))
+{%- endif -%}
 {%- endmacro %}
 
 {# One bit of a 64-bit word, picked by six bits of a row hash (slice 0 = the
