@@ -221,9 +221,12 @@ def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
 
     A transaction line is used or in the quarantine (cleaning.transactions_checked
     gives every line one reason or none), so the reasons are counted on the
-    quarantine's rows, and the used lines without a pass over every line: the
-    lines set aside with no reason, and every line of the days that were not
-    set aside (no possible repeat, not after the as-of date).
+    quarantine's rows, and the used lines without a pass over every line: each
+    line its own checks let through (the line groups' lines) is used unless a
+    later check rejects it, as a duplicate or as after the as-of date, and those
+    lines are all among the lines set aside. (Counting the used lines of the
+    days not set aside instead took a join of every line group: 0.07 s at 10M
+    lines, seconds at 100M.)
     """
     accounting_sql = []
     if cfg.transactions:
@@ -233,16 +236,10 @@ def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
             union all
             select * from (
                 select 'transactions' as source, null as reason, cast(
-                    (select count(*) from cleaning.transactions_set_aside
-                     where quarantine_reason is null)
-                    + (select coalesce(sum(groups.n_lines), 0)
-                       from {LINE_TABLE} as groups
-                       left join (select distinct customer_id, purchase_date
-                                  from {LINE_TABLE} where may_repeat) as set_aside_days
-                           on set_aside_days.customer_id = groups.customer_id
-                           and set_aside_days.purchase_date = groups.purchase_date
-                       where set_aside_days.customer_id is null
-                           and groups.purchase_date <= (select as_of_date from {AS_OF}))
+                    (select coalesce(sum(n_lines), 0) from {LINE_TABLE})
+                    - (select count(*) from cleaning.transactions_set_aside
+                       where quarantine_reason in ('exact duplicate of an earlier row',
+                                                   'timestamp after the as-of date'))
                     as bigint) as n_rows
             ) where n_rows > 0""")
     if cfg.customers:
