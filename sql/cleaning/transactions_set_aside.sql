@@ -62,20 +62,7 @@ copies as (
         count(*) as n_copies
     from lines
     where may_repeat
-    group by
-        row_hash,
-        customer_id,
-        order_id,
-        ordered_at,
-        amount,
-        {% for column in transactions.categorical -%}
-        {{ column.name }},
-        {% endfor -%}
-        is_after,
-        ordered_at_source,
-        amount_source,
-        quantity_source,
-        unit_price_source
+    group by all
 ),
 
 -- one row per copy after the first
