@@ -42,8 +42,8 @@ lines as (
 ),
 
 -- the copies of each content on the days that may hold a repeat: the whole
--- source row (its hash) and the columns kept, so a hash shared by two
--- different rows leaves both used, with their own content
+-- source row (its hash) and the columns kept, so two rows that share a hash
+-- but differ in a column kept are each used, with their own content
 copies as (
     select
         row_hash,
