@@ -188,6 +188,8 @@ def memory_bytes(size: str) -> float:
     """Bytes of a ``[duckdb] memory_limit`` that the checks accepted ("4GB", "512MiB")."""
     number, unit = _MEMORY.fullmatch(size).groups()
     return float(number) * _MEMORY_UNITS[unit.lower()]
+
+
 _STORAGE_VERSION = re.compile(r"v\d+\.\d+\.\d+|latest")
 
 

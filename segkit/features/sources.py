@@ -23,7 +23,31 @@ def slug(name: str) -> str:
     return text
 
 
-def _source_sql(section: TransactionsConfig | CustomersConfig, dialect: tuple = ()) -> str:
+_PARQUET = re.compile(r"\.(parquet|pq)$", re.IGNORECASE)
+
+
+def _csv_options(section: TransactionsConfig | CustomersConfig, **options: Any) -> dict:
+    """``options`` and the reader options the config sets (delimiter, encoding)."""
+    if section.delimiter:
+        options["delim"] = section.delimiter
+    if section.encoding.lower() not in ("utf-8", "utf8"):
+        options["encoding"] = section.encoding
+    return options
+
+
+def _read_csv(path: str, options: dict) -> str:
+    """A ``read_csv`` call with ``options`` written as SQL literals."""
+    def literal(value) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value) if isinstance(value, int) else quote_literal(value)
+
+    written = ", ".join(f"{name} = {literal(value)}" for name, value in options.items())
+    return f"read_csv({quote_literal(path)}, {written})"
+
+
+def _source_sql(section: TransactionsConfig | CustomersConfig, dialect: dict | None = None
+                ) -> str:
     """The FROM target of a source: a file reader, or a quoted table name.
 
     ``dialect``: CSV options found by :func:`_csv_dialect`, written into the reader.
@@ -31,18 +55,13 @@ def _source_sql(section: TransactionsConfig | CustomersConfig, dialect: tuple = 
     if section.table:
         return ".".join(quote_ident(p) for p in section.table.split("."))
     path = section.path
-    if re.search(r"\.(parquet|pq)$", path, re.IGNORECASE):
+    if _PARQUET.search(path):
         return f"read_parquet({quote_literal(path)}, union_by_name = true)"
-    options = ["header = true", "all_varchar = true", "union_by_name = true"]
-    if section.delimiter:
-        options.append(f"delim = {quote_literal(section.delimiter)}")
-    if section.encoding.lower() not in ("utf-8", "utf8"):
-        options.append(f"encoding = {quote_literal(section.encoding)}")
-    options += dialect
-    return f"read_csv({quote_literal(path)}, {', '.join(options)})"
+    options = _csv_options(section, header=True, all_varchar=True, union_by_name=True)
+    return _read_csv(path, options | (dialect or {}))
 
 
-def _csv_dialect(con, section: TransactionsConfig | CustomersConfig) -> tuple:
+def _csv_dialect(con, section: TransactionsConfig | CustomersConfig) -> dict:
     """The CSV file's quote, escape, comment and skipped lines (and delimiter), as read_csv options.
 
     DuckDB sniffs a CSV's dialect every time a query that reads it is bound:
@@ -54,26 +73,20 @@ def _csv_dialect(con, section: TransactionsConfig | CustomersConfig) -> tuple:
     reports why).
     """
     path = Path(section.path) if section.path else None
-    if path is None or not path.is_file() or re.search(r"\.(parquet|pq)$", path.name,
-                                                        re.IGNORECASE):
-        return ()
-    options = {"header": True, "all_varchar": True}
-    if section.delimiter:
-        options["delim"] = section.delimiter
-    if section.encoding.lower() not in ("utf-8", "utf8"):
-        options["encoding"] = section.encoding
+    if path is None or not path.is_file() or _PARQUET.search(path.name):
+        return {}
+    options = _csv_options(section, header=True, all_varchar=True)
     arguments = ", ".join(f"{name} = ${name}" for name in options)
     try:
         found = con.execute(f"select Delimiter, Quote, Escape, Comment, SkipRows "
                             f"from sniff_csv($path, {arguments})",
                             {"path": str(path), **options}).fetchone()
     except duckdb.Error:
-        return ()
+        return {}
     delimiter, quote, escape, comment, skip = (
         "" if value == "(empty)" else value for value in found)
-    pinned = [] if section.delimiter else [f"delim = {quote_literal(delimiter)}"]
-    return tuple(pinned + [f"quote = {quote_literal(quote)}", f"escape = {quote_literal(escape)}",
-                           f"comment = {quote_literal(comment)}", f"skip = {int(skip)}"])
+    pinned = {} if section.delimiter else {"delim": delimiter}
+    return pinned | {"quote": quote, "escape": escape, "comment": comment, "skip": int(skip)}
 
 
 def _describe(con: duckdb.DuckDBPyConnection, source_sql: str, label: str,
@@ -127,18 +140,13 @@ def _check_file(con, section, section_name: str, mapped: dict[str, str]) -> None
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes). Point [{section_name}] path at a file "
                          "with a header row and data rows.")
-    if re.search(r"\.(parquet|pq)$", path.name, re.IGNORECASE):
+    if _PARQUET.search(path.name):
         return
     # DuckDB renames a repeated header ("amount", "amount_1"), which would make
     # the mapping silently pick the first: read the header as written instead.
-    options = ["header = false", "all_varchar = true"]
-    if section.delimiter:
-        options.append(f"delim = {quote_literal(section.delimiter)}")
-    if section.encoding.lower() not in ("utf-8", "utf8"):
-        options.append(f"encoding = {quote_literal(section.encoding)}")
+    reader = _read_csv(str(path), _csv_options(section, header=False, all_varchar=True))
     try:
-        header = con.execute(f"select * from read_csv({quote_literal(str(path))}, "
-                             f"{', '.join(options)}) limit 1").fetchall()
+        header = con.execute(f"select * from {reader} limit 1").fetchall()
     except duckdb.Error:
         return  # _describe reports unreadable files
     names = [str(v).strip() for v in header[0]] if header else []
