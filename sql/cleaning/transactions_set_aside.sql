@@ -65,13 +65,12 @@ copies as (
     group by all
 ),
 
--- one row per copy after the first
-duplicates as (
+-- every copy, numbered from 0: the first is used, the others are duplicates
+numbered as (
     select
         *,
-        {{ extra_copies('n_copies') }} as copy_number
+        {{ each_copy('n_copies') }} as copy_number
     from copies
-    where n_copies > 1
 ),
 
 checked as (
@@ -96,7 +95,8 @@ checked as (
     from lines
     where not may_repeat
     union all
-    -- the first copy of each content: used, unless after the as-of date
+    -- each copy of a content: the first used (unless after the as-of date),
+    -- the others duplicates, with the source values as text
     select
         customer_id,
         order_id,
@@ -105,27 +105,22 @@ checked as (
         {% for column in transactions.categorical -%}
         {{ column.name }},
         {% endfor -%}
-        case when is_after then 'timestamp after the as-of date' end as quarantine_reason,
-        case when is_after then cast(ordered_at as {{ string_type() }}) end as ordered_at_text,
-        case when is_after then cast(amount as {{ string_type() }}) end as amount_text
-    from copies
-    union all
-    -- the other copies, with the source values as text
-    select
-        customer_id,
-        order_id,
-        ordered_at,
-        amount,
-        {% for column in transactions.categorical -%}
-        {{ column.name }},
-        {% endfor -%}
-        'exact duplicate of an earlier row' as quarantine_reason,
-        cast(ordered_at_source as {{ string_type() }}) as ordered_at_text,
-        coalesce(
-            cast(amount_source as {{ string_type() }}),
-            cast(quantity_source as {{ string_type() }}) || ' x '
-                || cast(unit_price_source as {{ string_type() }})) as amount_text
-    from duplicates
+        case
+            when copy_number > 0 then 'exact duplicate of an earlier row'
+            when is_after then 'timestamp after the as-of date'
+        end as quarantine_reason,
+        case
+            when copy_number > 0 then cast(ordered_at_source as {{ string_type() }})
+            when is_after then cast(ordered_at as {{ string_type() }})
+        end as ordered_at_text,
+        case
+            when copy_number > 0 then coalesce(
+                cast(amount_source as {{ string_type() }}),
+                cast(quantity_source as {{ string_type() }}) || ' x '
+                    || cast(unit_price_source as {{ string_type() }}))
+            when is_after then cast(amount as {{ string_type() }})
+        end as amount_text
+    from numbered
 )
 
 select * from checked

@@ -134,13 +134,13 @@ round({{ numerator }} / {{ denominator }}, {{ digits }})
 {%- endif -%}
 {%- endmacro %}
 
-{#- One row per copy after the first of a row counted n times: a generator of
-    n - 1 elements in the select list (none when n = 1). -#}
-{% macro extra_copies(n) -%}
+{#- One row per copy of a row counted n times (n >= 1): a generator of the
+    copy numbers 0 .. n - 1 in the select list. -#}
+{% macro each_copy(n) -%}
 {%- if dialect == 'spark' -%}
-explode(array_repeat(0, cast({{ n }} - 1 as int)))
+explode(sequence(0, {{ n }} - 1))
 {%- else -%}
-unnest(range({{ n }} - 1))
+unnest(range({{ n }}))
 {%- endif -%}
 {%- endmacro %}
 
