@@ -9,7 +9,10 @@ child process (`python -m segkit build --engine ...`, map and MLflow off,
 Spark on `local[2]` writing Parquet), alternating engines run by run so that
 load on the machine hits both alike. It reads the seconds per stage each build
 recorded in meta.run_stages and checks that both engines gave every customer
-the same segment. Prints a Markdown table (paste it into docs/SPARK.md).
+the same segment. Each run also times Spark's floor (bench/spark_floor.py: the
+same segmentation written by hand in PySpark, JVM start included) and DuckDB's
+(bench/floor.py: the bare RFM aggregate), so every ratio comes from one run.
+Prints a Markdown table (paste it into docs/SPARK.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import json
 
 import duckdb
 
@@ -64,6 +69,22 @@ def _build(folder: Path, engine: str, run: int) -> dict:
     return {"wall": wall, "stages": stages, "customers": customers, "warehouse": warehouse}
 
 
+def _floor(folder: Path, engine: str) -> float:
+    """Seconds of the engine's floor on the same files (see the module docstring)."""
+    script = "spark_floor.py" if engine == "spark" else "floor.py"
+    pattern = str(next(folder.glob("transactions*")))
+    if Path(pattern).is_dir():
+        pattern += "/*.parquet"
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), pattern], check=True,
+                          cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    # The Spark floor counts from before its session starts, like a build; DuckDB's
+    # floor is the query alone (its import and connection are not the job).
+    return json.loads(done.stdout.strip().splitlines()[-1])["seconds"] if engine == "duckdb" \
+        else wall
+
+
 def _same_segments(folder: Path, duck: Path) -> bool:
     con = duckdb.connect(str(duck), read_only=True)
     try:
@@ -85,20 +106,25 @@ def main() -> None:
     args = parser.parse_args()
     stages = ["session", "load", "features", "discretize", "sweep", "stability", "assign",
               "spark-write", "write-back", "report"]
-    print("| transactions | engine | customers | wall s | " + " | ".join(stages) + " |")
-    print("|---" * (len(stages) + 4) + "|")
+    print("| transactions | engine | customers | wall s | floor s | x floor | "
+          + " | ".join(stages) + " |")
+    print("|---" * (len(stages) + 6) + "|")
     for size in args.sizes:
         folder = _data(size)
         results: dict[str, list[dict]] = {"duckdb": [], "spark": []}
+        floors: dict[str, list[float]] = {"duckdb": [], "spark": []}
         for run in range(args.runs):
             for engine in ("duckdb", "spark"):
                 results[engine].append(_build(folder, engine, run))
+                floors[engine].append(_floor(folder, engine))
         same = _same_segments(folder, results["duckdb"][-1]["warehouse"])
         for engine, runs in results.items():
             median = lambda key: statistics.median(r["stages"].get(key, 0.0)  # noqa: E731
                                                    for r in runs)
-            row = [f"{size:,}", engine, f"{runs[0]['customers']:,}",
-                   f"{statistics.median(r['wall'] for r in runs):.1f}"]
+            wall = statistics.median(r["wall"] for r in runs)
+            floor = statistics.median(floors[engine])
+            row = [f"{size:,}", engine, f"{runs[0]['customers']:,}", f"{wall:.1f}",
+                   f"{floor:.1f}", f"{wall / floor:.1f}x"]
             row += [f"{median(s):.2f}" if any(s in r["stages"] for r in runs) else "-"
                     for s in stages]
             print("| " + " | ".join(row) + " |")
