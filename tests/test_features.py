@@ -5,8 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-from collections import defaultdict
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -15,13 +14,9 @@ import pytest
 from segkit import features, warehouse
 from segkit.config import DEMO_DATA, load_config
 from segkit.synthetic import generate
-from tests.conftest import TEST_DATA, write_config
-
-# Real lines of the online retail export (25 customers, 44 invoices; amounts as a
-# float column wrote them, "15.299999999999999"), and the same lines priced in
-# euros to 4 decimals with hand-made half-cent ties (tests/data/README.md).
-RETAIL = TEST_DATA / "online_retail_lines.csv"
-RETAIL_EUR = TEST_DATA / "online_retail_eur.csv"
+from tests.conftest import write_config
+from tests.money_reference import (RETAIL, RETAIL_EUR, demo_money, expected_money, half_up,
+                                   spend_per_day)
 
 
 def run_sql_stage(tmp_path: Path, config_text: str):
@@ -65,36 +60,6 @@ def test_cdnow_zero_dollar_rows_are_quarantined_with_their_content(cdnow):
     assert {float(r[1]) for r in rows} == {0.0}
 
 
-def half_up(value: Decimal, digits: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
-
-
-def spend_per_day(path: Path, amount, *, customer="CustomerID", day="InvoiceDate",
-                  decimals: int = 4, by_order: bool = True) -> dict[str, dict[str, Decimal]]:
-    """customer -> day -> spend of the usable lines, with the standard library: each
-    line's amount (``amount(row)``, a Decimal) half-up to ``decimals``, positive;
-    with an order id mapped (``by_order``), exact repeats of a line counted once."""
-    days: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    seen = set()
-    with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if by_order and tuple(row.values()) in seen:
-                continue
-            seen.add(tuple(row.values()))
-            value = half_up(amount(row), decimals)
-            if value > 0:
-                days[row[customer].removesuffix(".0")][row[day][:10]] += value
-    return days
-
-
-def expected_money(days, money_decimals: int = 2) -> dict[str, tuple[Decimal, Decimal]]:
-    """customer -> (total spend, ROUND_HALF_UP(total / purchase days, money_decimals))."""
-    with localcontext() as context:
-        context.prec = 60
-        return {c: (sum(d.values()), half_up(sum(d.values()) / len(d), money_decimals))
-                for c, d in days.items()}
-
-
 def test_cdnow_rfm_matches_an_independent_computation(cdnow):
     result, con = cdnow
     # Recompute from the CSV with the standard library: days, spend per day.
@@ -117,7 +82,7 @@ def test_cdnow_rfm_matches_an_independent_computation(cdnow):
     # Every customer's money, exactly: the total of the used lines, and the average
     # per purchase day half-up to cents (the demo has 23,502 customers, many at a
     # half cent: 653.01 over 2 days is 326.51, 74.39 over 2 is 37.20)
-    expected = expected_money(days)
+    expected = demo_money()
     got = {c: (t, m) for c, t, m in con.execute(
         "select customer_id, total_spend, monetary from features.customer_rfm").fetchall()}
     assert got == expected
