@@ -69,15 +69,22 @@ create table if not exists meta.run_stages (
 
 -- Rows in per source and reason (reason null = used). Sums to rows_in.
 -- n_customers_lost: customers whose every line was quarantined, counted under
--- the reason that took most of their lines.
+-- the reason that took most of their lines. n_amounts_rounded,
+-- n_amounts_float_noise (on the used transactions only): amounts with more
+-- decimals than kept, rounded half-up by more than float noise, or by float
+-- noise alone (15.299999999999999 read as 15.3).
 create table if not exists meta.row_accounting (
     run_id varchar not null,
     source varchar not null,
     reason varchar,
     n_rows bigint not null,
-    n_customers_lost bigint
+    n_customers_lost bigint,
+    n_amounts_rounded bigint,
+    n_amounts_float_noise bigint
 );
 alter table meta.row_accounting add column if not exists n_customers_lost bigint;
+alter table meta.row_accounting add column if not exists n_amounts_rounded bigint;
+alter table meta.row_accounting add column if not exists n_amounts_float_noise bigint;
 
 -- Per feature column: values imputed, outside the caps, levels folded.
 create table if not exists meta.column_quality (

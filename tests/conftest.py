@@ -14,10 +14,9 @@ import segkit
 from segkit.config import DEMO_DATA, load_config
 
 REPO = Path(__file__).resolve().parent.parent
-# Real datasets for tests: the bundled CDNOW copy, and the online retail sample
-# that lives beside the repo (tests that need it skip without it).
-SHARED_DATA = REPO.parent / "shared" / "data"
-ONLINE_RETAIL = SHARED_DATA / "online_retail_sample.csv"
+# Real datasets for tests: the bundled CDNOW copy, and small real files in
+# tests/data (tests/data/README.md says where each comes from).
+TEST_DATA = REPO / "tests" / "data"
 
 
 def write_config(folder: Path, text: str) -> Path:

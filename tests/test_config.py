@@ -187,3 +187,59 @@ def test_template_writes_the_cancellation_prefix_commented_with_an_example(tmp_p
     line = next(x for x in text.splitlines() if "cancellation_prefix" in x)
     assert line.startswith('# cancellation_prefix = "C"') and "opt-in" in line
     assert "# history_builds = 10" in text
+
+
+# -- money: the decimals kept ---------------------------------------------------------
+
+def test_money_decimals_default_to_four_kept_and_two_for_averages(tmp_path):
+    cfg = load_config(write_config(tmp_path, MINIMAL))
+    assert (cfg.transactions.amount_decimals, cfg.features.money_decimals) == (4, 2)
+    cfg = load_config(write_config(tmp_path, MINIMAL + "amount_decimals = 8\n"
+                                   "[features]\nmoney_decimals = 8\n"))
+    assert (cfg.transactions.amount_decimals, cfg.features.money_decimals) == (8, 8)
+
+
+@pytest.mark.parametrize("transactions, features, message", [
+    ("amount_decimals = 13", "", "segkit.toml [transactions]: amount_decimals = 13 is out of "
+                                 "range; use an integer from 0 to 12."),
+    ("amount_decimals = -1", "", "segkit.toml [transactions]: amount_decimals = -1 is out of "
+                                 "range; use an integer from 0 to 12."),
+    ('amount_decimals = "4"', "", "segkit.toml [transactions]: amount_decimals = '4' is not "
+                                  "valid; expected an integer."),
+    ("amount_decimals = 2.5", "", "segkit.toml [transactions]: amount_decimals = 2.5 is not "
+                                  "valid; expected an integer."),
+    ("", "money_decimals = -1", "segkit.toml [features]: money_decimals = -1 is out of range; "
+                                "use an integer from 0 to 12."),
+    ("", "money_decimals = 5", "segkit.toml [features]: money_decimals = 5 is more than "
+                               "[transactions] amount_decimals = 4: an average spend keeps no "
+                               "more decimals than the amounts it averages. Use an integer "
+                               "from 0 to 4, or raise amount_decimals."),
+    ("amount_decimals = 0", "money_decimals = 1", "money_decimals = 1 is more than "
+                                                  "[transactions] amount_decimals = 0"),
+])
+def test_money_decimals_out_of_range_are_config_errors(tmp_path, capsys, transactions, features,
+                                                       message):
+    from segkit import cli
+
+    path = write_config(tmp_path, MINIMAL + f"{transactions}\n[features]\n{features}\n"
+                                            "[mlflow]\nenabled = false\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value), str(info.value)
+    # the CLI: exit 2 with the message, before any SQL
+    code = cli.main(["build", "--config", str(path)])
+    assert code == 2 and message in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "warehouse").exists()
+
+
+def test_template_shows_the_money_keys_and_they_load(tmp_path):
+    from segkit.config import TEMPLATE
+
+    assert "# amount_decimals = 4" in TEMPLATE and "# money_decimals = 2" in TEMPLATE
+    text = TEMPLATE.replace("# amount_decimals = 4", "amount_decimals = 4").replace(
+        "# [features]", "[features]").replace("# money_decimals = 2", "money_decimals = 2")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "orders.csv").write_text("CustomerID,InvoiceDate,Revenue\n")
+    (tmp_path / "segkit.toml").write_text(text)
+    cfg = load_config(tmp_path / "segkit.toml")
+    assert (cfg.transactions.amount_decimals, cfg.features.money_decimals) == (4, 2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +14,9 @@ import pytest
 from segkit import features, warehouse
 from segkit.config import DEMO_DATA, load_config
 from segkit.synthetic import generate
-from tests.conftest import ONLINE_RETAIL, write_config
+from tests.conftest import write_config
+from tests.money_reference import (RETAIL, RETAIL_EUR, demo_money, expected_money, half_up,
+                                   spend_per_day)
 
 
 def run_sql_stage(tmp_path: Path, config_text: str):
@@ -60,15 +61,11 @@ def test_cdnow_zero_dollar_rows_are_quarantined_with_their_content(cdnow):
 
 
 def test_cdnow_rfm_matches_an_independent_computation(cdnow):
-    result, _ = cdnow
+    result, con = cdnow
     # Recompute from the CSV with the standard library: days, spend per day.
-    days: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    with open(DEMO_DATA, newline="") as handle:
-        for row in csv.DictReader(handle):
-            amount = Decimal(row["dollar_value"])
-            if amount > 0:
-                days[row["customer_id"]][dt.date.fromisoformat(row["purchase_date"])] += amount
-    as_of = max(d for per_day in days.values() for d in per_day)
+    days = spend_per_day(DEMO_DATA, lambda row: Decimal(row["dollar_value"]),
+                         customer="customer_id", day="purchase_date", by_order=False)
+    as_of = dt.date.fromisoformat(max(d for per_day in days.values() for d in per_day))
     assert result.as_of == as_of == dt.date(1998, 6, 30)
     frame = result.frame
     assert frame.height == len(days)
@@ -76,14 +73,25 @@ def test_cdnow_rfm_matches_an_independent_computation(cdnow):
     by_id = {r["customer_id"]: r for r in frame.iter_rows(named=True)}
     for customer in ("00001", "00002", "00003", "00100", "12345", "23570"):
         per_day = days[customer]
-        expected_monetary = round(sum(per_day.values()) / len(per_day), 2)
         row = by_id[customer]
-        assert row["recency_days"] == (as_of - max(per_day)).days
-        assert row["tenure_days"] == (as_of - min(per_day)).days
+        assert row["recency_days"] == (as_of - dt.date.fromisoformat(max(per_day))).days
+        assert row["tenure_days"] == (as_of - dt.date.fromisoformat(min(per_day))).days
         assert row["frequency"] == min(len(per_day), row["frequency"])  # capped at p99 at most
         if len(per_day) <= 19:  # below the frequency cap of this data
             assert row["frequency"] == len(per_day)
-        assert row["monetary"] == pytest.approx(float(expected_monetary))
+    # Every customer's money, exactly: the total of the used lines, and the average
+    # per purchase day half-up to cents (the demo has 23,502 customers, many at a
+    # half cent: 653.01 over 2 days is 326.51, 74.39 over 2 is 37.20)
+    expected = demo_money()
+    got = {c: (t, m) for c, t, m in con.execute(
+        "select customer_id, total_spend, monetary from features.customer_rfm").fetchall()}
+    assert got == expected
+    assert (got["00020"], got["00170"]) == ((Decimal("653.0100"), Decimal("326.51")),
+                                            (Decimal("74.3900"), Decimal("37.20")))
+    # the feature clustered is that decimal as a DOUBLE (before capping)
+    raw = dict(con.execute("select customer_id, monetary from features.customer_features_raw"
+                           ).fetchall())
+    assert raw == {c: float(m) for c, (_, m) in expected.items()}
 
 
 def test_cdnow_caps_are_recorded(cdnow):
@@ -109,43 +117,133 @@ def _retail_config(path: Path) -> str:
     """
 
 
-@pytest.mark.skipif(not ONLINE_RETAIL.exists(), reason="online retail sample not beside the repo")
 def test_online_retail_sample_accounting(tmp_path):
-    result, con = run_sql_stage(tmp_path, _retail_config(ONLINE_RETAIL))
+    result, con = run_sql_stage(tmp_path, _retail_config(RETAIL))
     with con:
         reasons = dict(result.accounting.select("reason", "n_rows").iter_rows())
-        # The sample has one zero-priced line and 255 exact repeats of a line.
-        assert reasons == {None: 9_744, "amount zero or negative": 1,
-                           "exact duplicate of an earlier row": 255}
-        assert result.rows_in == 10_000
-        # CustomerID arrives as "17850.0": it means customer 17850.
-        assert "17850" in result.frame["customer_id"].to_list()
+        # The lines hold one zero-priced line and 14 exact repeats of a line.
+        assert reasons == {None: 356, "amount zero or negative": 1,
+                           "exact duplicate of an earlier row": 14}
+        assert result.rows_in == 371
+        # CustomerID arrives as "17809.0": it means customer 17809.
+        assert "17809" in result.frame["customer_id"].to_list()
         assert "is_country_united_kingdom" in result.frame.columns
         assert result.frame.select(pl.col("^is_country_.*$")).sum_horizontal().eq(1).all()
 
 
-@pytest.mark.skipif(not ONLINE_RETAIL.exists(), reason="online retail sample not beside the repo")
 def test_online_retail_missing_ids_and_cancellations_are_quarantined(tmp_path):
-    # The sample itself has neither, so dirty a copy the way the full data set is dirty.
-    lines = ONLINE_RETAIL.read_text().splitlines()
-    header, rows = lines[0], lines[1:]
-    rows = [r.split(",") for r in rows]
+    # The lines themselves have neither, so dirty a copy the way the full data set is dirty.
+    with open(RETAIL, newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
     for row in rows[:40]:
         row[6] = ""  # CustomerID missing
     for row in rows[40:70]:
         row[0] = "C" + row[0]  # a cancellation invoice
         row[3] = "-" + row[3]
     dirty = tmp_path / "retail.csv"
-    dirty.write_text("\n".join([header] + [",".join(r) for r in rows]) + "\n")
+    with open(dirty, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, *rows])
     result, con = run_sql_stage(tmp_path, _retail_config(dirty))
     with con:
         reasons = dict(result.accounting.select("reason", "n_rows").iter_rows())
         assert reasons["missing customer id"] == 40
         assert reasons["cancellation or return"] == 30
-        assert sum(reasons.values()) == 10_000
+        assert sum(reasons.values()) == 371
         quarantined = con.execute("select count(*) from cleaning.quarantine where reason = "
                                   "'cancellation or return' and order_id like 'C%'").fetchall()
         assert quarantined == [(30,)]
+
+
+def _eur_config(mapping: str, extra: str = "", features_extra: str = "") -> str:
+    return f"""
+        [transactions]
+        path = "{RETAIL_EUR}"
+        customer_id = "CustomerID"
+        timestamp = "InvoiceDate"
+        order_id = "InvoiceNo"
+        {mapping}
+        {extra}
+        [features]
+        {features_extra}
+    """
+
+
+def _money(con) -> dict[str, tuple[Decimal, Decimal]]:
+    return {c: (t, m) for c, t, m in con.execute(
+        "select customer_id, total_spend, monetary from features.customer_rfm").fetchall()}
+
+
+@pytest.mark.parametrize("mapping, money_decimals", [
+    ('amount = "AmountEUR"', 2),
+    ('quantity = "Quantity"\n        unit_price = "UnitPriceEUR"', 2),
+    ('amount = "AmountEUR"', 3),
+])
+def test_four_decimal_amounts_are_summed_exactly_and_averaged_half_up_once(
+        tmp_path, mapping, money_decimals):
+    """The acceptance of exact money: on an export with 4-decimal amounts, every
+    customer's total is the exact sum of their used lines and monetary is
+    ROUND_HALF_UP(total / purchase days, money_decimals)."""
+    result, con = run_sql_stage(tmp_path, _eur_config(
+        mapping, features_extra=f"money_decimals = {money_decimals}"))
+    with con:
+        expected = expected_money(
+            spend_per_day(RETAIL_EUR, lambda row: Decimal(row["AmountEUR"])), money_decimals)
+        got = _money(con)
+        assert got == expected
+        assert len(got) == 37  # 25 real customers and 12 hand-made ties
+        ties = {c: m for c, (_, m) in got.items() if c.startswith("990")}
+        if money_decimals == 2:
+            assert ties == {c: Decimal(m) for c, m in [
+                ("99001", "326.51"), ("99002", "37.20"), ("99003", "12.35"), ("99004", "1.24"),
+                ("99005", "10.01"), ("99006", "10.00"), ("99007", "0.13"), ("99008", "2.68"),
+                ("99009", "0.51"), ("99010", "1234567.90"), ("99011", "0.14"),
+                ("99012", "0.01")]}
+        # nothing was rounded: the amounts have 4 decimals, as kept
+        used = result.accounting.filter(pl.col("reason").is_null()).row(0, named=True)
+        assert (used["n_amounts_rounded"], used["n_amounts_float_noise"]) == (0, 0)
+        assert not [w for w in result.warnings if "rounded" in w]
+
+
+def test_amounts_with_more_decimals_than_kept_are_rounded_half_up_counted_and_warned(tmp_path):
+    result, con = run_sql_stage(tmp_path, _eur_config('amount = "AmountEUR"',
+                                                      extra="amount_decimals = 2"))
+    with con:
+        days = spend_per_day(RETAIL_EUR, lambda row: Decimal(row["AmountEUR"]), decimals=2)
+        assert _money(con) == expected_money(days)
+        # the used lines whose amount had a nonzero third or fourth decimal
+        rounded, seen = 0, set()
+        with open(RETAIL_EUR, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                key = tuple(row.values())
+                amount = Decimal(row["AmountEUR"])
+                if key not in seen and half_up(amount, 2) > 0 and half_up(amount, 2) != amount:
+                    rounded += 1
+                seen.add(key)
+        used = result.accounting.filter(pl.col("reason").is_null()).row(0, named=True)
+        assert used["n_amounts_rounded"] == rounded > 300
+        assert used["n_amounts_float_noise"] == 0
+        # quarantined rows are not counted
+        assert result.accounting.filter(pl.col("reason").is_not_null())[
+            "n_amounts_rounded"].null_count() == result.accounting.height - 1
+        (warning,) = [w for w in result.warnings if "decimals" in w]
+        assert warning == (
+            f"{rounded:,} of {used['n_rows']:,} transactions rows used had an amount with more "
+            "than 2 decimals, rounded half-up to 2, e.g. '0.1428'; set [transactions] "
+            "amount_decimals to keep more (see meta.row_accounting, n_amounts_rounded).")
+
+
+def test_float_noise_in_amounts_is_read_as_the_decimal_and_is_not_news(tmp_path):
+    # A float column written out: 6 x 2.55 is "15.299999999999999", 15.3
+    result, con = run_sql_stage(tmp_path, _retail_config(RETAIL).replace(
+        'quantity = "Quantity"\n        unit_price = "UnitPrice"', 'amount = "Revenue"'))
+    with con:
+        days = spend_per_day(RETAIL, lambda row: Decimal(row["Revenue"]))
+        assert _money(con) == expected_money(days)
+        assert con.execute("select amount from staging.transactions where amount_source = "
+                           "'15.299999999999999' limit 1").fetchall() == [(Decimal("15.3000"),)]
+        used = result.accounting.filter(pl.col("reason").is_null()).row(0, named=True)
+        assert (used["n_amounts_rounded"], used["n_amounts_float_noise"]) == (0, 86)
+        assert not [w for w in result.warnings if "decimals" in w]
 
 
 @pytest.fixture(scope="module")

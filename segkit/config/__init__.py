@@ -10,6 +10,7 @@ from segkit.config.load import DEMO_DATA, demo_config, load_config
 from segkit.config.sections import (
     CONFIG_FILE_NAME,
     ENGINES,
+    MAX_AMOUNT_DECIMALS,
     Config,
     CustomersConfig,
     DuckDBConfig,
@@ -26,6 +27,7 @@ __all__ = [
     "CONFIG_FILE_NAME",
     "DEMO_DATA",
     "ENGINES",
+    "MAX_AMOUNT_DECIMALS",
     "TEMPLATE",
     "Config",
     "ConfigError",

@@ -13,7 +13,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from segkit.config.sections import CONFIG_FILE_NAME, ENGINES, FeaturesConfig
+from segkit.config.sections import (CONFIG_FILE_NAME, ENGINES, MAX_AMOUNT_DECIMALS,
+                                    FeaturesConfig)
 from segkit.errors import ConfigError
 
 # -- the schema: key -> (type check, description) per section ----------------
@@ -30,7 +31,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "timestamp_format": ("str_or_list",), "amount": _STR, "quantity": _STR,
         "unit_price": _STR, "order_id": _STR, "categorical": ("list",),
         "cancellation_prefix": _STR,
-        "delimiter": _STR, "encoding": _STR,
+        "delimiter": _STR, "encoding": _STR, "amount_decimals": _INT,
     },
     "customers": {
         "path": _STR, "table": _STR, "customer_id": _STR, "birth_year": _STR,
@@ -40,7 +41,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "features": {
         "frequency": _STR, "monetary": _STR, "impute": _STR, "outliers": _STR,
         "cap_quantiles": ("pair_float",), "top_levels": _INT, "min_level_share": _FLOAT,
-        "age_range": ("pair_int",), "labels": ("labels",),
+        "age_range": ("pair_int",), "labels": ("labels",), "money_decimals": _INT,
     },
     "model": {
         "features": ("list",), "n_bins": _INT, "strategy": _STR, "k_min": _INT, "k_max": _INT,
@@ -117,6 +118,10 @@ def _check_type(where: str, key: str, value: Any, kind: tuple) -> Any:
 # Allowed ranges of numeric settings: (low, high, is the low end included).
 # Checked with the config, so a bad value is a config error before any SQL runs.
 _RANGES: dict[tuple[str, str], tuple[float | None, float | None, str]] = {
+    ("transactions", "amount_decimals"): (0, MAX_AMOUNT_DECIMALS,
+                                          f"an integer from 0 to {MAX_AMOUNT_DECIMALS}"),
+    ("features", "money_decimals"): (0, MAX_AMOUNT_DECIMALS,
+                                     f"an integer from 0 to {MAX_AMOUNT_DECIMALS}"),
     ("features", "top_levels"): (1, None, "an integer >= 1"),
     ("features", "min_level_share"): (0, 1, "a number in [0, 1)"),
     ("model", "n_bins"): (2, 100, "an integer from 2 to 100"),
@@ -259,6 +264,17 @@ def check_engine_flag(engine: str | None) -> None:
     """``--engine``, checked like ``[engine] kind`` (a ConfigError, exit 2)."""
     if engine is not None and engine not in ENGINES:
         raise ConfigError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}.")
+
+
+def _check_money(features: FeaturesConfig, transactions, file: Path | None) -> None:
+    """[features] money_decimals keeps no more decimals than [transactions] amount_decimals."""
+    if transactions is None or features.money_decimals <= transactions.amount_decimals:
+        return
+    raise ConfigError(
+        f"{_where(file, 'features')}: money_decimals = {features.money_decimals} is more than "
+        f"[transactions] amount_decimals = {transactions.amount_decimals}: an average spend "
+        "keeps no more decimals than the amounts it averages. Use an integer from 0 to "
+        f"{transactions.amount_decimals}, or raise amount_decimals.")
 
 
 # Features the SQL derives under these names; a label can rename them too.

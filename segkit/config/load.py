@@ -13,6 +13,7 @@ from pathlib import Path
 
 from segkit.config.checks import (
     _check_labels,
+    _check_money,
     _check_ranges,
     _check_writable_path,
     _resolve_path,
@@ -58,6 +59,9 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
     _check_labels(sections["features"], transactions, customers, file)
     for name in ("features", "model", "duckdb"):
         _check_ranges(name, sections[name], _where(file, name))
+    if transactions is not None:
+        _check_ranges("transactions", transactions, _where(file, "transactions"))
+    _check_money(sections["features"], transactions, file)
     _check_cancellation(transactions, file)
 
     warehouse = _resolve_path(base, top.get("warehouse", "warehouse/segkit.duckdb"),

@@ -14,6 +14,10 @@ from typing import Any
 
 CONFIG_FILE_NAME = "segkit.toml"
 ENGINES = ("duckdb", "spark")
+# The most decimals an amount keeps (README "Features"): a line's amount is
+# DECIMAL(14 + s, s) and a customer's total DECIMAL(38, s), so a total keeps at
+# least 26 digits before the point and cannot overflow.
+MAX_AMOUNT_DECIMALS = 12
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class TransactionsConfig:
     cancellation_prefix: str | None = None
     delimiter: str | None = None
     encoding: str = "utf-8"
+    # Decimals an amount keeps when the source does not declare them (text, a
+    # floating-point column): more are rounded half-up, and counted. A DECIMAL
+    # or integer column keeps its own scale.
+    amount_decimals: int = 4
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,8 @@ class FeaturesConfig:
     # (column, label) pairs: how segment names and the report call a column;
     # by default the source column name as written
     labels: tuple[tuple[str, str], ...] = ()
+    # Decimals a quotient of money keeps (the average spend), rounded half-up once
+    money_decimals: int = 2
 
 
 @dataclass(frozen=True)

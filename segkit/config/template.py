@@ -27,6 +27,9 @@ amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "Unit
 #                             # Lines with a negative quantity are cancellations either way.
 # delimiter = ";"             # CSV only; detected when absent
 # encoding = "utf-8"          # CSV only; also "latin-1", "utf-16"
+# amount_decimals = 4         # decimals kept of text and floating-point amounts (0-12);
+#                             # more are rounded half-up and counted. DECIMAL and
+#                             # integer columns keep their own scale.
 
 # [customers]                 # optional: one row per customer with attributes
 # path = "data/customers.csv"
@@ -46,6 +49,7 @@ amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "Unit
 # age_range = [16, 100]       # ages outside become missing (then imputed)
 # labels = { Income = "income", recency_days = "days since last order" }
 #                             # how names and the report call a column (default: as written)
+# money_decimals = 2          # the average spend, rounded half-up once (0 to amount_decimals)
 
 # [model]
 # features = ["recency_days", "frequency", "monetary"]

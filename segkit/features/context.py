@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from segkit import project
-from segkit.config import Config
+from segkit.config import MAX_AMOUNT_DECIMALS, Config, TransactionsConfig
 from segkit.errors import InputError
 from segkit.feature_names import BEHAVIOUR_FEATURES
 from segkit.features.sources import _customers_context, _transactions_context, slug
@@ -31,6 +31,45 @@ RAW_FEATURES = "features.customer_features_raw"
 
 
 NOT_CAPPED = ("recency_days", "tenure_days", "age")
+
+# A line's amount keeps this many digits before the point (below 10^14): a
+# customer's total, DECIMAL(38, s), then has ten more, room for ten billion lines.
+AMOUNT_INTEGER_DIGITS = 14
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                  "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+_DECIMAL_TYPE = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+
+
+def _money_kind(type_name: str) -> tuple[str, int | None]:
+    """How a money column is read, and its scale: ``exact`` when its type holds
+    exact decimals segkit keeps as they are (an integer, a DECIMAL of at most
+    MAX_AMOUNT_DECIMALS decimals), ``text`` otherwise (text, a floating-point
+    number, a DECIMAL with more decimals): read from its text and rounded."""
+    name = type_name.upper()
+    if name in _INTEGER_TYPES:
+        return "exact", 0
+    decimal = _DECIMAL_TYPE.fullmatch(name)
+    if decimal and int(decimal.group(2)) <= MAX_AMOUNT_DECIMALS:
+        return "exact", int(decimal.group(2))
+    return "text", None
+
+
+def _add_money(con, transactions: dict[str, Any], cfg: TransactionsConfig) -> None:
+    """How the amount (or quantity and unit price) is read (``*_kind``), and the
+    amount's scale: the amount column's own when it is exact, else amount_decimals."""
+    keys = [key for key in ("amount", "quantity", "unit_price") if transactions[key]]
+    types = con.execute(f"describe select {', '.join(transactions[k] for k in keys)} "
+                        f"from {transactions['source']}").fetchall()
+    scale = cfg.amount_decimals
+    for key in ("amount", "quantity", "unit_price"):
+        transactions[f"{key}_kind"] = None
+    for key, row in zip(keys, types):
+        kind, declared = _money_kind(row[1])
+        transactions[f"{key}_kind"] = kind
+        if key == "amount" and kind == "exact":
+            scale = declared
+    transactions["amount_scale"] = scale
+    transactions["amount_precision"] = scale + AMOUNT_INTEGER_DIGITS
 
 
 def _numeric_columns(names: list[str]) -> list[dict[str, Any]]:
@@ -133,7 +172,8 @@ def render_context(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, Any
     as_of = _as_of_given(cfg)
     context: dict[str, Any] = {
         "transactions": None, "customers": None,
-        "features": {"frequency": cfg.features.frequency, "monetary": cfg.features.monetary},
+        "features": {"frequency": cfg.features.frequency, "monetary": cfg.features.monetary,
+                     "money_decimals": cfg.features.money_decimals},
         "as_of_given": quote_literal(as_of) if as_of else "null",
         "age_min": quote_literal(cfg.features.age_range[0]),
         "age_max": quote_literal(cfg.features.age_range[1]),
@@ -147,6 +187,7 @@ def render_context(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, Any
     taken = set(BEHAVIOUR_FEATURES) | {"customer_id", "age"}  # canonical names in use
     if cfg.transactions:
         context["transactions"] = _transactions_context(con, cfg.transactions, taken)
+        _add_money(con, context["transactions"], cfg.transactions)
     if cfg.customers:
         context["customers"] = _customers_context(con, cfg.customers, taken)
     if cfg.features.frequency == "orders" and not (cfg.transactions and cfg.transactions.order_id):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import numpy as np
 import polars as pl
 
-from segkit.config import Config
+from segkit.config import MAX_AMOUNT_DECIMALS, Config
 from segkit.errors import InputError
 from segkit.warehouse import quote_ident
 
@@ -70,6 +71,7 @@ QUARANTINE_WARN_SHARE = 0.01
 _SAMPLE_COLUMN = {
     "missing or unparseable timestamp": "ordered_at_text",
     "amount missing or not a number": "amount_text",
+    "amount too large": "amount_text",
     "amount zero or negative": "amount_text",
     "timestamp after the as-of date": "ordered_at_text",
 }
@@ -168,12 +170,59 @@ def _quarantine_samples(con, quarantine) -> dict[tuple[str, str], str]:
     return {(source, reason): value for source, reason, value in rows if value is not None}
 
 
+# The amounts rounded to the scale kept, counted by cleaning.amount_rounding.
+ROUNDING_COLUMNS = ("n_amounts_rounded", "n_amounts_float_noise")
+AMOUNT_ROUNDING_SQL = ("select amount_scale, n_amounts_rounded, n_amounts_float_noise, "
+                       "rounded_example from {relation}")
+
+
+def amount_rounding(con) -> dict[str, Any] | None:
+    """The build's one row of cleaning.amount_rounding (None without transactions)."""
+    try:
+        rows = con.execute(AMOUNT_ROUNDING_SQL.format(relation="cleaning.amount_rounding")
+                           ).fetchall()
+    except duckdb.CatalogException:  # a customers-only build
+        return None
+    return dict(zip(("amount_scale", *ROUNDING_COLUMNS, "rounded_example"), rows[0]))
+
+
+def with_rounded_amounts(accounting: pl.DataFrame,
+                         rounding: dict[str, Any] | None) -> pl.DataFrame:
+    """The row accounting with ``n_amounts_rounded`` and ``n_amounts_float_noise``:
+    how many of the transactions used had their amount rounded to the scale kept,
+    by more than float noise or by float noise alone (null on every other row)."""
+    used = (pl.col("source") == "transactions") & pl.col("reason").is_null()
+    return accounting.with_columns(
+        pl.when(used).then(pl.lit(rounding[column] if rounding else None))
+        .otherwise(pl.lit(None)).cast(pl.Int64).alias(column)
+        for column in ROUNDING_COLUMNS)
+
+
+def rounding_warnings(accounting: pl.DataFrame, rounding: dict[str, Any] | None) -> list[str]:
+    """A warning when amounts lost digits beyond float noise to the scale kept.
+
+    Float noise alone (15.299999999999999 read as 15.3) is counted, not news.
+    """
+    if not rounding or not rounding["n_amounts_rounded"]:
+        return []
+    used = int(accounting.filter((pl.col("source") == "transactions")
+                                 & pl.col("reason").is_null())["n_rows"].sum())
+    scale, n = rounding["amount_scale"], rounding["n_amounts_rounded"]
+    fix = ("set [transactions] amount_decimals to keep more" if scale < MAX_AMOUNT_DECIMALS
+           else f"segkit keeps at most {MAX_AMOUNT_DECIMALS}")
+    return [f"{n:,} of {used:,} transactions rows used had an amount with more than {scale} "
+            f"decimals, rounded half-up to {scale}, e.g. {rounding['rounded_example']!r}; "
+            f"{fix} (see meta.row_accounting, n_amounts_rounded)."]
+
+
 def build_warnings(con, cfg: Config, context: dict[str, Any], accounting: pl.DataFrame,
                    quarantine, lost: pl.DataFrame, removed: int) -> list[str]:
-    """The SQL stage's warnings: notable quarantine reasons, impossible ages, outliers removed."""
+    """The SQL stage's warnings: notable quarantine reasons, amounts rounded, impossible
+    ages, outliers removed."""
     hints = {source: reason_hints(con, source)
              for source in accounting["source"].unique().to_list()}
     warnings = _quarantine_warnings(accounting, hints, _quarantine_samples(con, quarantine), lost)
+    warnings += rounding_warnings(accounting, amount_rounding(con))
     n_absurd = 0
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = con.execute("select count(*) from cleaning.customers "

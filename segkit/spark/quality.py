@@ -14,9 +14,11 @@ import polars as pl
 
 from segkit.config import Config
 from segkit.errors import InputError
-from segkit.features.quality import (HISTOGRAM_BINS, _quarantine_warnings,
-                                     customer_warnings, lost_customers_sql,
-                                     quarantine_samples_sql, with_lost_customers)
+from segkit.features.quality import (AMOUNT_ROUNDING_SQL, HISTOGRAM_BINS, ROUNDING_COLUMNS,
+                                     _quarantine_warnings, customer_warnings,
+                                     lost_customers_sql, quarantine_samples_sql,
+                                     rounding_warnings, with_lost_customers,
+                                     with_rounded_amounts)
 
 
 def _histograms(spark, names: list[str], raw: dict[str, tuple], capped: dict[str, tuple]
@@ -104,7 +106,12 @@ def _warnings(spark, cfg: Config, context: dict, accounting: pl.DataFrame,
         lost = pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
                                     "example": pl.String})
     lost = lost.with_columns(pl.col("n_customers").cast(pl.Int64))
-    accounting = with_lost_customers(accounting, lost)
+    rounding = None
+    if cfg.transactions:
+        row = spark.sql(AMOUNT_ROUNDING_SQL.format(relation="cleaning__amount_rounding")
+                        ).collect()[0]
+        rounding = dict(zip(("amount_scale", *ROUNDING_COLUMNS, "rounded_example"), row))
+    accounting = with_rounded_amounts(with_lost_customers(accounting, lost), rounding)
     hints: dict[str, dict[str, str]] = {}
     for source, reason, hint in spark.sql(
             "select source, reason, hint from cleaning__quarantine_reasons").collect():
@@ -113,6 +120,7 @@ def _warnings(spark, cfg: Config, context: dict, accounting: pl.DataFrame,
                in spark.sql(quarantine_samples_sql("cleaning__quarantine")).collect()
                if v is not None}
     warnings = _quarantine_warnings(accounting, hints, samples, lost)
+    warnings += rounding_warnings(accounting, rounding)
     n_absurd = 0
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = spark.sql("select count(*) from cleaning__customers "

@@ -129,14 +129,21 @@ def read_source(spark, section: TransactionsConfig | CustomersConfig, name: str)
     return view
 
 
+# Spark column types a stand-in keeps, so a money column is read as its type says
+# (segkit.features.context): exact decimals and integers, floating point; the rest is text.
+_STAND_IN_TYPE = re.compile(r"decimal\(\d+,\d+\)|tinyint|smallint|int|bigint|float|double")
+
+
 def _stand_in(con, spark, section, view: str) -> None:
     """A ``table =`` source is in Spark's catalog: DuckDB checks the mapping on an empty copy."""
     parts = section.table.split(".")
-    columns = spark.table(view).columns
+    dtypes = spark.table(view).dtypes
     if len(parts) == 2:
         con.execute(f"create schema if not exists {project.quote_ident(parts[0])}")
     qualified = ".".join(project.quote_ident(p) for p in parts)
-    body = ", ".join(f"{project.quote_ident(c)} varchar" for c in columns)
+    body = ", ".join(f"{project.quote_ident(c)} "
+                     f"{kind if _STAND_IN_TYPE.fullmatch(kind) else 'varchar'}"
+                     for c, kind in dtypes)
     con.execute(f"create table {qualified} ({body})")
 
 

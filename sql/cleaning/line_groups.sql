@@ -6,10 +6,12 @@
 --   not_null: customer_id, purchase_date, n_lines, amount, may_repeat
 -- The usable lines (those no check of their own rejects: the line_reason
 -- macro) collapsed by what the features need: customer, day, the order when
--- frequency counts orders, the categorical values; with how many lines and
--- their spend. A build stores it as a table: it is its one full read of the
--- source, one hash aggregate to a few million groups, where a table of every
--- line and a window over it cost seconds and a gigabyte at 10M lines.
+-- frequency counts orders, the categorical values; with how many lines, their
+-- spend, and how many amounts were rounded to the scale kept (by more than
+-- float noise, or by float noise alone; cleaning.amount_rounding adds them
+-- up). A build stores it as a table: it is its one full read of the source,
+-- one hash aggregate to a few million groups, where a table of every line and
+-- a window over it cost seconds and a gigabyte at 10M lines.
 -- may_repeat: exact repeats are copies of one line, so they fall in one group
 -- and set the same bit in each of three 64-bit maps of the row hashes of the lines;
 -- a group whose three maps all count fewer bits than lines may hold repeats
@@ -33,6 +35,13 @@ grouped as (
         {{ purchase_keys(features.frequency == 'orders', transactions.categorical) }}
         count(*) as n_lines,
         sum(amount) as amount,
+        count(*) filter (where amount_rounding = 'rounded') as n_amounts_rounded,
+        count(*) filter (where amount_rounding = 'float noise') as n_amounts_float_noise,
+        min(case when amount_rounding = 'rounded' then coalesce(
+            cast(amount_source as {{ string_type() }}),
+            cast(quantity_source as {{ string_type() }}) || ' x '
+                || cast(unit_price_source as {{ string_type() }}))
+        end) as rounded_example,
         bit_count(bit_or({{ hash_bit('row_hash', 0) }})) as n_bits_0,
         bit_count(bit_or({{ hash_bit('row_hash', 1) }})) as n_bits_1,
         bit_count(bit_or({{ hash_bit('row_hash', 2) }})) as n_bits_2
@@ -55,6 +64,9 @@ final as (
         {{ purchase_keys(features.frequency == 'orders', transactions.categorical) }}
         n_lines,
         amount,
+        n_amounts_rounded,
+        n_amounts_float_noise,
+        rounded_example,
         -- with an order id, an identical source row is a duplicate export;
         -- without one, identical rows can be real repeat purchases: kept
         {% if transactions.order_id -%}

@@ -35,6 +35,7 @@ plain as (
         screened.order_id,
         screened.ordered_at,
         screened.amount,
+        screened.amount_rounding,
         {% for column in transactions.categorical -%}
         screened.{{ column.name }},
         {% endfor -%}

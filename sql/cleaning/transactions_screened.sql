@@ -29,6 +29,7 @@ final as (
         order_id,
         ordered_at,
         amount,
+        amount_rounding,
         {% for column in transactions.categorical -%}
         {{ column.name }},
         {% endfor -%}

@@ -51,6 +51,7 @@ copies as (
         order_id,
         ordered_at,
         amount,
+        amount_rounding,
         {% for column in transactions.categorical -%}
         {{ column.name }},
         {% endfor -%}
@@ -80,6 +81,7 @@ checked as (
         order_id,
         ordered_at,
         amount,
+        amount_rounding,
         {% for column in transactions.categorical -%}
         {{ column.name }},
         {% endfor -%}
@@ -102,6 +104,7 @@ checked as (
         order_id,
         ordered_at,
         amount,
+        amount_rounding,
         {% for column in transactions.categorical -%}
         {{ column.name }},
         {% endfor -%}

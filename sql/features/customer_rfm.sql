@@ -7,7 +7,9 @@
 --   not_null: customer_id, recency_days, frequency, monetary, tenure_days
 -- One row per customer with at least one usable transaction: recency,
 -- frequency, monetary and tenure. A purchase is a day by default, because
--- one order spans many lines and some sources have no order id.
+-- one order spans many lines and some sources have no order id. Money is
+-- exact: total_spend is the DECIMAL sum of the amounts of the used lines; monetary
+-- is their average per purchase rounded half-up once (or the total).
 with
 
 as_of as (
@@ -120,10 +122,13 @@ final as (
         n_purchase_days as frequency,
         {%- endif %}
         {% if features.monetary == 'total' -%}
-        total_spend as monetary,
+        cast(total_spend as decimal(38, {{ transactions.amount_scale }})) as monetary,
         {%- else -%}
-        -- average spend per purchase, rounded to cents (a double, as DuckDB divides)
-        {{ round_quotient('total_spend', 'orders.n_orders' if features.frequency == 'orders' else 'n_purchase_days', 2) }} as monetary,
+        -- average spend per purchase: the exact quotient, rounded half-up once
+        -- to [features] money_decimals, DECIMAL(38, money_decimals)
+        {{ round_quotient('total_spend',
+                          'orders.n_orders' if features.frequency == 'orders' else 'n_purchase_days',
+                          features.money_decimals, transactions.amount_scale) }} as monetary,
         {%- endif %}
         {{ days_between('first_purchase_date', 'as_of.as_of_date') }} as tenure_days,
         {% for column in transactions.categorical -%}
@@ -131,7 +136,9 @@ final as (
         {% endfor -%}
         first_purchase_date,
         last_purchase_date,
-        total_spend
+        -- exact at the scale of the amounts, never rounded: DECIMAL(38, s) on
+        -- both engines (a sum of sums is narrower in Spark)
+        cast(total_spend as decimal(38, {{ transactions.amount_scale }})) as total_spend
     from per_customer
     cross join as_of
     {% if features.frequency == 'orders' -%}

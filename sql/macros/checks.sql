@@ -10,7 +10,8 @@ case
             when customer_id is null then 'missing customer id'
             when ordered_at is null then 'missing or unparseable timestamp'
             when is_cancellation then 'cancellation or return'
-            when amount is null then 'amount missing or not a number'
+            when amount is null and not is_amount_too_large then 'amount missing or not a number'
+            when is_amount_too_large then 'amount too large'
             when amount <= 0 then 'amount zero or negative'
         end
 {%- endmacro %}

@@ -105,32 +105,78 @@ element_at({{ expr }}, {{ position }})
 {%- endif -%}
 {%- endmacro %}
 
-{#- A quotient rounded to some digits, as DuckDB computes it: a DECIMAL divided
-    by an integer is a DOUBLE q, and round(q, d) rounds q's exact binary value
-    half away from zero. Spark's round() rounds q's shortest decimal text
-    instead ("37.555" up, where q is 37.55499...): a cent apart on about 4 % of
-    the demo's customers. Away from a half-cent tie both agree; at one, the
-    sign of the exact 2 * 10^d * q - k2 decides, found without rounding error
-    (Dekker's split of q: the parts times 2 * 10^d are exact doubles). -#}
-{% macro round_quotient(numerator, denominator, digits) -%}
-{%- if dialect == 'spark' -%}
-{%- set q = '(cast(' ~ numerator ~ ' as double) / ' ~ denominator ~ ')' -%}
-{%- set f = 'cast(' ~ (2 * 10 ** digits) ~ ' as double)' -%}
-{%- set p = '(' ~ q ~ ' * ' ~ f ~ ')' -%}
-{%- set k2 = 'round(' ~ p ~ ', 0)' -%}
-{%- set c = '(' ~ q ~ ' * cast(134217729 as double))' -%}
-{%- set high = '(' ~ c ~ ' - (' ~ c ~ ' - ' ~ q ~ '))' -%}
-{%- set low = '(' ~ q ~ ' - ' ~ high ~ ')' -%}
-{%- set error = '((' ~ high ~ ' * ' ~ f ~ ' - ' ~ p ~ ') + ' ~ low ~ ' * ' ~ f ~ ')' -%}
-case
-            when abs({{ p }} - {{ k2 }}) < cast(0.000001 as double)
-                and pmod(cast({{ k2 }} as bigint), 2) = 1
-                then ({{ k2 }} + case when ({{ p }} - {{ k2 }}) + {{ error }} < 0 then -1 else 1 end)
-                    / 2 / cast({{ 10 ** digits }} as double)
-            else round({{ q }}, {{ digits }})
-        end
+{#- A source value as DECIMAL(precision, scale); null when it is not a
+    number or does not fit. kind (the render context's *_kind) says how the
+    column is read: 'exact' (an integer, or a DECIMAL whose scale is kept) is
+    cast; 'text' (text, a floating-point number, a DECIMAL with more decimals
+    than kept) is read from its text, more decimals rounding half away from
+    zero on both engines (half-up for positive amounts). A double's text is
+    the shortest that reads back as it (15.3, not 15.299999999999999): DuckDB
+    casts a DOUBLE to DECIMAL by scaling it in binary (561.045 -> 561.04),
+    Spark by its text (561.05); through the text both read 561.05. -#}
+{% macro to_decimal(expr, kind, precision, scale) -%}
+{%- if kind == 'exact' -%}
+try_cast({{ expr }} as decimal({{ precision }}, {{ scale }}))
 {%- else -%}
-round({{ numerator }} / {{ denominator }}, {{ digits }})
+try_cast(cast({{ expr }} as {{ string_type() }}) as decimal({{ precision }}, {{ scale }}))
+{%- endif -%}
+{%- endmacro %}
+
+{#- Why a value read as `kept` differs from the `exact` value it was read
+    from (both DECIMAL): null when it does not; 'float noise' when the digits
+    rounded away move it by at most 1e-12 of itself (a double printed with 17
+    digits, 15.299999999999999 read as 15.3: a double holds about 16
+    significant digits, and float arithmetic disturbs only the last ones);
+    'rounded' when they move it by more. -#}
+{% macro rounding(exact, kept) -%}
+case
+            when {{ exact }} = {{ kept }} then null
+            when abs(cast({{ kept }} as double) - cast({{ exact }} as double))
+                <= 1e-12 * abs(cast({{ exact }} as double)) then 'float noise'
+            else 'rounded'
+        end
+{%- endmacro %}
+
+{#- A quotient of money by a count, exact and rounded once: numerator / denominator
+    rounded half away from zero (half-up for positive amounts) to `digits`
+    decimals, as DECIMAL(38, digits) on both engines. numerator is a DECIMAL
+    with at most `scale` decimals (at most 12) below 10^24, denominator a
+    positive integer. Neither engine divides exactly as it is: DuckDB divides
+    a DECIMAL as a DOUBLE (653.01 / 2 = 326.50499...), Spark rounds the
+    quotient at 6 decimals before round() rounds it again. So the quotient is
+    found from an exact remainder: with unit = denominator * 10^-digits,
+    numerator = q * unit + r (q a whole number, |r| < unit), the result is
+    q * 10^-digits, one step further from zero when 2 |r| >= unit. DuckDB
+    computes it on the unscaled HUGEINT; Spark in DECIMAL, its operands cast
+    so that no precision is lost (each step stays within 38 digits). -#}
+{% macro round_quotient(numerator, denominator, digits, scale) -%}
+{%- set work = [scale, digits] | max -%}
+{%- set step = '1' if digits == 0 else '0.' ~ '0' * (digits - 1) ~ '1' -%}
+{%- if dialect == 'spark' -%}
+{%- set n = 'cast(' ~ numerator ~ ' as decimal(36, ' ~ work ~ '))' -%}
+{%- set d = 'cast(' ~ denominator ~ ' as decimal(19, 0))' -%}
+{%- set unit = '(' ~ d ~ ' * ' ~ step ~ ')' -%}
+{%- set r = '(' ~ n ~ ' % ' ~ unit ~ ')' -%}
+cast(
+            ({{ n }} - {{ r }}
+                + case
+                    when abs({{ r }}) + abs({{ r }}) < {{ unit }} then 0
+                    when {{ n }} < 0 then -{{ unit }}
+                    else {{ unit }}
+                end) / {{ d }}
+            as decimal(38, {{ digits }}))
+{%- else -%}
+{%- set n = 'cast(' ~ numerator ~ ' as decimal(38, ' ~ work ~ '))' -%}
+{%- set t = '(cast(floor(' ~ n ~ ') as hugeint) * ' ~ 10 ** work ~ ' + cast((' ~ n ~ ' - floor(' ~ n ~ ')) * ' ~ 10 ** work ~ ' as hugeint))' -%}
+{%- set m = '(cast(' ~ denominator ~ ' as hugeint) * ' ~ 10 ** (work - digits) ~ ')' -%}
+cast(
+            cast({{ t }} // {{ m }}
+                + case
+                    when abs({{ t }} % {{ m }}) + abs({{ t }} % {{ m }}) < {{ m }} then 0
+                    when {{ t }} < 0 then -1
+                    else 1
+                end as decimal(38, 0)) * {{ step }}
+            as decimal(38, {{ digits }}))
 {%- endif -%}
 {%- endmacro %}
 

@@ -7,6 +7,12 @@
 -- and typed. A value that does not parse becomes null here, and the source
 -- value stays beside it (*_source), so cleaning can quarantine the row with a
 -- precise reason and its content instead of dropping it.
+-- Money is an exact DECIMAL. The amount of a line is DECIMAL(14 + s, s): s is
+-- the declared scale of a DECIMAL or integer column, or [transactions]
+-- amount_decimals for text and floating-point columns (amount_scale in the
+-- render context). More decimals round half-up, once, and amount_rounding
+-- says so; an amount of 10^14 or more does not fit (is_amount_too_large). So
+-- the total of a customer, DECIMAL(38, s), cannot overflow.
 with
 
 source as (
@@ -33,28 +39,20 @@ renamed as (
         try_cast({{ transactions.timestamp }} as timestamp) as ordered_at,
         {%- endif %}
 
-        ----- money: DECIMAL, so sums are exact and identical on every run
-        -- The source values stay in their own types: turning them into text
-        -- for every line would cost seconds at 10M lines, and only rejected
-        -- lines need it (cleaning.transactions_screened).
-        {% if transactions.amount -%}
-        {{ transactions.amount }} as amount_source,
-        cast(null as {{ string_type() }}) as quantity_source,
-        cast(null as {{ string_type() }}) as unit_price_source,
-        cast(null as decimal(18, 3)) as quantity,
-        try_cast({{ transactions.amount }} as decimal(18, 2)) as amount,
+        ----- money, as the source holds it
+        -- Numbers stay in their own types: as text for every line they would
+        -- cost seconds at 10M lines, and only rejected lines need it
+        -- (cleaning.transactions_screened). A floating-point number is read
+        -- from its text (the to_decimal macro), so it becomes text once, here.
+        {% for key in ('amount', 'quantity', 'unit_price') -%}
+        {% if not transactions[key] -%}
+        cast(null as {{ string_type() }}) as {{ key }}_source,
+        {%- elif transactions[key ~ '_kind'] == 'text' -%}
+        cast({{ transactions[key] }} as {{ string_type() }}) as {{ key }}_source,
         {%- else -%}
-        cast(null as {{ string_type() }}) as amount_source,
-        {{ transactions.quantity }} as quantity_source,
-        {{ transactions.unit_price }} as unit_price_source,
-        try_cast({{ transactions.quantity }} as decimal(18, 3)) as quantity,
-        try_cast(
-            try_cast({{ transactions.quantity }} as decimal(18, 3))
-            * try_cast({{ transactions.unit_price }} as decimal(18, 4))
-            as decimal(18, 2)
-        ) as amount,
+        {{ transactions[key] }} as {{ key }}_source,
         {%- endif %}
-
+        {% endfor %}
         ----- attributes of the customer carried on each line
         {% for column in transactions.categorical -%}
         {{ as_text(column.source) }} as {{ column.name }},
@@ -65,6 +63,70 @@ renamed as (
     from source
 ),
 
+typed as (
+    select
+        *,
+        {% if transactions.amount -%}
+        cast(null as decimal(18, 6)) as quantity,
+        {{ to_decimal('amount_source', transactions.amount_kind,
+                      transactions.amount_precision, transactions.amount_scale) }} as amount
+        {%- else -%}
+        -- quantity and unit price keep 6 and 9 decimals: their product is
+        -- exact, DECIMAL(37, 15) in DuckDB and (38, 15) in Spark
+        {{ to_decimal('quantity_source', transactions.quantity_kind, 18, 6) }} as quantity,
+        {{ to_decimal('quantity_source', transactions.quantity_kind, 18, 6) }}
+            * {{ to_decimal('unit_price_source', transactions.unit_price_kind, 19, 9) }}
+            as line_value
+        {%- endif %}
+    from renamed
+),
+
+{% if not transactions.amount -%}
+priced as (
+    -- the amount of a line: the exact product, rounded half-up once
+    select
+        *,
+        try_cast(round(line_value, {{ transactions.amount_scale }})
+            as decimal({{ transactions.amount_precision }}, {{ transactions.amount_scale }}))
+            as amount
+    from typed
+),
+{%- endif %}
+
+-- where the amount kept differs from the source value, and why (the rounding
+-- macro); whether a missing amount is a number too large to keep
+money_checked as (
+    select
+        *,
+        {% if not transactions.amount -%}
+        case
+            when amount is not null then {{ rounding('line_value', 'amount') }}
+        end as amount_rounding,
+        {%- elif transactions.amount_kind == 'text' -%}
+        case
+            -- most lines: no digit beyond the scale kept (a cheap text test)
+            when amount is null
+                or length(amount_source) - instr(amount_source, '.')
+                    <= {{ transactions.amount_scale }}
+                then null
+            else {{ rounding('try_cast(amount_source as decimal(38, 18))', 'amount') }}
+        end as amount_rounding,
+        {%- else -%}
+        -- an integer, or a DECIMAL whose scale is kept: never rounded
+        cast(null as {{ string_type() }}) as amount_rounding,
+        {%- endif %}
+        case
+            when amount is not null then false
+            -- a finite number: NaN and the infinities are not below infinity
+            else coalesce(
+                {%- for key in (['amount'] if transactions.amount else ['quantity', 'unit_price']) %}
+                abs(try_cast(cast({{ key }}_source as {{ string_type() }}) as double))
+                    < cast('inf' as double){% if not loop.last %} and{% endif %}
+                {%- endfor %}, false)
+        end as is_amount_too_large
+    from {{ 'typed' if transactions.amount else 'priced' }}
+),
+
 final as (
     select
         -- ids exported through a float column ("17850.0") mean "17850"
@@ -73,6 +135,8 @@ final as (
         ordered_at,
         ordered_at_source,
         amount,
+        amount_rounding,
+        is_amount_too_large,
         amount_source,
         quantity,
         quantity_source,
@@ -87,7 +151,7 @@ final as (
         {{ column.name }},
         {% endfor -%}
         row_hash
-    from renamed
+    from money_checked
 )
 
 select * from final

@@ -92,11 +92,11 @@ def columns(con, name: str, context: dict, **extra) -> list[str]:
 
 def test_staging_transactions_types_renames_and_normalises_ids(db, context):
     got = run(db, "staging.transactions", context, order_by="order_id")
-    ids = [(r[0], r[1], r[2], r[4], r[9]) for r in got]
+    ids = [(r[0], r[1], r[2], r[4], r[11]) for r in got]
     assert ids == [
-        ("A", "1", T(2024, 1, 1, 10), Decimal("10.00"), False),
-        (None, "3", None, Decimal("1.00"), False),  # blank id, unparseable time
-        ("17850", "C2", T(2024, 1, 2, 11), Decimal("-3.50"), True),  # "17850.0" -> "17850"
+        ("A", "1", T(2024, 1, 1, 10), Decimal("10.0000"), False),
+        (None, "3", None, Decimal("1.0000"), False),  # blank id, unparseable time
+        ("17850", "C2", T(2024, 1, 2, 11), Decimal("-3.5000"), True),  # "17850.0" -> "17850"
     ]
 
 
@@ -108,33 +108,140 @@ def test_staging_customers_types_and_keeps_bad_numbers_as_null(db, context):
     ]
 
 
+def money_context(folder: Path, mapping: str, data: str | None = None,
+                  parquet_sql: str | None = None, extra: str = "") -> dict:
+    """The render context of a source of ``data`` (CSV) or ``parquet_sql`` (a query
+    written to Parquet) whose money columns ``mapping`` names."""
+    folder.mkdir(exist_ok=True)
+    if parquet_sql:
+        path = folder / "orders.parquet"
+        duckdb.sql(f"copy ({parquet_sql}) to '{path}' (format parquet)")
+    else:
+        path = folder / "orders.csv"
+        path.write_text(data)
+    cfg = load_config(write_config(folder, f"""
+        [transactions]
+        path = "{path.name}"
+        customer_id = "customer"
+        timestamp = "at"
+        {mapping}
+        {extra}
+    """))
+    con = warehouse.connect_work(cfg.duckdb, folder / "tmp")
+    try:
+        return features.render_context(con, cfg)
+    finally:
+        con.close()
+
+
+def money(db, context) -> list[tuple]:
+    """(amount, amount_rounding, is_amount_too_large) of every staged line, in file order."""
+    got = run(db, "staging.transactions", context, order_by="row_hash")
+    names = columns(db, "staging.transactions", context)
+    index = [names.index(c) for c in ("amount", "amount_rounding", "is_amount_too_large",
+                                      "ordered_at")]
+    return [tuple(r[i] for i in index[:3]) for r in sorted(got, key=lambda r: r[index[3]])]
+
+
+def test_staging_transactions_reads_text_amounts_exactly_and_rounds_once(db, tmp_path):
+    values = ["12.5", " 7.10 ", "7.10000000", "12.34565", "12.34564999", "15.299999999999999",
+              "0.00004", "-3.25", "12,50", "abc", "", "inf", "NaN", "1e15",
+              "99999999999999.99995", "99999999999999.9999", "1.5e-3"]
+    data = "customer,at,amount\n" + "".join(
+        f'A,2024-01-01 00:00:{i:02d},"{v}"\n' for i, v in enumerate(values))
+    context = money_context(tmp_path, 'amount = "amount"', data)
+    assert (context["transactions"]["amount_kind"], context["transactions"]["amount_scale"]) == (
+        "text", 4)
+    assert money(db, context) == [
+        (Decimal("12.5000"), None, False),
+        (Decimal("7.1000"), None, False),  # spaces
+        (Decimal("7.1000"), None, False),  # zeros beyond the scale are not rounding
+        (Decimal("12.3457"), "rounded", False),  # half-up, once
+        (Decimal("12.3456"), "rounded", False),
+        (Decimal("15.3000"), "float noise", False),  # a double printed with 17 digits
+        (Decimal("0.0000"), "rounded", False),  # cleaning: zero
+        (Decimal("-3.2500"), None, False),
+        (None, None, False), (None, None, False), (None, None, False),  # not numbers
+        (None, None, False), (None, None, False),  # infinity, NaN
+        (None, None, True),  # 10^15: too large
+        (None, None, True),  # rounds up to 10^14
+        (Decimal("99999999999999.9999"), None, False),  # the largest amount kept
+        (Decimal("0.0015"), None, False),
+    ]
+
+
+def test_staging_transactions_keeps_a_declared_scale_and_reads_doubles_by_their_text(
+        db, tmp_path):
+    exact = money_context(tmp_path / "decimal", 'amount = "amount"', parquet_sql=(
+        "select 'A' as customer, timestamp '2024-01-01' + to_seconds(i) as at, "
+        "amount::decimal(10, 3) as amount from (values (0, 1.125), (1, 2.5)) as v(i, amount)"))
+    assert (exact["transactions"]["amount_kind"], exact["transactions"]["amount_scale"]) == (
+        "exact", 3)
+    assert money(db, exact) == [(Decimal("1.125"), None, False), (Decimal("2.500"), None, False)]
+    # DuckDB casts the double 561.045 to 561.04 (its binary value, scaled); its text
+    # says 561.045, and half-up gives 561.05, as Spark reads it
+    doubles = money_context(tmp_path / "double", 'amount = "amount"', parquet_sql=(
+        "select 'A' as customer, timestamp '2024-01-01' + to_seconds(i) as at, "
+        "amount from (values (0, 561.045::double), (1, 0.1::double + 0.2::double), "
+        "(2, 2.675::double)) "
+        "as v(i, amount)"), extra="amount_decimals = 2")
+    assert (doubles["transactions"]["amount_kind"], doubles["transactions"]["amount_scale"]) == (
+        "text", 2)
+    assert money(db, doubles) == [
+        (Decimal("561.05"), "rounded", False),
+        (Decimal("0.30"), "float noise", False),  # 0.30000000000000004
+        (Decimal("2.68"), "rounded", False),
+    ]
+
+
+def test_staging_transactions_multiplies_quantity_and_price_exactly(db, tmp_path):
+    lines = [("3", "0.33335"), ("1.5", "2.5"), ("6", "2.55"), ("2", "0.00004"),
+             ("1000000000000", "1"), ("1", "x"), ("-2", "1.25")]
+    data = "customer,at,qty,price\n" + "".join(
+        f"A,2024-01-01 00:00:{i:02d},{q},{p}\n" for i, (q, p) in enumerate(lines))
+    context = money_context(tmp_path, 'quantity = "qty"\n        unit_price = "price"', data)
+    assert money(db, context) == [
+        (Decimal("1.0001"), "rounded", False),  # 1.00005, half-up
+        (Decimal("3.7500"), None, False),
+        (Decimal("15.3000"), None, False),
+        (Decimal("0.0001"), "rounded", False),  # 0.00008
+        (None, None, True),  # a quantity of 10^12
+        (None, None, False),  # a price that is not a number
+        (Decimal("-2.5000"), None, False),  # a return (cleaning: cancellation)
+    ]
+
+
 # -- cleaning --------------------------------------------------------------------
 
 SCREEN_INPUT = ("customer_id varchar, order_id varchar, ordered_at timestamp, "
-                "ordered_at_source varchar, amount decimal(18,2), amount_source varchar, "
-                "quantity decimal(18,3), quantity_source varchar, unit_price_source varchar, "
+                "ordered_at_source varchar, amount decimal(18,4), amount_rounding varchar, "
+                "is_amount_too_large boolean, amount_source varchar, "
+                "quantity decimal(18,6), quantity_source varchar, unit_price_source varchar, "
                 "is_cancellation boolean, country varchar, row_hash ubigint")
 
 
 def test_cleaning_transactions_screened_gives_the_first_failing_check(db, context):
     t = T(2024, 1, 1)
     given(db, "staging.transactions", SCREEN_INPUT, [
-        ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),
-        ("A", "1", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 1),  # a repeat: checked's
-        (None, "2", t, "x", Decimal("5"), None, 1, "1", "5", False, "UK", 2),
-        ("B", "3", None, "bad", None, None, 1, "1", "x", False, "UK", 3),  # two faults
-        ("B", "C4", t, "x", Decimal("-5"), None, -1, "-1", "5", True, "UK", 4),
-        ("B", "5", t, "x", None, None, 1, "1", "1,5", False, "UK", 5),
-        ("B", "6", t, "x", Decimal("0"), None, 1, "1", "0", False, "UK", 6),
+        ("A", "1", t, "x", Decimal("5"), None, False, None, 1, "1", "5", False, "UK", 1),
+        # a repeat: cleaning.transactions_checked's
+        ("A", "1", t, "x", Decimal("5"), None, False, None, 1, "1", "5", False, "UK", 1),
+        (None, "2", t, "x", Decimal("5"), None, False, None, 1, "1", "5", False, "UK", 2),
+        ("B", "3", None, "bad", None, None, False, None, 1, "1", "x", False, "UK", 3),  # two
+        ("B", "C4", t, "x", Decimal("-5"), None, False, None, -1, "-1", "5", True, "UK", 4),
+        ("B", "5", t, "x", None, None, False, None, 1, "1", "1,5", False, "UK", 5),
+        ("B", "6", t, "x", Decimal("0"), None, False, None, 1, "1", "0", False, "UK", 6),
+        ("B", "7", t, "x", None, None, True, None, 1, "1", "1e15", False, "UK", 7),
     ])
-    got = run(db, "cleaning.transactions_screened", context, order_by="order_id, 5")
-    assert [(r[1], r[5], r[6], r[7]) for r in got] == [
+    got = run(db, "cleaning.transactions_screened", context, order_by="order_id, 6")
+    assert [(r[1], r[6], r[7], r[8]) for r in got] == [
         ("1", None, None, None),
         ("1", None, None, None),  # repeats need other lines: cleaning.transactions_checked
         ("2", "missing customer id", "x", "1 x 5"),
         ("3", "missing or unparseable timestamp", "bad", "1 x x"),
         ("5", "amount missing or not a number", "x", "1 x 1,5"),
         ("6", "amount zero or negative", "x", "1 x 0"),
+        ("7", "amount too large", "x", "1 x 1e15"),
         ("C4", "cancellation or return", "x", "-1 x 5"),
     ]
 
@@ -148,8 +255,8 @@ def test_cleaning_as_of_is_the_last_usable_day_not_in_the_future(db, context):
 
 
 CHECKED_INPUT = ("customer_id varchar, order_id varchar, ordered_at timestamp, "
-                 "amount decimal(18,2), country varchar, quarantine_reason varchar, "
-                 "ordered_at_text varchar, amount_text varchar")
+                 "amount decimal(18,4), amount_rounding varchar, country varchar, "
+                 "quarantine_reason varchar, ordered_at_text varchar, amount_text varchar")
 
 
 def create(db, name, context):
@@ -161,12 +268,13 @@ def create(db, name, context):
 def staged(db, context, rows, as_of=None):
     """Lines as staging gives them, through the models a build materializes.
 
-    Rows are (customer, order, at, amount, quantity, row hash); with ``as_of``
-    the as-of date is given, else it is the model's.
+    Rows are (customer, order, at, amount, quantity, row hash[, amount_rounding]);
+    with ``as_of`` the as-of date is given, else it is the model's.
     """
     given(db, "staging.transactions", SCREEN_INPUT, [
-        (c, o, at, str(at), amount, None, q, str(q), "5", q is not None and q < 0, "UK", h)
-        for c, o, at, amount, q, h in rows])
+        (c, o, at, str(at), amount, rounding[0] if rounding else None, False, None, q, str(q),
+         "5", q is not None and q < 0, "UK", h)
+        for c, o, at, amount, q, h, *rounding in rows])
     create(db, "cleaning.transactions_screened", context)
     create(db, "cleaning.line_groups", context)
     if as_of:
@@ -183,9 +291,9 @@ def test_cleaning_transactions_checked_rejects_lines_after_the_as_of_date(db, co
         ("A", "3", T(2024, 1, 5), Decimal("0"), 1, 3),
     ], as_of=D(2024, 1, 3))
     got = run(db, "cleaning.transactions_checked", context, order_by="order_id")
-    assert [(r[1], r[5], r[6], r[7]) for r in got] == [
+    assert [(r[1], r[6], r[7], r[8]) for r in got] == [
         ("1", None, None, None),
-        ("2", "timestamp after the as-of date", "2024-01-04 00:00:00", "6.00"),
+        ("2", "timestamp after the as-of date", "2024-01-04 00:00:00", "6.0000"),
         ("3", "amount zero or negative", "2024-01-05 00:00:00", "1 x 5"),  # the earlier reason stays
     ]
 
@@ -196,8 +304,8 @@ def test_cleaning_transactions_checked_keeps_one_copy_of_a_repeated_line(db, con
     bad = ("A", "9", at, Decimal("0"), 1, 9)
     staged(db, context, [line, line, line, bad, bad, ("A", "2", at, Decimal("6"), 1, 8),
                          ("B", "3", at, Decimal("2"), 1, 10)])
-    got = run(db, "cleaning.transactions_checked", context, order_by="order_id, 6")
-    assert [(r[1], r[5], r[6], r[7]) for r in got] == [
+    got = run(db, "cleaning.transactions_checked", context, order_by="order_id, 7")
+    assert [(r[1], r[6], r[7], r[8]) for r in got] == [
         ("1", "exact duplicate of an earlier row", "2024-01-03 00:00:00", "1 x 5"),
         ("1", "exact duplicate of an earlier row", "2024-01-03 00:00:00", "1 x 5"),
         ("1", None, None, None),
@@ -222,23 +330,39 @@ def test_cleaning_line_groups_flags_every_group_that_may_hold_a_repeat(db, conte
     # A: five different hashes, one of which shares every map's bit with hash 1:
     # set aside and compared, no repeat; B: two hashes that differ only above the
     # maps' 18 bits: set aside too; C: the first map tells its three lines apart
-    assert [(r[0], r[3], r[4], r[5]) for r in got] == [
+    assert [(r[0], r[3], r[4], r[8]) for r in got] == [
         ("A", 5, Decimal("5"), True), ("B", 2, Decimal("2"), True),
         ("C", 3, Decimal("3"), False)]
     assert run(db, "cleaning.transactions_checked", context,
                order_by="customer_id, order_id") == [
-        (c, o, at, Decimal("1"), "UK", None, None, None)
+        (c, o, at, Decimal("1"), None, "UK", None, None, None)
         for c, o in [("A", "0"), ("A", "1"), ("A", "2"), ("A", "3"), ("A", "4"),
                      ("B", "1"), ("B", "1"), ("C", "1"), ("C", "1"), ("C", "1")]]
 
 
 def test_cleaning_transactions_keeps_the_usable_lines(db, context):
     given(db, "cleaning.transactions_checked", CHECKED_INPUT, [
-        ("A", "1", T(2024, 1, 3), Decimal("5"), "UK", None, None, None),
-        ("B", "2", T(2024, 1, 4), Decimal("6"), "FR", "timestamp after the as-of date", "", ""),
+        ("A", "1", T(2024, 1, 3), Decimal("5"), None, "UK", None, None, None),
+        ("B", "2", T(2024, 1, 4), Decimal("6"), None, "FR", "timestamp after the as-of date",
+         "", ""),
     ])
     assert run(db, "cleaning.transactions", context) == [
         ("A", "1", T(2024, 1, 3), "UK", Decimal("5"))]
+
+
+def test_cleaning_amount_rounding_counts_the_used_lines_rounded(db, context):
+    day, later = T(2024, 1, 3), T(2024, 1, 9)
+    repeated = ("A", "1", day, Decimal("5"), 1, 7, "rounded")
+    staged(db, context, [
+        repeated, repeated,  # one used, one duplicate: counted once
+        ("A", "2", day, Decimal("6"), 1, 8, "float noise"),
+        ("B", "3", day, Decimal("2.5"), 1, 9, "rounded"),
+        ("B", "4", day, Decimal("0"), 1, 10, "rounded"),  # quarantined: zero
+        ("B", "5", later, Decimal("2"), 1, 11, "rounded"),  # after the as-of date
+        ("C", "6", day, Decimal("1"), 1, 12),
+    ], as_of=D(2024, 1, 3))
+    # the smallest source value rounded: quantity x unit price here
+    assert run(db, "cleaning.amount_rounding", context) == [(4, 2, 1, "1 x 5")]
 
 
 CUSTOMER_INPUT = ("customer_id varchar, birth_year double, birth_date date, age_given double, "
@@ -276,8 +400,8 @@ def test_cleaning_customers_ages_and_impossible_ages(db, context):
 
 def test_cleaning_quarantine_lists_the_rejected_rows_of_both_sources(db, context):
     given(db, "cleaning.transactions_set_aside", CHECKED_INPUT, [
-        ("A", "1", T(2024, 1, 3), Decimal("5"), "UK", None, None, None),
-        (None, "2", T(2024, 1, 3), Decimal("5"), "UK", "missing customer id", "x", "5"),
+        ("A", "1", T(2024, 1, 3), Decimal("5"), None, "UK", None, None, None),
+        (None, "2", T(2024, 1, 3), Decimal("5"), None, "UK", "missing customer id", "x", "5"),
     ])
     given(db, "cleaning.customers_checked", "customer_id varchar, quarantine_reason varchar",
           [("A", None), ("A", "duplicate customer id")])
@@ -290,7 +414,7 @@ def test_cleaning_quarantine_lists_the_rejected_rows_of_both_sources(db, context
 def test_cleaning_quarantine_reasons_is_a_fixed_list(db, context):
     got = run(db, "cleaning.quarantine_reasons", context, order_by="source, check_order")
     assert [(r[0], r[1]) for r in got] == [("customers", 1), ("customers", 2)] + [
-        ("transactions", i) for i in range(1, 8)]
+        ("transactions", i) for i in range(1, 9)]
 
 
 # -- features --------------------------------------------------------------------
@@ -298,7 +422,7 @@ def test_cleaning_quarantine_reasons_is_a_fixed_list(db, context):
 def usable_lines(db, context, rows):
     """Usable lines from (customer, order, at, country, amount[, row hash])."""
     given(db, "staging.transactions", SCREEN_INPUT, [
-        (c, o, at, str(at), amount, None, 1, "1", str(amount), False, country,
+        (c, o, at, str(at), amount, None, False, None, 1, "1", str(amount), False, country,
          extra[0] if extra else i + 100)
         for i, (c, o, at, country, amount, *extra) in enumerate(rows)])
     for name in ("cleaning.transactions_screened", "cleaning.line_groups"):
@@ -365,6 +489,49 @@ def test_features_customer_rfm_counts_orders_when_asked(db, context):
         ("A", 9, 2, Decimal("7.00"), 9),  # 14.00 over 2 orders, on one day
         ("B", 0, 1, Decimal("1.25"), 0),
     ]
+
+
+def test_features_customer_rfm_rounds_the_exact_average_half_up_once(db, context):
+    plain = {**context, "transactions": {**context["transactions"], "categorical": []}}
+    usable_lines(db, plain, [
+        # 653.01 over 2 days is 326.505: half-up 326.51 (a DOUBLE holds 326.50499...)
+        ("A", "1", T(2024, 1, 1), None, Decimal("326.5")),
+        ("A", "2", T(2024, 1, 2), None, Decimal("326.51")),
+        # 74.39 / 2 = 37.195 -> 37.20; 0.25 / 2 = 0.125 -> 0.13 (half-even would say 0.12)
+        ("B", "3", T(2024, 1, 1), None, Decimal("37")),
+        ("B", "4", T(2024, 1, 2), None, Decimal("37.39")),
+        ("C", "5", T(2024, 1, 1), None, Decimal("0.1")),
+        ("C", "6", T(2024, 1, 2), None, Decimal("0.15")),
+        # 20.0099 / 2 = 10.00495: below the half cent
+        ("D", "7", T(2024, 1, 1), None, Decimal("10.0049")),
+        ("D", "8", T(2024, 1, 2), None, Decimal("10.005")),
+        # 1 / 3 days = 0.3333...
+        ("E", "9", T(2024, 1, 1), None, Decimal("0.3333")),
+        ("E", "10", T(2024, 1, 2), None, Decimal("0.3333")),
+        ("E", "11", T(2024, 1, 3), None, Decimal("0.3334")),
+    ])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 3),)])
+    create(db, "cleaning.transactions_set_aside", plain)
+    names = columns(db, "features.customer_rfm", plain)
+    got = [dict(zip(names, r)) for r in run(db, "features.customer_rfm", plain)]
+    assert [(r["customer_id"], r["monetary"], r["total_spend"]) for r in got] == [
+        ("A", Decimal("326.51"), Decimal("653.0100")),
+        ("B", Decimal("37.20"), Decimal("74.3900")),
+        ("C", Decimal("0.13"), Decimal("0.2500")),
+        ("D", Decimal("10.00"), Decimal("20.0099")),
+        ("E", Decimal("0.33"), Decimal("1.0000")),
+    ]
+    sql = project.render(next(m for m in project.load_models()
+                              if m.name == "features.customer_rfm"), plain)
+    assert db.execute(f"select distinct typeof(monetary), typeof(total_spend) from ({sql})"
+                      ).fetchall() == [("DECIMAL(38,2)", "DECIMAL(38,4)")]
+    # money_decimals = 0 and monetary = "total"
+    whole = {**plain, "features": {**plain["features"], "money_decimals": 0}}
+    assert [r[3] for r in run(db, "features.customer_rfm", whole)] == [
+        Decimal("327"), Decimal("37"), Decimal("0"), Decimal("10"), Decimal("0")]
+    total = {**plain, "features": {**plain["features"], "monetary": "total"}}
+    assert [r[3] for r in run(db, "features.customer_rfm", total)] == [
+        r["total_spend"] for r in got]
 
 
 def test_features_customer_features_raw_joins_attributes_to_buyers(db, context):
@@ -553,6 +720,7 @@ def test_every_model_has_a_unit_test_here():
               "cleaning.line_groups", "cleaning.transactions_set_aside",
               "cleaning.as_of", "cleaning.transactions_checked", "cleaning.transactions",
               "cleaning.customers_checked", "cleaning.customers", "cleaning.quarantine",
+              "cleaning.amount_rounding",
               "cleaning.quarantine_reasons", "features.customer_rfm",
               "features.customer_features_raw", "features.numeric_bounds",
               "features.customer_features", "features.column_quality",

@@ -171,7 +171,7 @@ def test_every_reason_a_check_gives_is_in_the_one_list_of_reasons(tmp_path, gene
             if alias.alias == "quarantine_reason":
                 given |= {(source, literal.this) for literal in alias.this.find_all(
                     sqlglot.exp.Literal) if literal.is_string}
-    assert len(given) == 9
+    assert len(given) == 10
     assert given == reasons
     # the order of the checks is the order of the list
     screened = [r for s, o, r, _ in sorted(listed) if s == "transactions"]

@@ -89,9 +89,9 @@ def test_features_customer_rfm_per_customer(stage):
     assert got == [
         # A: 10.00 on Jan 1 (the repeated line is a duplicate), 10.00 on Jan 3; two days.
         # Country: UK once and FR twice (lines) -> FR.
-        ("17850", 0, 1, 3.3, 0, "UK", Decimal("3.30")),
-        ("A", 0, 2, 10.0, 2, "FR", Decimal("20.00")),
-        ("B", 1, 1, 12.0, 1, "UK", Decimal("12.00")),
+        ("17850", 0, 1, Decimal("3.30"), 0, "UK", Decimal("3.3000")),
+        ("A", 0, 2, Decimal("10.00"), 2, "FR", Decimal("20.0000")),
+        ("B", 1, 1, Decimal("12.00"), 1, "UK", Decimal("12.0000")),
     ]
 
 
