@@ -150,7 +150,9 @@ def score(input: str | Path, output: str | Path, *, config: str | Path | Config 
     """Assign segments to the customers in a file with the latest build's reference values.
 
     See :func:`segkit.scoring.score`. ``as_of`` (``YYYY-MM-DD``) measures recency
-    of raw transactions to that day; default: the file's last purchase day.
+    of raw transactions to that day; default: the later of the build's as-of date
+    and the file's last purchase day (the build's own customers get their build
+    labels; newer data is measured to its own last day).
     """
     from segkit import scoring
 

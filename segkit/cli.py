@@ -143,8 +143,8 @@ def _score_parser(sub, formatter) -> None:
     p.add_argument("--model", choices=("centroids", "champion"), default="centroids",
                    help="stored bin edges + centroids (default), or the MLflow champion model")
     p.add_argument("--as-of", metavar="YYYY-MM-DD",
-                   help="raw transactions: measure recency to this day (default: the file's "
-                        "last purchase day)")
+                   help="raw transactions: measure recency to this day (default: the later of "
+                        "the build's as-of date and the file's last purchase day)")
 
 
 def _report_parser(sub, formatter) -> None:
@@ -242,6 +242,20 @@ def _print_frame(frame) -> int:
     return 0
 
 
+def _as_of_words(info: dict) -> str:
+    """The words " as of D (why D)": the day a score measured to, and the rule that chose it."""
+    if info["as_of"] is None:  # feature rows: no dates in the file
+        return ""
+    day, rule, last = info["as_of"], info["as_of_rule"], info["file_last_day"]
+    if rule == "given":
+        return f" as of {day}"
+    if rule == "file":
+        return f" as of {day} (the file's last purchase day, after the build's as-of date)"
+    if last == day:
+        return f" as of {day} (the build's as-of date, also the file's last purchase day)"
+    return f" as of {day} (the build's as-of date; the file's last purchase day is {last})"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``segkit`` and ``python -m segkit``; returns the exit code."""
     parser = _parser()
@@ -270,9 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "score":
             info = api.score(args.input, args.output, config=args.config,
                              warehouse=args.warehouse, model=args.model, as_of=args.as_of)
-            as_of = (f" as of {info['as_of']}" + ("" if args.as_of else
-                                                  " (the file's last purchase day)")
-                     if info["as_of"] else "")
+            as_of = _as_of_words(info)
             console.print(f"Scored {info['scored']:,} customers{as_of} with build "
                           f"{info['run_id']} into {escape(args.output)}.")
             if info["unscored"]:
