@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"segkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_build_parser, _init_parser, _generate_parser, _runs_parser,
-                _score_parser, _report_parser, _sql_parser):
+                _score_parser, _report_parser, _restore_parser, _sql_parser):
         add(sub, formatter)
     return parser
 
@@ -155,6 +155,52 @@ def _report_parser(sub, formatter) -> None:
         epilog="examples:\n  python -m segkit report\n  python -m segkit report 20261127T101500Z-ab12cd")
     _add_common(p)
     p.add_argument("run_id", nargs="?", help="a run id from `segkit runs` (default: latest)")
+
+
+def _restore_parser(sub, formatter) -> None:
+    """The `segkit restore` parser."""
+    p = sub.add_parser(
+        "restore", formatter_class=formatter,
+        help="put the previous generation of the warehouse back",
+        description="Each build keeps the warehouse it replaces beside the live file as "
+                    "<warehouse>.previous. This puts it back as the live warehouse, under the "
+                    "build lock and with one atomic rename, and keeps the file it replaces as "
+                    "the previous generation (restoring twice undoes the first). Use it when "
+                    "the live file is damaged (a full disk, a bad copy) or to undo the last "
+                    "build. On the Spark engine the per-customer tables Spark wrote are not "
+                    "restored.",
+        epilog="examples:\n  python -m segkit restore\n"
+               "  python -m segkit restore --warehouse warehouse/segkit.duckdb")
+    _add_common(p)
+
+
+def _restore(args) -> int:
+    done = api.restore(args.config, warehouse=args.warehouse)
+    latest = (f"its latest build is now {done['run_id']} (finished "
+              f"{done['finished_at']:%Y-%m-%d %H:%M} UTC, {done['customers']:,} customers in "
+              f"{done['k']} segments)" if done["run_id"] else "it holds no successful build")
+    console.print(f"Restored the previous generation of {escape(str(done['warehouse']))}: "
+                  f"{latest}.")
+    if done["replaced_damaged"]:
+        console.print(f"The damaged file it replaced is kept as {escape(str(done['kept_as']))}; "
+                      "the next build replaces it (delete it sooner to free its space).")
+    elif done["kept_as"] is not None:
+        replaced = (f" (build {done['replaced_run_id']})" if done["replaced_run_id"] else "")
+        console.print(f"The file it replaced{replaced} is kept as "
+                      f"{escape(str(done['kept_as']))}: `python -m segkit restore` again puts "
+                      "it back.")
+    if done["carried_runs"]:
+        console.print(f"{len(done['carried_runs'])} run(s) recorded only in the replaced file "
+                      "are listed by `python -m segkit runs` (a build undone as failed).")
+    console.print("Render the restored build's report as the latest with "
+                  "`python -m segkit report`.")
+    if done["spark_outputs"]:
+        console.print(f"[yellow]![/yellow] The Spark engine's per-customer tables "
+                      f"({escape(done['spark_outputs'])}) are not restored: they still hold "
+                      "the last build's rows until the next build.")
+    if done["run_id"]:
+        print(done["run_id"])
+    return 0
 
 
 def _sql_parser(sub, formatter) -> None:
@@ -293,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "sql":
             return _sql(args)
+        if args.command == "restore":
+            return _restore(args)
         if args.command == "report":
             path = api.report(args.run_id, config=args.config, warehouse=args.warehouse)
             console.print(f"Report: {path}")
