@@ -201,8 +201,8 @@ class NextWarehouse:
                 self.discard()
                 raise (translated(exc, self.live, next_bytes=partial) or WarehouseError(
                     f"cannot write the next warehouse {self.path}: {exc.strerror}. Check the "
-                    "free disk space (a build needs room for a second copy of the warehouse) "
-                    "and the folder's permissions.")) from None
+                    "folder's permissions and free disk space (a build needs room for one more "
+                    "copy of the warehouse beside it and its previous generation).")) from None
 
     def write(self, fn) -> None:
         """Apply ``fn(con)`` to the next warehouse in one transaction, and remember it."""

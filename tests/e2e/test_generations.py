@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -166,6 +167,33 @@ def test_restoring_twice_undoes_the_first(project):
     assert sha256(live(folder)) == before  # the very file, byte for byte
     runs = segkit.runs(folder / "segkit.toml")
     assert dict(zip(runs["run_id"], runs["status"])) == {first: "success", second: "success"}
+
+
+def test_a_crashed_clients_wal_goes_with_its_file_to_the_previous_generation_and_back(
+        project):
+    folder, _, second = project
+    wh = live(folder)
+    # A client that wrote, then died before checkpointing: its writes are only in the WAL.
+    subprocess.run([sys.executable, "-c", (
+        "import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); "
+        "con.execute(\"set checkpoint_threshold = '1TB'\"); "
+        "con.execute('create table main.crashed as select 3 as x'); os._exit(0)"), str(wh)],
+        check=True, timeout=60)
+    assert Path(f"{wh}.wal").exists()
+    done = segkit_cli("build", "--no-map", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    # The new build carried the client's table over; the previous generation keeps its WAL.
+    assert not Path(f"{wh}.wal").exists() and Path(f"{previous(folder)}.wal").exists()
+    assert query(wh, "select x from main.crashed") == [(3,)]
+    assert query(previous(folder), "select x from main.crashed") == [(3,)]
+    assert latest_build(previous(folder)) == second
+
+    done = segkit_cli("restore", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == second
+    # Restored with the WAL folded in: no WAL beside either name.
+    assert latest_build(wh) == second and query(wh, "select x from main.crashed") == [(3,)]
+    assert not Path(f"{wh}.wal").exists() and not Path(f"{previous(folder)}.wal").exists()
 
 
 def test_a_reader_holding_the_live_file_keeps_its_build_through_a_restore(project):
