@@ -195,14 +195,19 @@ def test_a_message_about_a_source_file_is_not_a_damaged_warehouse(tmp_path):
 
 def test_the_room_a_build_needs_is_the_next_file_and_its_log(tmp_path):
     path = tmp_path / "segkit.duckdb"
-    mb = 1024 * 1024
-    path.write_bytes(b"\0" * 9 * mb)  # only the sizes count when a previous is kept
-    (tmp_path / "segkit.duckdb.previous").write_bytes(b"\0" * 6 * mb)
-    # One build's rows: what the last build added (9 - 6); the next file is the live
-    # one plus those, written through a log of about as much.
+    con = duckdb.connect(str(path))  # a warehouse keeping three builds' per-customer rows
+    con.execute("create schema segments")
+    con.execute("create table segments.segment_history as select 'run' || (range % 3) "
+                "as run_id, range as customer_id from range(300000)")
+    con.close()
+    live = path.stat().st_size
+    (tmp_path / "segkit.duckdb.previous").write_bytes(b"\0" * (live - 100_000))
+    # The next file: the live one plus what the last build added (live less previous);
+    # its write-ahead log: one build's rows, a third of the live file here.
     assert warehouse.faults.build_room(path) == {
-        "live": 9 * mb, "previous": 6 * mb, "next": 12 * mb, "needed": 15 * mb}
+        "live": live, "previous": live - 100_000, "next": live + 100_000,
+        "needed": live + 100_000 + live // 3}
     # A second name of the live file takes no room of its own.
     (tmp_path / "segkit.duckdb.previous").unlink()
     (tmp_path / "segkit.duckdb.previous").hardlink_to(path)
-    assert warehouse.faults.build_room(path, next_bytes=10 * mb)["previous"] == 0
+    assert warehouse.faults.build_room(path)["previous"] == 0

@@ -166,11 +166,12 @@ def damaged_error(path: Path, exc: BaseException | str) -> WarehouseError:
 def build_room(path: Path, next_bytes: int = 0) -> dict[str, int]:
     """The disk a publish needs beside the live warehouse, estimated from the files.
 
-    The next warehouse is the live file plus one build's rows, written through
-    a write-ahead log of about one build's rows; the live file and the previous
-    generation stay meanwhile. One build's rows: what the last build added (the
-    live file less its previous generation), else the live file's share per
-    build it holds, else what the failed next file held.
+    The next warehouse is the live file plus what a build adds to it (what the
+    last one added: the live file less its previous generation), and it is
+    written through a write-ahead log that holds one build's rows (the live
+    file's share per build whose per-customer rows it keeps). The live file and
+    the previous generation stay meanwhile. The estimate errs on the large side:
+    a build that fails for room costs a whole build.
     """
     live = _size(path)
     previous_file = previous_path(path)
@@ -178,23 +179,19 @@ def build_room(path: Path, next_bytes: int = 0) -> dict[str, int]:
     with contextlib.suppress(OSError):
         if previous and os.path.samefile(path, previous_file):
             previous = 0  # a second name of the live file: no room of its own
-    if 0 < previous < live:
-        per_build = live - previous
-    elif live:
-        per_build = live // max(_n_builds(path), 1)
-    else:
-        per_build = next_bytes
-    next_size = max(next_bytes, live + per_build)
+    rows = live // max(_history_builds(path), 1) if live else next_bytes
+    growth = live - previous if 0 < previous < live else rows
+    next_size = max(next_bytes, live + growth)
     return {"live": live, "previous": previous, "next": next_size,
-            "needed": next_size + per_build}
+            "needed": next_size + rows}
 
 
-def _n_builds(path: Path) -> int:
-    """Successful builds recorded in the file at ``path`` (1 when it cannot tell)."""
+def _history_builds(path: Path) -> int:
+    """Builds whose per-customer rows the file at ``path`` keeps (1 when it cannot tell)."""
     try:
         con = duckdb.connect(str(path), read_only=True)
         try:
-            return queries.rows(con, "generations.n_builds")[0][0]
+            return queries.rows(con, "generations.n_history_builds")[0][0]
         finally:
             con.close()
     except duckdb.Error:
@@ -220,7 +217,7 @@ def disk_full_error(path: Path, exc: BaseException, *, next_bytes: int = 0) -> W
         f"the disk holding the warehouse folder {folder} is full ({_detail(exc)}), so nothing "
         f"was published: the live warehouse {path} is unchanged. A build needs about "
         f"{_mb(room['needed'])} free there for the next warehouse (about {_mb(room['next'])}: "
-        f"the live file's {_mb(room['live'])} plus one build's rows) and its write-ahead log, "
+        f"the live file's {_mb(room['live'])} plus what a build adds) and its write-ahead log, "
         f"while the live file{keep}; {_mb(free, down=True)} are free. Free "
         f"{f'about {_mb(short)} more' if short else 'some space'}{drop}, or point `warehouse` "
         "(or --warehouse) at a larger disk, then build again.")

@@ -81,7 +81,12 @@ def restore(path: Path, duckdb_config) -> Restored:
                 "publish stopped between its two renames), so the live file is the previous "
                 "generation. Build again to make a new one.")
         latest, restored_runs = _read_whole(previous)
+        existed = live.exists()
         replaced, damaged = _runs_of(live)
+        # Journaled first: if the swap then fails, the lines name runs the live file
+        # still records, which the registry ignores (a recorded run wins).
+        carried = (_carry_runs(live, replaced, restored_runs, latest, previous)
+                   if replaced is not None else [])
         nxt = NextWarehouse(live, duckdb_config, source=previous)
         try:
             nxt.prepare()
@@ -90,8 +95,6 @@ def restore(path: Path, duckdb_config) -> Restored:
         except BaseException:
             nxt.discard()
             raise
-        carried = (_carry_runs(live, replaced, restored_runs, latest, previous)
-                   if replaced is not None else [])
     replaced_latest = None
     if replaced is not None and not damaged and replaced.height:
         done = replaced.filter(pl.col("status") == "success").sort(
@@ -100,7 +103,7 @@ def restore(path: Path, duckdb_config) -> Restored:
     return Restored(
         warehouse=live, run_id=latest[0] if latest else None,
         finished_at=latest[1] if latest else None, customers=latest[2] if latest else None,
-        k=latest[3] if latest else None, kept_as=previous if previous.exists() else None,
+        k=latest[3] if latest else None, kept_as=previous if existed else None,
         replaced_run_id=replaced_latest,
         replaced_damaged=damaged, carried_runs=carried)
 

@@ -23,10 +23,10 @@ from duckdb_tables()
 where not internal
 order by schema_name, table_name
 
--- name: n_builds
--- How many successful builds a generation holds: the room one build takes is
--- estimated from it when no previous generation is kept.
-select count(*) from meta.runs where status = 'success'
+-- name: n_history_builds
+-- How many builds' per-customer rows a generation holds (the rest were
+-- trimmed): the room one build's rows take is estimated from it.
+select count(distinct run_id) from segments.segment_history
 
 -- name: database_size
 -- The block size and how many blocks the file's header counts (free ones

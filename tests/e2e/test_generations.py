@@ -96,7 +96,9 @@ def test_a_damaged_warehouse_is_one_paragraph_and_restore_brings_back_the_previo
     damaged = sha256(wh)
     kept = sha256(previous(folder))
 
-    for command in (["build", "--no-map"], ["runs"], ["report"]):
+    score = ["score", "--input", str(folder / "cdnow_sample.csv"), "--output",
+             str(folder / "scored.csv")]
+    for command in (["build", "--no-map"], ["runs"], ["report"], score):
         done = segkit_cli(*command, cwd=folder)
         assert done.returncode == 5, (command, done.stderr)
         err = one_paragraph(done)
@@ -206,6 +208,16 @@ def test_a_reader_holding_the_live_file_keeps_its_build_through_a_restore(projec
     finally:
         held.close()
     assert latest_build(live(folder)) == first
+
+
+def test_restore_after_the_live_file_was_moved_aside(project):
+    folder, first, _ = project
+    live(folder).rename(folder / "damaged.duckdb")
+    done = segkit_cli("restore", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == first and latest_build(live(folder)) == first
+    assert "kept as" not in done.stderr  # nothing was replaced
+    assert sha256(previous(folder)) == sha256(live(folder))  # restored from a copy of it
 
 
 def test_restore_without_a_previous_generation_says_so(tmp_path):
