@@ -74,7 +74,8 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
         model_changes["map"] = False
     if model_changes:
         cfg = cfg.replace_model(**model_changes)
-    return pipeline.build(cfg, progress=progress)
+    with wh.said_clearly(cfg.warehouse):
+        return pipeline.build(cfg, progress=progress)
 
 
 def init(path: str | Path = "segkit.toml", *, force: bool = False) -> Path:
@@ -112,6 +113,11 @@ def runs(config: str | Path | Config | None = None, *,
     if limit < 1:
         raise ConfigError(f"--limit {limit} is out of range; use an integer >= 1.")
     cfg = _config(config, warehouse)
+    with wh.said_clearly(cfg.warehouse):
+        return _runs(cfg, limit)
+
+
+def _runs(cfg: Config, limit: int) -> pl.DataFrame:
     pending = wh.pending_runs(cfg.warehouse)
     if not cfg.warehouse.exists() and not pending:
         raise InputError(f"no warehouse at {cfg.warehouse} yet; run `python -m segkit build`.")
@@ -150,12 +156,15 @@ def score(input: str | Path, output: str | Path, *, config: str | Path | Config 
     """Assign segments to the customers in a file with the latest build's reference values.
 
     See :func:`segkit.scoring.score`. ``as_of`` (``YYYY-MM-DD``) measures recency
-    of raw transactions to that day; default: the file's last purchase day.
+    of raw transactions to that day; default: the later of the build's as-of date
+    and the file's last purchase day (the build's own customers get their build
+    labels; newer data is measured to its own last day).
     """
     from segkit import scoring
 
     cfg = _config(config, warehouse)
-    return scoring.score(cfg, Path(input), Path(output), model=model, as_of=as_of)
+    with wh.said_clearly(cfg.warehouse):
+        return scoring.score(cfg, Path(input), Path(output), model=model, as_of=as_of)
 
 
 def report(run_id: str | None = None, *, config: str | Path | Config | None = None,
@@ -167,7 +176,55 @@ def report(run_id: str | None = None, *, config: str | Path | Config | None = No
     from segkit.reporting import render_report
 
     cfg = _config(config, warehouse)
-    return render_report(cfg, run_id)
+    with wh.said_clearly(cfg.warehouse):
+        return render_report(cfg, run_id)
+
+
+def restore(config: str | Path | Config | None = None, *,
+            warehouse: str | Path | None = None) -> dict:
+    """Put the previous generation of the warehouse back as the live file.
+
+    Each build keeps the warehouse it replaces beside the live file as
+    ``<warehouse>.previous``. This swaps it back, under the build lock and with
+    one atomic rename (readers get the old file or the restored one); the file
+    it replaces is kept as the previous generation in turn, so restoring twice
+    undoes the first. Use it when the live file is damaged (a full disk, a bad
+    copy) or to undo the last build. On the Spark engine only the DuckDB
+    warehouse is restored, not the per-customer tables Spark wrote.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``finished_at``, ``customers`` and ``k`` of the restored
+        latest build; ``warehouse``; ``kept_as`` (where the replaced file is
+        now); ``replaced_run_id`` (its latest build, when readable),
+        ``replaced_damaged``; ``carried_runs`` (runs only the replaced file
+        recorded, now listed from the journal); ``spark_outputs`` (where the
+        Spark engine's tables stay unrestored, or None).
+
+    Raises
+    ------
+    InputError
+        No previous generation is kept.
+    WarehouseError
+        The previous generation is damaged too (nothing changes), or the disk is full.
+    WarehouseBusyError
+        A build is running, or a session holds the warehouse for writing.
+
+    Examples
+    --------
+    >>> import segkit
+    >>> segkit.restore()["run_id"]  # doctest: +SKIP
+    '20261127T101500Z-ab12cd'
+    """
+    cfg = _config(config, warehouse)
+    with wh.said_clearly(cfg.warehouse):
+        done = wh.restore(cfg.warehouse, cfg.duckdb)
+    spark = None
+    if cfg.engine.kind == "spark":
+        spark = (f"Parquet under {cfg.engine.output_path}" if cfg.engine.output_path
+                 else f"Spark catalog database {cfg.engine.database}")
+    return {**dataclasses.asdict(done), "spark_outputs": spark}
 
 
 def _compiled(cfg: Config, dialect: str):

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"segkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_build_parser, _init_parser, _generate_parser, _runs_parser,
-                _score_parser, _report_parser, _sql_parser):
+                _score_parser, _report_parser, _restore_parser, _sql_parser):
         add(sub, formatter)
     return parser
 
@@ -143,8 +143,8 @@ def _score_parser(sub, formatter) -> None:
     p.add_argument("--model", choices=("centroids", "champion"), default="centroids",
                    help="stored bin edges + centroids (default), or the MLflow champion model")
     p.add_argument("--as-of", metavar="YYYY-MM-DD",
-                   help="raw transactions: measure recency to this day (default: the file's "
-                        "last purchase day)")
+                   help="raw transactions: measure recency to this day (default: the later of "
+                        "the build's as-of date and the file's last purchase day)")
 
 
 def _report_parser(sub, formatter) -> None:
@@ -155,6 +155,52 @@ def _report_parser(sub, formatter) -> None:
         epilog="examples:\n  python -m segkit report\n  python -m segkit report 20261127T101500Z-ab12cd")
     _add_common(p)
     p.add_argument("run_id", nargs="?", help="a run id from `segkit runs` (default: latest)")
+
+
+def _restore_parser(sub, formatter) -> None:
+    """The `segkit restore` parser."""
+    p = sub.add_parser(
+        "restore", formatter_class=formatter,
+        help="put the previous generation of the warehouse back",
+        description="Each build keeps the warehouse it replaces beside the live file as "
+                    "<warehouse>.previous. This puts it back as the live warehouse, under the "
+                    "build lock and with one atomic rename, and keeps the file it replaces as "
+                    "the previous generation (restoring twice undoes the first). Use it when "
+                    "the live file is damaged (a full disk, a bad copy) or to undo the last "
+                    "build. On the Spark engine the per-customer tables Spark wrote are not "
+                    "restored.",
+        epilog="examples:\n  python -m segkit restore\n"
+               "  python -m segkit restore --warehouse warehouse/segkit.duckdb")
+    _add_common(p)
+
+
+def _restore(args) -> int:
+    done = api.restore(args.config, warehouse=args.warehouse)
+    latest = (f"its latest build is now {done['run_id']} (finished "
+              f"{done['finished_at']:%Y-%m-%d %H:%M} UTC, {done['customers']:,} customers in "
+              f"{done['k']} segments)" if done["run_id"] else "it holds no successful build")
+    console.print(f"Restored the previous generation of {escape(str(done['warehouse']))}: "
+                  f"{latest}.")
+    if done["replaced_damaged"]:
+        console.print(f"The damaged file it replaced is kept as {escape(str(done['kept_as']))}; "
+                      "the next build replaces it (delete it sooner to free its space).")
+    elif done["kept_as"] is not None:
+        replaced = (f" (build {done['replaced_run_id']})" if done["replaced_run_id"] else "")
+        console.print(f"The file it replaced{replaced} is kept as "
+                      f"{escape(str(done['kept_as']))}: `python -m segkit restore` again puts "
+                      "it back.")
+    if done["carried_runs"]:
+        console.print(f"{len(done['carried_runs'])} run(s) recorded only in the replaced file "
+                      "are listed by `python -m segkit runs` (a build undone as failed).")
+    console.print("Render the restored build's report as the latest with "
+                  "`python -m segkit report`.")
+    if done["spark_outputs"]:
+        console.print(f"[yellow]![/yellow] The Spark engine's per-customer tables "
+                      f"({escape(done['spark_outputs'])}) are not restored: they still hold "
+                      "the last build's rows until the next build.")
+    if done["run_id"]:
+        print(done["run_id"])
+    return 0
 
 
 def _sql_parser(sub, formatter) -> None:
@@ -242,6 +288,20 @@ def _print_frame(frame) -> int:
     return 0
 
 
+def _as_of_words(info: dict) -> str:
+    """The words " as of D (why D)": the day a score measured to, and the rule that chose it."""
+    if info["as_of"] is None:  # feature rows: no dates in the file
+        return ""
+    day, rule, last = info["as_of"], info["as_of_rule"], info["file_last_day"]
+    if rule == "given":
+        return f" as of {day}"
+    if rule == "file":
+        return f" as of {day} (the file's last purchase day, after the build's as-of date)"
+    if last == day:
+        return f" as of {day} (the build's as-of date, also the file's last purchase day)"
+    return f" as of {day} (the build's as-of date; the file's last purchase day is {last})"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``segkit`` and ``python -m segkit``; returns the exit code."""
     parser = _parser()
@@ -270,9 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "score":
             info = api.score(args.input, args.output, config=args.config,
                              warehouse=args.warehouse, model=args.model, as_of=args.as_of)
-            as_of = (f" as of {info['as_of']}" + ("" if args.as_of else
-                                                  " (the file's last purchase day)")
-                     if info["as_of"] else "")
+            as_of = _as_of_words(info)
             console.print(f"Scored {info['scored']:,} customers{as_of} with build "
                           f"{info['run_id']} into {escape(args.output)}.")
             if info["unscored"]:
@@ -281,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "sql":
             return _sql(args)
+        if args.command == "restore":
+            return _restore(args)
         if args.command == "report":
             path = api.report(args.run_id, config=args.config, warehouse=args.warehouse)
             console.print(f"Report: {path}")

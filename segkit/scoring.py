@@ -6,8 +6,9 @@ transactions go through the same SQL models as a build, up to the raw
 features; from there the **build's** reference values apply: its imputation
 values and caps (``features.numeric_bounds``), its categorical levels (the
 SQL of ``features.customer_features`` the build ran), its bin edges and
-centroids. Assignment is the one SQL rule (``sql/macros/assign.sql``), run in
-DuckDB over the input, the rule ``segments.live_segments`` uses; with
+centroids, and its as-of date unless the file's data is newer. Assignment is
+the one SQL rule (``sql/macros/assign.sql``), run in DuckDB over the input,
+the rule ``segments.live_segments`` uses; with
 ``model="champion"`` the MLflow model registered under the alias champion
 gives the segment instead.
 
@@ -39,6 +40,16 @@ class _Build:
     centroids: pl.DataFrame
     bounds: pl.DataFrame  # the build's one-row features.numeric_bounds
     features_sql: str | None  # the SQL of features.customer_features the build ran
+    as_of: dt.date | None  # the day the build measured recency to
+
+
+@dataclasses.dataclass
+class _AsOf:
+    """The day a file's recency is measured to, and why that day."""
+
+    date: dt.date | None  # None for feature rows
+    rule: str | None  # "given", "build" (the build's as-of date) or "file" (its last purchase day)
+    file_last_day: dt.date | None  # the file's last usable purchase day (None when given)
 
 
 def _latest_build(cfg: Config) -> _Build:
@@ -60,10 +71,12 @@ def _latest_build(cfg: Config) -> _Build:
         except duckdb.Error:
             bounds = pl.DataFrame()
         sql = queries.rows(con, "score.features_sql", [run_id])
+        # The build's row of meta.runs: its as-of date.
+        as_of = queries.frame(con, "report.run", [run_id])["as_of_date"]
     finally:
         con.close()
     return _Build(run_id, features.split(","), edges, centroids, bounds,
-                  sql[0][0] if sql else None)
+                  sql[0][0] if sql else None, as_of[0] if len(as_of) else None)
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -79,11 +92,11 @@ def _read(path: Path) -> pl.DataFrame:
 
 
 def _features_from_transactions(cfg: Config, path: Path, build: _Build,
-                                as_of: str | None) -> tuple[pl.DataFrame, pl.DataFrame, dt.date]:
+                                as_of: str | None) -> tuple[pl.DataFrame, pl.DataFrame, _AsOf]:
     """Feature rows of the file's customers with the build's reference values.
 
     Returns the features, the customers that could not be scored with their
-    reason, and the as-of date used.
+    reason, and the as-of date used (see :func:`_settle_as_of`).
     """
     if cfg.transactions is None:
         raise InputError(f"{path} has no feature columns and the config has no [transactions] "
@@ -100,9 +113,8 @@ def _features_from_transactions(cfg: Config, path: Path, build: _Build,
     tmp = Path(tempfile.mkdtemp(prefix="score-", dir=root))
     con = warehouse.connect_work(cfg.duckdb, tmp)
     try:
-        _create_features(con, scoped, build)
+        as_of_used = _create_features(con, scoped, build)
         frame = queries.frame(con, "score.features")
-        (as_of_used,), = queries.rows(con, "score.as_of")
         dropped = queries.frame(con, "score.unscored")
     except duckdb.Error as exc:
         raise InputError(f"cannot score {path}: {str(exc).splitlines()[0]}") from None
@@ -112,21 +124,46 @@ def _features_from_transactions(cfg: Config, path: Path, build: _Build,
     return frame, dropped, as_of_used
 
 
-def _create_features(con, scoped: Config, build: _Build) -> None:
-    """Run the SQL models up to features.customer_features with the build's reference values."""
+def _create_features(con, scoped: Config, build: _Build) -> _AsOf:
+    """Run the SQL models up to features.customer_features with the build's reference
+    values; the as-of date they measured to."""
     from segkit import features
 
     context = features.render_context(con, scoped)
     models, _ = features.project_models(context, layers=("staging", "cleaning", "features"))
+    as_of = None
     for model in models:
         if model.published == "run_table":
             continue  # the build's: bounds, levels and quarantine are not recomputed
         con.execute(project.create_sql(model.name, project.render(model, context),
                                        materialize=model.materialized == "table"))
+        if model.name == features.AS_OF:  # a table: every later model reads its one row
+            as_of = _settle_as_of(con, model.name, scoped.as_of is not None, build.as_of)
     con.register("_build_bounds", build.bounds)
     queries.run(con, "score.build_bounds")
     # The build's own SQL: its levels, imputation and capping rule.
     con.execute(project.create_sql("features.customer_features", build.features_sql))
+    return as_of
+
+
+def _settle_as_of(con, table: str, given: bool, build_as_of: dt.date | None) -> _AsOf:
+    """The day recency is measured to: the one given, else the later of the build's
+    as-of date and the file's last usable purchase day.
+
+    A file holding all the lines of some of the build's customers (none after
+    the build's as-of date) then gives exactly their build labels: measured to
+    the file's own last day, a customer who stopped buying months before the
+    build would look recent. Newer data is measured to its own last day.
+    ``table`` (``cleaning.as_of``) is rewritten before any model that reads it exists.
+    """
+    (file_day,), = queries.rows(con, "score.as_of")
+    if given:
+        return _AsOf(file_day, "given", None)
+    if build_as_of is None or file_day > build_as_of:
+        return _AsOf(file_day, "file", file_day)
+    con.execute(f"create or replace table {table} as "
+                "select cast(? as date) as as_of_date", [build_as_of])
+    return _AsOf(build_as_of, "build", file_day)
 
 
 def assign(frame: pl.DataFrame, edges: pl.DataFrame, centroids: pl.DataFrame,
@@ -174,13 +211,18 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
         The build's bin edges and centroids in SQL, or the MLflow champion model.
     as_of : str, default=None
         ``YYYY-MM-DD`` to measure recency to, for raw transactions. Default: the
-        file's last usable purchase day (returned as ``as_of``).
+        later of the build's as-of date and the file's last usable purchase day
+        (returned as ``as_of``), so the build's own customers get their build
+        labels and newer data is measured to its own last day.
 
     Returns
     -------
     dict
-        ``customers``, ``scored``, ``unscored``, ``run_id``, ``output``, ``as_of``
-        (None for feature rows).
+        ``customers``, ``scored``, ``unscored``, ``run_id``, ``output``; for raw
+        transactions ``as_of`` (the date used), ``as_of_rule`` (``"given"``,
+        ``"build"``: the build's as-of date, or ``"file"``: the file's last
+        purchase day) and ``file_last_day`` (None when given). ``as_of`` is None
+        for feature rows.
 
     Raises
     ------
@@ -190,7 +232,7 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
     build = _latest_build(cfg)
     features = build.features
     frame = _read(input)
-    as_of_used = None
+    as_of_used = _AsOf(None, None, None)
     if "customer_id" in frame.columns and set(features) <= set(frame.columns):
         frame = frame.with_columns(pl.col("customer_id").cast(pl.String))
         unscored = _missing_values(frame, features)
@@ -209,7 +251,8 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
         .sort("customer_id"))
     _write(result, output)
     return {"customers": result.height, "scored": scored.height, "unscored": unscored.height,
-            "run_id": build.run_id, "output": str(output), "as_of": as_of_used}
+            "run_id": build.run_id, "output": str(output), "as_of": as_of_used.date,
+            "as_of_rule": as_of_used.rule, "file_last_day": as_of_used.file_last_day}
 
 
 def _assigned(cfg: Config, frame: pl.DataFrame, build: _Build, model: str) -> pl.DataFrame:

@@ -1,5 +1,6 @@
-"""Tests for segkit/warehouse: quoting, run-keyed tables, the named queries, and versioned
-views (changing a view's SQL records a new version; old runs keep theirs)."""
+"""Tests for segkit/warehouse: quoting, run-keyed tables, the named queries, versioned
+views (changing a view's SQL records a new version; old runs keep theirs), and damaged
+files and full disks said clearly."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sqlglot
 
 import segkit
 from segkit import project, warehouse
-from segkit.errors import ProjectError
+from segkit.errors import ProjectError, WarehouseError
 from segkit.warehouse import queries
 from tests.conftest import cdnow_config, cdnow_sample, query
 
@@ -121,3 +122,92 @@ def test_changing_a_view_records_a_new_version(tmp_path, monkeypatch):
     (sql_ran,), = query(wh, "select sql from meta.run_views where run_id = ? and view_name = "
                             "'features.customer_rfm'", [third.run_id])
     assert "sum(amount) + 0 as total_spend" in sql_ran and "{{" not in sql_ran
+
+
+def _table_file(path, rows: int = 3_000_000) -> None:
+    """A real DuckDB file with one table over several blocks, checkpointed and closed."""
+    con = duckdb.connect(str(path))
+    con.execute(f"create table main.big as select range as i, hash(range) as h "
+                f"from range({rows})")
+    con.execute("checkpoint")
+    con.close()
+
+
+def test_a_block_damaged_inside_the_file_is_said_clearly(tmp_path):
+    path = tmp_path / "segkit.duckdb"
+    _table_file(path)
+    con = duckdb.connect(str(path), read_only=True)
+    (block,), = con.execute("select max(block_id) from pragma_storage_info('main.big')").fetchall()
+    con.close()
+    with open(path, "r+b") as handle:  # same length, garbage inside a block of the table
+        handle.seek(3 * 4096 + block * 262144 + 100)
+        handle.write(b"\xff" * 4096)
+    # It opens (the length is right): the query that reads the block finds the damage.
+    con = warehouse.connect(path, segkit.config.load_config().duckdb, read_only=True)
+    try:
+        with pytest.raises(WarehouseError) as info, warehouse.said_clearly(path):
+            con.execute("select sum(h) from main.big").fetchall()
+    finally:
+        con.close()
+    message = str(info.value)
+    assert message.startswith(f"the warehouse {path} is damaged and cannot be read whole (")
+    assert "No previous generation is kept beside it (segkit.duckdb.previous" in message
+
+
+def test_a_file_cut_short_is_refused_when_opened(tmp_path):
+    path = tmp_path / "segkit.duckdb"
+    # A table dropped early leaves free blocks at the start, where the last checkpoint
+    # puts the metadata; the table kept is stored at the end, as in a warehouse.
+    con = duckdb.connect(str(path))
+    for sql in ("create table main.early as select range as i from range(1000000)",
+                "create table main.kept as select range as i, hash(range) as h "
+                "from range(1000000)",
+                "drop table main.early"):
+        con.execute(sql)
+        con.execute("checkpoint")
+    con.close()
+    previous = tmp_path / "segkit.duckdb.previous"
+    shutil.copy(path, previous)
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size - 262_144)
+    duckdb.connect(str(path), read_only=True).close()  # DuckDB itself opens it
+    with pytest.raises(WarehouseError) as info:
+        warehouse.connect(path, segkit.config.load_config().duckdb, read_only=True)
+    message = str(info.value)
+    assert f"the warehouse {path} is damaged and cannot be read whole (the file is " in message
+    # The previous generation has no build: the way out says so.
+    assert (f"Put back the previous generation, kept beside it as {previous} (no successful "
+            "build), with `python -m segkit restore`") in message
+
+
+def test_a_message_about_a_source_file_is_not_a_damaged_warehouse(tmp_path):
+    path = tmp_path / "segkit.duckdb"
+    source = duckdb.IOException('IO Error: Could not read enough bytes from file '
+                                '"/data/orders.parquet": attempted to read 4 bytes')
+    assert warehouse.translated(source, path) is None
+    own = duckdb.IOException(f'IO Error: Could not read enough bytes from file "{path}.next"')
+    assert "is damaged" in str(warehouse.translated(own, path))
+    full = duckdb.FatalException(f'FATAL Error: Could not write file "{path}.next": No space '
+                                 "left on device")
+    assert str(warehouse.translated(full, path)).startswith(
+        f"the disk holding the warehouse folder {tmp_path} is full (Could not write file ")
+
+
+def test_the_room_a_build_needs_is_the_next_file_and_its_log(tmp_path):
+    path = tmp_path / "segkit.duckdb"
+    con = duckdb.connect(str(path))  # a warehouse keeping three builds' per-customer rows
+    con.execute("create schema segments")
+    con.execute("create table segments.segment_history as select 'run' || (range % 3) "
+                "as run_id, range as customer_id from range(300000)")
+    con.close()
+    live = path.stat().st_size
+    (tmp_path / "segkit.duckdb.previous").write_bytes(b"\0" * (live - 100_000))
+    # The next file: the live one plus what the last build added (live less previous);
+    # its write-ahead log: one build's rows, a third of the live file here.
+    assert warehouse.faults.build_room(path) == {
+        "live": live, "previous": live - 100_000, "next": live + 100_000,
+        "needed": live + 100_000 + live // 3}
+    # A second name of the live file takes no room of its own.
+    (tmp_path / "segkit.duckdb.previous").unlink()
+    (tmp_path / "segkit.duckdb.previous").hardlink_to(path)
+    assert warehouse.faults.build_room(path)["previous"] == 0

@@ -3,7 +3,8 @@
 A build computes in a private in-memory DuckDB (the *work* database) and never
 opens the warehouse file for writing. It publishes by writing the *next*
 warehouse beside the live one (a copy of it, so people's own views and tables
-come along), then swapping it in with one ``os.replace``. A reader that opened
+come along), then swapping it in with one ``os.replace``; the file it replaces
+stays as ``<warehouse>.previous`` for ``segkit restore``. A reader that opened
 the old file keeps its consistent snapshot until it reconnects; new
 connections see the new build; a reader never makes a build wait or fail, and
 a build that dies leaves the live file as it was. The run registry's
@@ -12,7 +13,9 @@ a build that dies leaves the live file as it was. The run registry's
 
 One module per job: ``connections`` (the work database, the warehouse file, the
 build lock, inserting frames and rows), ``publishing`` (the next warehouse and
-the swap, run-keyed tables, history trimming, leftovers of killed builds),
+the swap, the previous generation kept, leftovers of killed builds),
+``run_tables`` (run-keyed tables, history trimming), ``generations``
+(``segkit restore``), ``faults`` (a damaged file or a full disk said clearly),
 ``journal`` (runs not yet in ``meta.runs``) and ``queries`` (the named queries
 of ``sql/queries/``). The SQL project (headers, rendering, versions) is
 :mod:`segkit.project`; its names stay importable from here.
@@ -45,15 +48,26 @@ from segkit.warehouse.journal import (  # noqa: F401
     journal_runs,
     pending_runs,
 )
+from segkit.warehouse.faults import (  # noqa: F401
+    damaged_error,
+    disk_full_error,
+    previous_path,
+    said_clearly,
+    translated,
+)
+from segkit.warehouse.generations import Restored, restore  # noqa: F401
 from segkit.warehouse.publishing import (  # noqa: F401
-    PER_CUSTOMER_HISTORY,
     PUBLISH_ATTEMPTS,
     RUN_ID_SHAPE,
     NextWarehouse,
-    append_run_rows,
+    keep_previous,
     next_path,
-    point_run_view,
     remove_leftovers,
+)
+from segkit.warehouse.run_tables import (  # noqa: F401
+    PER_CUSTOMER_HISTORY,
+    append_run_rows,
+    point_run_view,
     replace_schemas,
     trim_history,
 )

@@ -13,6 +13,7 @@ import duckdb
 
 from segkit.errors import WarehouseBusyError, WarehouseError
 from segkit.project import quote_ident, sql_dir
+from segkit.warehouse.faults import cut_short, damaged_error, translated
 
 
 LOCK_TIMEOUT_SECONDS = 30.0
@@ -78,7 +79,8 @@ def _folder_error(folder: Path, exc: OSError, what: str) -> WarehouseError:
 
 
 def connect(path: Path, duckdb_config, *, read_only: bool = False,
-            timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+            timeout: float | None = None,
+            copy_of: Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file, retrying while another process holds it for writing.
 
     segkit's builds never open the live warehouse for writing (they publish by
@@ -87,12 +89,16 @@ def connect(path: Path, duckdb_config, *, read_only: bool = False,
     without ``read_only``) keeps others out; this function retries through that
     for up to ``timeout`` seconds (default ``[duckdb] lock_timeout_seconds``).
 
+    ``copy_of``: ``path`` is a copy of that warehouse (the next one a build
+    writes); damage found in it is the original's.
+
     Raises
     ------
     WarehouseBusyError
         Another process still holds the file after ``timeout`` seconds.
     WarehouseError
-        The file or its folder cannot be created, read or written.
+        The file or its folder cannot be created, read or written; the file is
+        damaged (cut short, overwritten); the disk is full.
     """
     path = Path(path)
     timeout = _timeout(duckdb_config, timeout)
@@ -107,7 +113,7 @@ def connect(path: Path, duckdb_config, *, read_only: bool = False,
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=settings)
+            con = duckdb.connect(str(path), read_only=read_only, config=settings)
         except duckdb.Error as exc:
             if read_only and settings and "different configuration" in str(exc):
                 # This process already holds the file (a notebook that calls
@@ -119,7 +125,13 @@ def connect(path: Path, duckdb_config, *, read_only: bool = False,
                     time.sleep(0.2)
                     continue
                 raise _busy_error(path, timeout) from None
-            raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from None
+            raise (translated(exc, copy_of or path)
+                   or WarehouseError(f"cannot open the warehouse {path}: {exc}")) from None
+        problem = cut_short(con, path)
+        if problem:
+            con.close()
+            raise damaged_error(copy_of or path, problem)
+        return con
 
 
 def _lock_path(path: Path) -> Path:
@@ -152,10 +164,15 @@ def build_lock(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator
                         f"{timeout:g} s. Wait for it to finish, then retry.") from None
                 time.sleep(0.2)
         try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(str(os.getpid()))
+                handle.flush()
+            except OSError as exc:  # a full disk refuses even these few bytes
+                raise (translated(exc, path) or WarehouseError(
+                    f"cannot write beside the warehouse ({lock_path}): {exc.strerror}. Check "
+                    "the folder's permissions.")) from None
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

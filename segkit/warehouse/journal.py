@@ -9,6 +9,7 @@ from typing import Any
 
 from segkit.errors import WarehouseError
 from segkit.warehouse.connections import build_running
+from segkit.warehouse.faults import translated
 from segkit.warehouse.publishing import _unlink
 
 
@@ -26,8 +27,9 @@ def journal_append(path: Path, record: dict[str, Any]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
-        raise WarehouseError(f"cannot write beside the warehouse ({journal_path(path)}): "
-                             f"{exc.strerror}. Check the folder's permissions.") from None
+        raise (translated(exc, path) or WarehouseError(
+            f"cannot write beside the warehouse ({journal_path(path)}): {exc.strerror}. Check "
+            "the folder's permissions.")) from None
 
 
 def journal_runs(path: Path) -> dict[str, dict[str, Any]]:

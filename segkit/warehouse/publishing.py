@@ -1,4 +1,5 @@
-"""Publishing by atomic swap: copy the live file, write the copy, swap it in; trim history."""
+"""Publishing by atomic swap: copy the live file, write the copy, keep the live file as the
+previous generation, swap the copy in."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Iterator
 import duckdb
 
 from segkit.errors import WarehouseBusyError, WarehouseError
-from segkit.project import quote_ident, quote_literal
+from segkit.project import quote_literal
 from segkit.warehouse.connections import (
     _busy_error,
     _folder_error,
@@ -23,14 +24,17 @@ from segkit.warehouse.connections import (
     connect,
     ensure_tables,
 )
+from segkit.warehouse.faults import (
+    damaged_error,
+    disk_full_error,
+    is_damage,
+    is_disk_full,
+    previous_path,
+    translated,
+)
 
 
 RUN_ID_SHAPE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
-# Per-customer (or per-rejected-row) history: the tables that grow with the data
-# and are trimmed to the last ``[duckdb] history_builds`` successful builds.
-# Everything else (the run registry, per-segment and per-feature tables) is kept.
-PER_CUSTOMER_HISTORY = ("segments.segment_history", "segments.tsne_history",
-                        "features.customer_features_history", "meta.quarantine_history")
 PUBLISH_ATTEMPTS = 3
 
 
@@ -48,8 +52,20 @@ def built_path(path: Path) -> Path:
 BUILT = "_segkit_built"
 
 
+def _staged_previous(path: Path) -> Path:
+    """Where the live file gets its second name before it becomes the previous generation."""
+    return Path(str(previous_path(path)) + ".tmp")
+
+
 def _wal(path: Path) -> Path:
     return Path(str(path) + ".wal")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _identity(path: Path) -> tuple | None:
@@ -85,11 +101,14 @@ def _unlink(*paths: Path) -> None:
 
 
 @contextlib.contextmanager
-def _no_writer(path: Path, duckdb_config, timeout: float | None) -> Iterator[None]:
+def _no_writer(path: Path, duckdb_config, timeout: float | None, *,
+               damaged_ok: bool = False) -> Iterator[None]:
     """Hold the live file read-only: no other process can open it for writing meanwhile.
 
     Read-only sessions share this lock, so readers are never kept out; a user's
     read-write session makes segkit wait (its writes must not be lost).
+    ``damaged_ok``: a file DuckDB cannot read is not held (nobody can open it
+    for writing either); restoring replaces it.
     """
     if not path.exists():
         yield
@@ -111,7 +130,11 @@ def _no_writer(path: Path, duckdb_config, timeout: float | None) -> Iterator[Non
                 continue
             if _is_lock_error(exc):
                 raise _busy_error(path, timeout) from None
-            raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from None
+            if damaged_ok and is_damage(exc, path):
+                con = None
+                break
+            raise (translated(exc, path)
+                   or WarehouseError(f"cannot open the warehouse {path}: {exc}")) from None
     try:
         yield
     finally:
@@ -128,17 +151,24 @@ class NextWarehouse:
     2. :meth:`write` applies a function to the copy in one transaction, then
        checkpoints and closes it, so no WAL is left to be replayed;
     3. :meth:`publish` swaps the copy in with ``os.replace`` if the live file is
-       unchanged. If someone wrote to the live file meanwhile (their own view or
-       table), it copies again and replays every write, so nothing of theirs is
-       lost; after :data:`PUBLISH_ATTEMPTS` tries it gives up with an error.
+       unchanged, after giving the live file a second name,
+       ``<warehouse>.previous`` (:func:`keep_previous`). If someone wrote to
+       the live file meanwhile (their own view or table), it copies again and
+       replays every write, so nothing of theirs is lost; after
+       :data:`PUBLISH_ATTEMPTS` tries it gives up with an error.
 
     Readers are never locked out: the copy and the identity check share the
     read-only lock with them, and ``os.replace`` leaves an open reader on the
     old file, which the kernel keeps until that reader closes it.
+
+    ``source``: copy this file instead of the live one (``segkit restore``
+    copies the previous generation); the live file may then be damaged.
     """
 
-    def __init__(self, path: Path, duckdb_config, *, timeout: float | None = None):
+    def __init__(self, path: Path, duckdb_config, *, timeout: float | None = None,
+                 source: Path | None = None):
         self.live = Path(path)
+        self.source = Path(source) if source is not None else self.live
         self.path = next_path(self.live)
         self.built = built_path(self.live)
         self.duckdb_config = duckdb_config
@@ -147,28 +177,32 @@ class NextWarehouse:
         self._base: tuple | None = None
 
     def prepare(self) -> None:
-        """Start the next warehouse as a copy of the live one (or empty)."""
+        """Start the next warehouse as a copy of the live one (or of ``source``), or empty."""
         try:
             self.live.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _folder_error(self.live.parent, exc, "the warehouse folder") from None
         self.discard()
-        with _no_writer(self.live, self.duckdb_config, self.timeout):
+        restoring = self.source != self.live
+        with _no_writer(self.live, self.duckdb_config, self.timeout, damaged_ok=restoring), \
+                (_no_writer(self.source, self.duckdb_config, self.timeout) if restoring
+                 else contextlib.nullcontext()):
             self._base = _identity(self.live)
             try:
-                if self._base is not None:
+                if self.source.exists():
                     # copyfile uses the kernel's copy (copy_file_range/sendfile).
-                    shutil.copyfile(self.live, self.path)
-                    if _wal(self.live).exists():
+                    shutil.copyfile(self.source, self.path)
+                    if _wal(self.source).exists():
                         # Left by a client that crashed: DuckDB replays it into
                         # the copy, and it goes away with the swap.
-                        shutil.copyfile(_wal(self.live), _wal(self.path))
+                        shutil.copyfile(_wal(self.source), _wal(self.path))
             except OSError as exc:
+                partial = _size(self.path) + _size(_wal(self.path))
                 self.discard()
-                raise WarehouseError(f"cannot write the next warehouse {self.path}: "
-                                     f"{exc.strerror}. Check the free disk space (a build "
-                                     "needs room for a second copy of the warehouse) and "
-                                     "the folder's permissions.") from None
+                raise (translated(exc, self.live, next_bytes=partial) or WarehouseError(
+                    f"cannot write the next warehouse {self.path}: {exc.strerror}. Check the "
+                    "folder's permissions and free disk space (a build needs room for one more "
+                    "copy of the warehouse beside it and its previous generation).")) from None
 
     def write(self, fn) -> None:
         """Apply ``fn(con)`` to the next warehouse in one transaction, and remember it."""
@@ -176,7 +210,8 @@ class NextWarehouse:
         self._apply(fn)
 
     def _apply(self, fn) -> None:
-        con = connect(self.path, self.duckdb_config)
+        con = connect(self.path, self.duckdb_config, copy_of=self.source)
+        failure = None
         try:
             if self.built.exists():  # a replay: the writes may read what they wrote before
                 con.execute(f"attach {quote_literal(str(self.built))} as {BUILT} (read_only)")
@@ -189,16 +224,34 @@ class NextWarehouse:
         except BaseException as exc:
             with contextlib.suppress(duckdb.Error):
                 con.execute("rollback")
-            if isinstance(exc, duckdb.IOException):  # disk full, permissions
-                raise WarehouseError(f"cannot write the next warehouse {self.path}: {exc}. "
-                                     "Check the free disk space.") from None
-            raise
+            failure = exc
         finally:
-            con.close()
+            with contextlib.suppress(duckdb.Error):  # after a fatal error too
+                con.close()
+        if failure is not None:
+            error = self._said(failure)  # once closed: a full disk's room is then counted
+            if error is None:
+                raise failure
+            raise error from None
         if _wal(self.path).exists():
             raise WarehouseError(f"{_wal(self.path)} was left after closing the next "
                                  "warehouse; refusing to publish a file with unreplayed "
                                  "writes.")
+
+    def _said(self, exc: BaseException) -> WarehouseError | None:
+        """The clear error for a write that failed on a full disk or a damaged file."""
+        if not isinstance(exc, (duckdb.Error, OSError)):
+            return None
+        if is_disk_full(exc):
+            partial = _size(self.path) + _size(_wal(self.path))
+            self.discard()  # the build cannot go on: give its room back before measuring
+            return disk_full_error(self.live, exc, next_bytes=partial)
+        if is_damage(exc, self.live):  # the copy's damage is its source's
+            return damaged_error(self.source, exc)
+        if isinstance(exc, duckdb.IOException):  # permissions, a vanished folder
+            return WarehouseError(f"cannot write the next warehouse {self.path}: {exc}. "
+                                  "Check the folder's permissions and free disk space.")
+        return None
 
     def publish(self) -> int:
         """Swap the next warehouse in; return how many times it had to copy again."""
@@ -215,26 +268,17 @@ class NextWarehouse:
                 finally:
                     _unlink(self.built)
             _fsync(self.path)
-            with _no_writer(self.live, self.duckdb_config, self.timeout):
+            with _no_writer(self.live, self.duckdb_config, self.timeout,
+                            damaged_ok=self.source != self.live):
                 if _identity(self.live) != self._base:
                     continue  # someone wrote to the live file: carry their change over
-                if self._base is None:
-                    # First build: link, which fails rather than replace a file
-                    # that appeared meanwhile.
-                    try:
-                        os.link(self.path, self.live)
-                        _unlink(self.path)
-                    except FileExistsError:
+                try:
+                    if not self._swap():
                         continue
-                    except OSError:  # a file system without hard links
-                        if self.live.exists():
-                            continue
-                        os.replace(self.path, self.live)
-                else:
-                    # A crashed client's WAL was replayed into the copy: remove it
-                    # first, or DuckDB would replay it again into the new file.
-                    _unlink(_wal(self.live))
-                    os.replace(self.path, self.live)
+                except OSError as exc:
+                    raise (translated(exc, self.live) or WarehouseError(
+                        f"cannot publish {self.path} as {self.live}: {exc.strerror}. Check "
+                        "the folder's permissions.")) from None
                 _fsync(self.live.parent, directory=True)
                 return attempt
         self.discard()
@@ -243,103 +287,66 @@ class NextWarehouse:
             f"{PUBLISH_ATTEMPTS} attempts to publish, so this build was not published (it "
             "would have dropped those writes). Retry when nobody is writing to it.")
 
+    def _swap(self) -> bool:
+        """Give the live name to the next file; False if a live file appeared meanwhile."""
+        if self._base is None:
+            # First build: link, which fails rather than replace a file that
+            # appeared meanwhile.
+            try:
+                os.link(self.path, self.live)
+                _unlink(self.path)
+            except FileExistsError:
+                return False
+            except OSError:  # a file system without hard links
+                if self.live.exists():
+                    return False
+                os.replace(self.path, self.live)
+            return True
+        # A crashed client's WAL was replayed into the copy: it leaves the live
+        # name with the live file, or DuckDB would replay it into the new file.
+        keep_previous(self.live)
+        os.replace(self.path, self.live)
+        return True
+
     def discard(self) -> None:
         """Remove the next warehouse (a failed build, or one a killed build left)."""
         _unlink(self.path, _wal(self.path))
 
 
-def append_run_rows(con: duckdb.DuckDBPyConnection, run_id: str, rows, *, history: str,
-                    released: bool = False) -> None:
-    """Append a build's ``rows`` to a run-keyed ``history`` table, created as needed.
+def keep_previous(live: Path) -> None:
+    """Keep the live file as ``<warehouse>.previous``, for ``segkit restore``.
 
-    The history table gains any column this build has and earlier ones lacked
-    (a config change adds a feature).
-
-    ``released``: ``rows`` has the columns only (the build let go of the rows),
-    and they are copied from the file this build wrote first (a replayed write,
-    see :meth:`NextWarehouse.publish`).
+    Called right before the swap gives the live name to the next file. A hard
+    link: no copy, and the live name is never missing (the link is a second
+    name of the live file, then the swap leaves it the only one). The previous
+    generation's WAL goes first (it would be replayed into the wrong file); a
+    WAL a crashed client left beside the live file moves with it. Where hard
+    links are refused (some network and FAT file systems) the file is copied.
     """
-    con.execute(f"create schema if not exists {history.rsplit('.', 1)[0]}")
-    if released:
-        if not con.execute(f"select 1 from duckdb_databases() where database_name = "
-                           f"{quote_literal(BUILT)}").fetchall():
-            raise WarehouseError(f"cannot store {history} again: the build let go of its rows "
-                                 "and the file it wrote first is gone.")
-        con.execute(f"create or replace temp view _segkit_rows as select * exclude (run_id) "
-                    f"from {BUILT}.{history} where run_id = {quote_literal(run_id)}")
-        try:
-            _append_rows(con, run_id, history)
-        finally:
-            con.execute("drop view if exists temp._segkit_rows")
-    else:
-        con.register("_segkit_rows", rows)
-        try:
-            _append_rows(con, run_id, history)
-        finally:
-            con.unregister("_segkit_rows")
-
-
-def _append_rows(con: duckdb.DuckDBPyConnection, run_id: str, history: str) -> None:
-    """Append the relation ``_segkit_rows`` to ``history``, created and widened as needed."""
-    con.execute(f"create table if not exists {history} as select cast(null as varchar) "
-                "as run_id, * from _segkit_rows limit 0")
-    existing = {r[0] for r in con.execute(f"describe {history}").fetchall()}
-    for name, kind, *_ in con.execute("describe select * from _segkit_rows").fetchall():
-        if name not in existing:
-            con.execute(f"alter table {history} add column {quote_ident(name)} {kind}")
-    con.execute(f"insert into {history} by name select ? as run_id, * from _segkit_rows",
-                [run_id])
-
-
-def point_run_view(con: duckdb.DuckDBPyConnection, rows, *, history: str, view: str) -> None:
-    """Point ``view`` at ``history``'s rows of the latest successful run
-    (``segments.latest_run``), with this build's columns (those of ``rows``)."""
-    # a Polars frame's columns are names; an Arrow table's are arrays
-    names = rows.column_names if hasattr(rows, "column_names") else rows.columns
-    columns = ", ".join(quote_ident(name) for name in names)
-    con.execute(f"create or replace view {view} as\nselect {columns}\nfrom {history}\n"
-                "where run_id = (select run_id from segments.latest_run)")
-
-
-def replace_schemas(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> None:
-    """Create ``schemas`` where missing and drop every view in them.
-
-    A build then creates its views afresh, so no view of a source that is no
-    longer configured is left pointing at stale files. Tables stay.
-    """
-    for schema in schemas:
-        con.execute(f"create schema if not exists {schema}")
-    listed = ", ".join(quote_literal(s) for s in schemas)
-    for name, in con.execute("select schema_name || '.' || view_name from duckdb_views() "
-                             f"where not internal and schema_name in ({listed})").fetchall():
-        con.execute(f"drop view if exists {name} cascade")
-
-
-def trim_history(con: duckdb.DuckDBPyConnection, keep_builds: int) -> None:
-    """Keep per-customer history only for the last ``keep_builds`` successful builds.
-
-    ``0`` keeps every build. ``meta.runs`` and the small per-segment tables are
-    never trimmed.
-    """
-    if keep_builds <= 0:
-        return
-    existing = {f"{s}.{t}" for s, t in con.execute(
-        "select schema_name, table_name from duckdb_tables() where not internal").fetchall()}
-    for table in PER_CUSTOMER_HISTORY:
-        if table in existing:
-            con.execute(f"delete from {table} where run_id not in (select run_id from "
-                        "meta.runs where status = 'success' order by finished_at desc, "
-                        "run_id desc limit ?)", [keep_builds])
+    previous = previous_path(live)
+    staged = _staged_previous(live)
+    _unlink(staged)
+    try:
+        os.link(live, staged)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise
+        shutil.copyfile(live, staged)
+    _unlink(_wal(previous))
+    os.replace(staged, previous)
+    if _wal(live).exists():
+        os.replace(_wal(live), _wal(previous))
 
 
 def remove_leftovers(path: Path, *, tmp_root: Path) -> list[str]:
-    """Remove what killed builds left: the next (or built) file and their spill folders.
+    """Remove what killed builds left: the next (or built) file, a half-made second name
+    of the live file, and their spill folders.
 
     Call only while holding :func:`build_lock`: then no build is using them.
     ``segkit score`` spill folders are not named like run ids and are kept.
     """
     removed = []
-    for p in (next_path(path), _wal(next_path(path)), built_path(path)):
+    for p in (next_path(path), _wal(next_path(path)), built_path(path), _staged_previous(path)):
         if p.exists():
             _unlink(p)
             removed.append(str(p))

@@ -3,7 +3,8 @@
 ``sql/queries/<topic>.sql`` holds the queries of one job, each under a
 ``-- name: <query>`` line (the convention of aiosql and yesql): ``report.sql``
 is everything the report reads, ``runs.sql`` the run registry, ``score.sql``
-what ``segkit score`` reads and runs. A query is called by ``<topic>.<query>``::
+what ``segkit score`` reads and runs, ``generations.sql`` what ``segkit
+restore`` reads from a generation of the warehouse. A query is called by ``<topic>.<query>``::
 
     queries.frame(con, "report.stages", [run_id])
 

@@ -370,4 +370,6 @@ def test_a_users_write_during_a_builds_report_is_carried_over_with_every_row(tmp
         (result.rows_quarantined,)]
     assert result.rows_quarantined > 0
     assert sorted(p.name for p in path.parent.iterdir() if p.is_file()) == [
-        "segkit.duckdb", "segkit.duckdb.build.lock"]
+        "segkit.duckdb", "segkit.duckdb.build.lock", "segkit.duckdb.previous"]
+    # The previous generation is the live file as the user left it, their table too.
+    assert query(Path(f"{path}.previous"), "select note from main.my_notes") == [("keep me",)]

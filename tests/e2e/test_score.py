@@ -73,12 +73,67 @@ def test_scoring_a_subset_of_customers_gives_exactly_their_build_labels(cdnow_bu
     done = segkit_cli("score", "--config", str(cdnow_build["config"]), "--input", str(subset),
                       "--output", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert f"as of {as_of} (the file's last purchase day)" in done.stderr
+    assert f"as of {as_of} (the build's as-of date, also the file's last purchase day)" in \
+        done.stderr
     scored = pl.read_csv(out, schema_overrides={"customer_id": pl.String})
     assert scored.height == len(ids | {last_day_buyer})
     assert scored["unscored_reason"].null_count() == scored.height
     assert {c: s for c, s in scored.select("customer_id", "segment_id").iter_rows()} == \
         {c: published[c] for c in ids | {last_day_buyer}}
+
+
+def test_customers_who_stopped_buying_long_before_the_build_get_their_build_labels(
+        cdnow_build, tmp_path):
+    """No --as-of: recency is measured to the build's day, not to the file's own last day
+    (which made a third of these customers look recent)."""
+    wh = cdnow_build["warehouse"]
+    published = dict(query(wh, "select customer_id, segment_id from segments.customer_segments"))
+    (as_of,), = query(wh, "select as_of_date from meta.runs join segments.latest_run "
+                          "using (run_id)")
+    lines = pl.read_csv(DEMO_DATA, infer_schema=False)
+    last_day = lines.group_by("customer_id").agg(pl.col("purchase_date").max())
+    stopped = set(last_day.filter(pl.col("purchase_date") < "1998-01-01")["customer_id"])
+    subset = tmp_path / "stopped.csv"
+    _lines_of(stopped).write_csv(subset)
+    file_last_day = _lines_of(stopped)["purchase_date"].max()
+    assert file_last_day < as_of.isoformat()
+
+    out = tmp_path / "scored.csv"
+    done = segkit_cli("score", "--config", str(cdnow_build["config"]), "--input", str(subset),
+                      "--output", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (f"as of {as_of} (the build's as-of date; the file's last purchase day is "
+            f"{file_last_day})") in " ".join(done.stderr.split())
+    scored = pl.read_csv(out, schema_overrides={"customer_id": pl.String})
+    assert set(scored["customer_id"]) == stopped
+    used = scored.filter(pl.col("unscored_reason").is_null())
+    # Every scorable customer gets the build's label; the others were not in the build
+    # either (every line quarantined).
+    assert set(used["customer_id"]) == stopped & set(published)
+    assert dict(used.select("customer_id", "segment_id").iter_rows()) == \
+        {c: published[c] for c in stopped & set(published)}
+    assert len(stopped & set(published)) > 18_000
+
+
+def test_newer_data_is_measured_to_its_own_last_day(small_build, tmp_path):
+    _, cfg = small_build
+    (build_as_of,), = query(cfg.warehouse, "select as_of_date from meta.runs")
+    newer = tmp_path / "newer.csv"
+    newer.write_text("customer,day,amount\n"
+                     f"n1,{build_as_of + dt.timedelta(days=40)},12.00\n"
+                     f"n2,{build_as_of + dt.timedelta(days=10)},12.00\n")
+    info = segkit.score(newer, tmp_path / "s.csv", config=cfg)
+    assert info["as_of"] == build_as_of + dt.timedelta(days=40)
+    assert (info["as_of_rule"], info["file_last_day"]) == ("file", info["as_of"])
+    build = scoring._latest_build(cfg)
+    frame, _, as_of = scoring._features_from_transactions(cfg, newer, build, None)
+    assert dict(frame.select("customer_id", "recency_days").iter_rows()) == {"n1": 0, "n2": 30}
+
+    older = tmp_path / "older.csv"
+    older.write_text(f"customer,day,amount\nn1,{build_as_of - dt.timedelta(days=90)},12.00\n")
+    frame, _, as_of = scoring._features_from_transactions(cfg, older, build, None)
+    assert (as_of.date, as_of.rule) == (build_as_of, "build")
+    assert frame["recency_days"].to_list() == [90]
 
 
 def test_scoring_with_the_builds_as_of_reproduces_labels_of_any_subset(cdnow_build, tmp_path):
@@ -168,7 +223,7 @@ def test_new_customers_get_the_builds_caps_imputation_and_the_given_as_of(small_
                    "n2,2024-05-01,10.00\nn2,2024-05-11,30.00\n")
     build = scoring._latest_build(cfg)
     frame, unscored, as_of = scoring._features_from_transactions(cfg, new, build, "2024-07-01")
-    assert unscored.is_empty() and as_of == dt.date(2024, 7, 1)
+    assert unscored.is_empty() and (as_of.date, as_of.rule) == (dt.date(2024, 7, 1), "given")
     got = {r["customer_id"]: r for r in frame.iter_rows(named=True)}
     assert got["n1"]["monetary"] == cap_high
     assert got["n2"]["monetary"] == 20.0  # (10 + 30) / 2 days, under the cap
