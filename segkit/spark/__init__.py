@@ -11,8 +11,10 @@ build stores it) and MLflow's five-row input example. See docs/SPARK.md.
 
 from __future__ import annotations
 
+import contextlib
+
 from segkit.config import EngineConfig
-from segkit.errors import ConfigError
+from segkit.errors import ConfigError, InputError, SegkitError
 
 EXTRA = "pip install 'segkit[spark]'"
 
@@ -60,12 +62,78 @@ def session(engine: EngineConfig):
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
-        if not engine.remote:
+        if engine.remote:
+            # A Spark Connect client connects on its first request: make it
+            # now, so an unreachable server is this error, not a later one.
+            spark.version  # noqa: B018
+        else:
             spark.sparkContext.setLogLevel("ERROR")
         return spark
     except Exception as exc:  # noqa: BLE001 - JVM/connection errors have many types
-        where = f"remote = {engine.remote!r}" if engine.remote else \
-            f"master = {engine.master or 'local[2]'!r}"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot start a Spark session ([engine] {where}): {first}. Check "
-                          "the address and that Java 17 is installed (java -version).") from None
+        raise ConfigError(f"cannot start a Spark session ([engine] {_where(engine)}): "
+                          f"{_first_line(exc)}. Check the address and that Java 17 is "
+                          "installed (java -version).") from None
+
+
+def _where(engine: EngineConfig) -> str:
+    return (f"remote = {engine.remote!r}" if engine.remote
+            else f"master = {engine.master or 'local[2]'!r}")
+
+
+def _first_line(exc: BaseException, limit: int = 400) -> str:
+    """The first line of an exception's message (a JVM's goes on for pages), shortened."""
+    text = str(exc).strip()
+    first = text.splitlines()[0].strip() if text else type(exc).__name__
+    return first if len(first) <= limit else first[:limit].rstrip() + " ..."
+
+
+def _from_spark(exc: BaseException) -> bool:
+    """Raised by pyspark, its JVM bridge (py4j) or its Spark Connect channel (grpc)."""
+    from pyspark.errors import PySparkException
+
+    module = type(exc).__module__ or ""
+    return isinstance(exc, PySparkException) or module.split(".")[0] in ("py4j", "grpc")
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    """The engine cannot be reached any more: the server, the JVM or the network is gone."""
+    from pyspark.errors import PySparkException
+
+    text = str(exc)
+    if type(exc).__name__ in ("Py4JNetworkError", "RetriesExceeded"):
+        return True
+    if isinstance(exc, PySparkException) and exc.getCondition() in (
+            "RETRIES_EXCEEDED", "CANNOT_CONFIGURE_SPARK_CONNECT"):
+        return True
+    return any(marker in text for marker in (
+        "StatusCode.UNAVAILABLE", "Connection refused", "failed to connect",
+        "Answer from Java side is empty", "Error while sending or receiving"))
+
+
+@contextlib.contextmanager
+def spark_errors(engine: EngineConfig, doing: str):
+    """Spark's exceptions as one paragraph with segkit's exit codes.
+
+    A lost connection to the engine (the Spark Connect server, the cluster or
+    the local JVM) is a :class:`ConfigError` (exit 2, as when it cannot
+    start); any other error Spark raises while reading or computing is about
+    the data or the source (a missing table or file, a bad value): an
+    :class:`InputError` (exit 3). The JVM's stack trace stays in Spark's log.
+    Exceptions that did not come from Spark pass unchanged.
+    """
+    try:
+        yield
+    except SegkitError:
+        raise
+    except Exception as exc:
+        if not _from_spark(exc):
+            raise
+        if _lost_connection(exc):
+            raise ConfigError(f"lost the Spark engine ([engine] {_where(engine)}) while "
+                              f"{doing}: {_first_line(exc)}. Check that the Spark Connect "
+                              "server or cluster is running and reachable, then build "
+                              "again; the previous build's results are untouched.") from None
+        raise InputError(f"Spark failed while {doing} ([engine] {_where(engine)}): "
+                         f"{_first_line(exc)}. Check the source ([transactions], "
+                         "[customers]) and the [engine] settings named there; the previous "
+                         "build's results are untouched.") from None
