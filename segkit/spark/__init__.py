@@ -12,6 +12,10 @@ build stores it) and MLflow's five-row input example. See docs/SPARK.md.
 from __future__ import annotations
 
 import contextlib
+import re
+import socket
+import warnings
+from urllib.parse import urlparse
 
 from segkit.config import EngineConfig
 from segkit.errors import ConfigError, InputError, SegkitError
@@ -35,55 +39,107 @@ def session(engine: EngineConfig):
 
     Without either, the session already running (a notebook or job on a
     cluster), else a local classic session on two cores (``local[2]``).
+
+    Raises
+    ------
+    ConfigError
+        The session cannot start, or nothing answers at the Spark Connect address.
     """
     require_pyspark()
-    from pyspark.sql import SparkSession
+    if engine.remote and engine.remote.startswith("sc://"):
+        _reach(engine.remote)
+    with _quiet():
+        from pyspark.sql import SparkSession
 
-    if not engine.master and not engine.remote:
-        active = SparkSession.getActiveSession()
-        if active is not None:  # a notebook or job on a cluster: its own session
-            for key, value in engine.conf:
-                active.conf.set(key, value)
-            return active
-    builder = SparkSession.builder.appName("segkit")
-    if engine.remote:
-        builder = builder.remote(engine.remote)
-    else:
-        builder = builder.master(engine.master or "local[2]")
-        # A local session needs no web UI or progress bars; conf entries can turn them on.
-        builder = builder.config("spark.ui.enabled", "false")
-        builder = builder.config("spark.ui.showConsoleProgress", "false")
-    if (engine.remote or engine.master or "local").startswith("local"):
-        # Spark's default of 200 shuffle partitions is for clusters: on one
-        # machine each tiny task costs more than its rows (the demo's SQL
-        # stage: 100 s with 200, under 40 s with 4, on a loaded 2-core box).
-        builder = builder.config("spark.sql.shuffle.partitions", "4")
-    for key, value in engine.conf:
-        builder = builder.config(key, value)
-    try:
-        spark = builder.getOrCreate()
+        if not engine.master and not engine.remote:
+            active = SparkSession.getActiveSession()
+            if active is not None:  # a notebook or job on a cluster: its own session
+                for key, value in engine.conf:
+                    active.conf.set(key, value)
+                return active
+        builder = SparkSession.builder.appName("segkit")
         if engine.remote:
-            # A Spark Connect client connects on its first request: make it
-            # now, so an unreachable server is this error, not a later one.
-            spark.version  # noqa: B018
+            builder = builder.remote(engine.remote)
         else:
-            spark.sparkContext.setLogLevel("ERROR")
-        return spark
-    except Exception as exc:  # noqa: BLE001 - JVM/connection errors have many types
-        raise ConfigError(f"cannot start a Spark session ([engine] {_where(engine)}): "
-                          f"{_first_line(exc)}. Check the address and that Java 17 is "
-                          "installed (java -version).") from None
+            builder = builder.master(engine.master or "local[2]")
+            # A local session needs no web UI or progress bars; conf entries can turn them on.
+            builder = builder.config("spark.ui.enabled", "false")
+            builder = builder.config("spark.ui.showConsoleProgress", "false")
+        if (engine.remote or engine.master or "local").startswith("local"):
+            # Spark's default of 200 shuffle partitions is for clusters: on one
+            # machine each tiny task costs more than its rows (the demo's SQL
+            # stage: 100 s with 200, under 40 s with 4, on a loaded 2-core box).
+            builder = builder.config("spark.sql.shuffle.partitions", "4")
+        for key, value in engine.conf:
+            builder = builder.config(key, value)
+        try:
+            spark = builder.getOrCreate()
+            if engine.remote:
+                # A Spark Connect client connects on its first request: make it
+                # now, so a server that refuses the session is this error.
+                spark.version  # noqa: B018
+            else:
+                spark.sparkContext.setLogLevel("ERROR")
+            return spark
+        except Exception as exc:  # noqa: BLE001 - JVM/connection errors have many types
+            raise ConfigError(f"cannot start a Spark session ([engine] {_where(engine)}): "
+                              f"{_first_line(exc)}. Check the address and that Java 17 is "
+                              "installed (java -version).") from None
+
+
+def _reach(remote: str) -> None:
+    """Fail now when nothing listens at a Spark Connect address.
+
+    The client retries an unreachable server for ten minutes before it gives
+    up (its retries are for a server that answers but is busy, as a starting
+    Databricks cluster is); nothing listening at all is a wrong address.
+    """
+    try:
+        parsed = urlparse(remote)
+        host, port = parsed.hostname, parsed.port or 15002
+    except ValueError:  # a malformed address: pyspark names the problem
+        return
+    if not host:
+        return
+    try:
+        socket.create_connection((host, port), timeout=30).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot start a Spark session ([engine] remote = "
+                          f"{_address(remote)!r}): nothing answers at {host}:{port} "
+                          f"({exc.strerror or exc}). Start the Spark Connect server "
+                          "(sbin/start-connect-server.sh of a Spark install) or fix the host "
+                          "and port.") from None
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Without pyspark's warnings that do not concern segkit: pandas 3 (the Spark path
+    uses Arrow and Polars, not pandas) and the note before a retry error (the error
+    says it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+        warnings.filterwarnings("ignore", message=r"\[RETRIES_EXCEEDED\]")
+        yield
+
+
+def _address(remote: str) -> str:
+    """A Spark Connect address without its secrets (``token=...`` becomes ``token=***``)."""
+    return re.sub(r"(?i)(token=)[^;]*", r"\1***", remote)
 
 
 def _where(engine: EngineConfig) -> str:
-    return (f"remote = {engine.remote!r}" if engine.remote
+    return (f"remote = {_address(engine.remote)!r}" if engine.remote
             else f"master = {engine.master or 'local[2]'!r}")
 
 
 def _first_line(exc: BaseException, limit: int = 400) -> str:
-    """The first line of an exception's message (a JVM's goes on for pages), shortened."""
+    """The first line of an exception's message (a JVM's goes on for pages), shortened;
+    for a gRPC error, its details."""
     text = str(exc).strip()
-    first = text.splitlines()[0].strip() if text else type(exc).__name__
+    details = re.search(r'details = "([^"]*)"', text)
+    if details:
+        text = details.group(1)
+    first = text.splitlines()[0].strip().rstrip(".") if text else type(exc).__name__
     return first if len(first) <= limit else first[:limit].rstrip() + " ..."
 
 
@@ -122,7 +178,8 @@ def spark_errors(engine: EngineConfig, doing: str):
     Exceptions that did not come from Spark pass unchanged.
     """
     try:
-        yield
+        with _quiet():
+            yield
     except SegkitError:
         raise
     except Exception as exc:

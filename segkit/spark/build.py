@@ -34,7 +34,7 @@ import polars as pl
 from segkit.config import Config
 from segkit.engines import Engine, ProfileQuery, sql_detail
 from segkit.spark import model as smodel
-from segkit.spark import session, spark_errors
+from segkit.spark import _address, session, spark_errors
 from segkit.spark import sql as ssql
 
 # Per-customer outputs: name -> the Spark view whose rows it holds (plus run_id).
@@ -65,7 +65,7 @@ class SparkEngine(Engine):
         engine = self.cfg.engine
         with stages("session", "Starting the Spark session") as info:
             self.spark = session(engine)
-            info["detail"] = (f"remote {engine.remote}" if engine.remote
+            info["detail"] = (f"remote {_address(engine.remote)}" if engine.remote
                               else f"master {engine.master or 'local[2]'}")
 
     def register_sources(self) -> dict[str, str]:
