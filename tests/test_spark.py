@@ -1,8 +1,8 @@
 """The Spark engine on a real Spark: parity with the DuckDB engine, one shared session.
 
 Classic Spark runs in this process (``local[2]``, one session for the module);
-Spark Connect runs in a child process (``remote = "local[2]"`` starts a local
-Spark Connect server), through the CLI, as a user runs it.
+Spark Connect, through a standalone server as Databricks users meet it, is
+tests/test_spark_connect.py.
 
 Spark's cost is a fixed price per job, not per row, so the module is cheap by
 building little: each dataset is built once per engine (the DuckDB builds are
@@ -13,10 +13,7 @@ small tables, the Parquet outputs and the session's views.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 from urllib.parse import urlparse
@@ -37,7 +34,7 @@ from segkit.config import EngineConfig  # noqa: E402
 from segkit.spark import model as smodel  # noqa: E402
 from segkit.spark import session  # noqa: E402
 from segkit.synthetic import generate  # noqa: E402
-from tests.conftest import REPO, cdnow_config, query  # noqa: E402
+from tests.conftest import cdnow_config, query  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -258,26 +255,6 @@ def _assert_failed_build_leaves_outputs(config: Path, first, lake: Path) -> None
     assert duckdb.sql(f"select count(*), any_value(run_id) from read_parquet("
                       f"'{lake}/customer_segments/*.parquet')").fetchall() == [
         (rows[0][0], first.run_id)]
-
-
-def test_spark_connect_build_matches(datasets, duckdb_builds, tmp_path):
-    """The demo built through Spark Connect, in its own process, as a user runs it."""
-    lake = tmp_path / "lake"
-    config = _spark_config(datasets["demo"], "connect",
-                           f'[engine]\nkind = "spark"\nremote = "local[2]"\n'
-                           f'conf = {{ "{SHORT_LIVED_JVM[0]}" = "{SHORT_LIVED_JVM[1]}" }}\n'
-                           f'output_path = "{lake}"\n')
-    # the segments alone: the map and MLflow are checked on the classic session
-    config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "segkit", "build", "--config", str(config),
-                           "--warehouse", str(tmp_path / "wh" / "segkit.duckdb"), "--no-map"],
-                          capture_output=True, text=True, env=env, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "remote local[2]" in done.stderr
-    got = _parquet(lake, "customer_segments")
-    assert got.height == 23_502
-    _assert_same_segments(_segments(duckdb_builds["demo"]), got)
 
 
 def test_catalog_table_source_and_catalog_tables(spark, duckdb_builds, tmp_path):

@@ -7,8 +7,9 @@ Python as a Polars frame.
 
 One module per job:
 
-- ``run``: the SQL run of a build (:func:`build_features`, :class:`FeatureResult`)
-  and of ``segkit sql render`` (:func:`compile_project`);
+- ``run``: the SQL run of a build: the models made in one order by either
+  engine (:func:`run_models`), DuckDB's SQL stage (:func:`build_features`,
+  :class:`FeatureResult`), and ``segkit sql render`` (:func:`compile_project`);
 - ``sources``: checking the configured source files and columns;
 - ``context``: the values the SQL models render with (columns, levels, labels);
 - ``quality``: histograms and the quarantine warnings and samples.
@@ -26,11 +27,20 @@ from segkit.features.context import (
     segment_context,
 )
 from segkit.features.quality import HISTOGRAM_BINS, reason_hints
-from segkit.features.run import FeatureResult, build_features, compile_project
+from segkit.features.run import (
+    DuckDBModels,
+    FeatureResult,
+    ModelRunner,
+    SqlRun,
+    build_features,
+    compile_project,
+    run_models,
+)
 from segkit.features.sources import slug
 
 __all__ = [
-    "AS_OF", "LINE_TABLE", "RAW_FEATURES", "HISTOGRAM_BINS", "FeatureResult",
-    "build_features", "compile_project", "for_dialect", "project_models", "reason_hints",
-    "render_context", "segment_context", "slug",
+    "AS_OF", "LINE_TABLE", "RAW_FEATURES", "HISTOGRAM_BINS", "DuckDBModels", "FeatureResult",
+    "ModelRunner", "SqlRun", "build_features", "compile_project", "for_dialect",
+    "project_models", "reason_hints", "render_context", "run_models", "segment_context",
+    "slug",
 ]

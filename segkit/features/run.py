@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import polars as pl
@@ -61,6 +61,8 @@ class FeatureResult:
     categoricals: list[dict[str, Any]] = field(default_factory=list)
     # release_rows was called: the run tables hold their columns only
     rows_released: bool = False
+    # a few customers' feature rows: the input example MLflow logs with the model
+    example: pl.DataFrame | None = None
 
     def release_rows(self) -> None:
         """Let go of the per-customer rows once the build has written them.
@@ -78,6 +80,16 @@ class FeatureResult:
     def views(self) -> list[project.Model]:
         """The models this build ran (older name, kept for callers)."""
         return self.models
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The feature frame's columns (``customer_id`` first); they outlive its rows."""
+        return self.frame.columns
+
+    @property
+    def n_customers(self) -> int:
+        """Customers segmented: the frame's rows (read it before :meth:`release_rows`)."""
+        return self.frame.height
 
     @property
     def rows_in(self) -> int:
@@ -115,14 +127,12 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         A source cannot be read, a mapped column is missing, or no row is usable.
     """
     context = render_context(con, cfg)
-    models, rendered, load_seconds = _run_models(con, cfg, context)
+    run = run_models(cfg, context, DuckDBModels(con))
     as_of = con.execute(f"select as_of_date from {AS_OF}").fetchall()[0][0]
     accounting = _accounting(con, cfg)
     n_raw = con.execute(f"select count(*) from {RAW_FEATURES}").fetchall()[0][0]
     if n_raw == 0:
         raise InputError("no customer has usable data: every row was quarantined.")
-    numeric = [c["plain"] for c in context["numeric_features"]]
-    onehot = [name for c in context["categorical_features"] for name in c["onehot"]]
     quality = con.sql("select * from features.column_quality order by column_kind desc, "
                       "column_name").pl()
     if cfg.transactions:
@@ -130,9 +140,9 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         # before the per-customer frames come to Python (matters at 100M lines),
         # leaving the view in its place.
         con.execute(f"drop table {LINE_TABLE}")
-        con.execute(project.create_sql(LINE_TABLE, rendered[LINE_TABLE]))
+        con.execute(project.create_sql(LINE_TABLE, run.rendered[LINE_TABLE]))
     frame, quarantine = _fetch_results(con, cfg)
-    histograms = _histograms(con, frame, numeric)
+    histograms = _histograms(con, frame, run.numeric_features)
     lost = (_lost_customers(con, quarantine) if cfg.transactions
             else pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
                                       "example": pl.String}))
@@ -140,18 +150,18 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     removed = n_raw - frame.height
     warnings = build_warnings(con, cfg, context, accounting, quarantine, lost, removed)
     source = cfg.transactions or cfg.customers
-    labels, categoricals = _labels(context, cfg)
     # What the warehouse keeps per run: the build's own rows, not a view of the source.
     run_tables = {"features.customer_features": frame, "features.column_quality": quality,
                   "cleaning.quarantine": quarantine,
                   "features.numeric_bounds": con.sql("select * from features.numeric_bounds").pl()}
     return FeatureResult(
-        frame=frame, numeric_features=numeric, onehot_features=onehot, as_of=as_of,
+        frame=frame, numeric_features=run.numeric_features,
+        onehot_features=run.onehot_features, as_of=as_of,
         accounting=accounting, column_quality=quality,
-        histograms=histograms, quarantine=quarantine, models=models,
-        rendered=rendered, run_tables=run_tables, customers_removed=removed,
+        histograms=histograms, quarantine=quarantine, models=run.models,
+        rendered=run.rendered, run_tables=run_tables, customers_removed=removed,
         source=source.path or source.table, warnings=warnings,
-        load_seconds=load_seconds or 0.0, labels=labels, categoricals=categoricals)
+        load_seconds=run.load_seconds, labels=run.labels, categoricals=run.categoricals)
 
 
 # DuckDB's memory limit while the stage's results are fetched (see _fetch_results).
@@ -193,27 +203,82 @@ def _restore_memory_limit(con: duckdb.DuckDBPyConnection, configured: str | None
         con.execute("reset memory_limit")
 
 
-def _run_models(con: duckdb.DuckDBPyConnection, cfg: Config, context: dict[str, Any]):
-    """Create every model up to features in ``con``; ``(models, rendered SQL, load seconds)``.
+class ModelRunner(Protocol):
+    """How an engine makes the SQL project's models; :func:`run_models` keeps the order."""
+
+    def prepare(self, models: list[project.Model]) -> None:
+        """The models about to be made, in the order they will be (called once, first)."""
+
+    def create(self, model: project.Model, sql: str) -> None:
+        """Make one model from its rendered SQL (DuckDB's spelling)."""
+
+    def execute(self, sql: str) -> Any:
+        """A small query over the models, in DuckDB's spelling; the result has ``fetchall()``."""
+
+
+class DuckDBModels:
+    """The models as views (or tables: ``materialized: table``) of a DuckDB database."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def prepare(self, models: list[project.Model]) -> None:
+        """Nothing to prepare: DuckDB reads models by their own names."""
+
+    def create(self, model: project.Model, sql: str) -> None:
+        """``create view`` (or ``create table`` for a ``materialized: table`` model)."""
+        self.con.execute(project.create_sql(model.name, sql,
+                                            materialize=model.materialized == "table"))
+
+    def execute(self, sql: str) -> Any:
+        """The query on the connection."""
+        return self.con.execute(sql)
+
+
+@dataclass
+class SqlRun:
+    """The SQL project's models, made by an engine: what either engine's SQL stage builds on."""
+
+    context: dict[str, Any]  # the render context, with the categorical levels found
+    models: list[project.Model]  # upstream first, the load stage's models first
+    rendered: dict[str, str]  # model -> its SQL in DuckDB's spelling (what the warehouse shows)
+    load_seconds: float  # staging, the line groups and the as-of date
+    numeric_features: list[str]
+    onehot_features: list[str]
+    labels: dict[str, str]  # see FeatureResult.labels
+    categoricals: list[dict[str, Any]]  # see FeatureResult.categoricals
+
+
+def run_models(cfg: Config, context: dict[str, Any], runner: ModelRunner, *,
+               started: float | None = None) -> SqlRun:
+    """Make every model up to features with ``runner``, in the one order both engines use.
 
     The "load" stage first: staging, the line groups and the as-of date (they
-    read only each other, so running them first keeps the order valid).
+    read only each other, so running them first keeps the order valid). The
+    categorical levels are data: found once ``features.customer_features_raw``
+    exists, and the models after it render with them. ``started`` (default:
+    now) is when the load stage began.
     """
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
     loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
     models = loading + [m for m in models if m not in loading]
+    runner.prepare(models)
     load_seconds = None
     for model in models:
         if load_seconds is None and model not in loading:
             load_seconds = round(time.perf_counter() - started, 4)
         # Rendered again where the context grew (the levels); same SQL otherwise.
         sql = rendered[model.name] = project.render(model, context)
-        con.execute(project.create_sql(model.name, sql,
-                                       materialize=model.materialized == "table"))
+        runner.create(model, sql)
         if model.name == RAW_FEATURES:
-            _add_levels(con, context, cfg)
-    return models, rendered, load_seconds
+            _add_levels(runner, context, cfg)
+    labels, categoricals = _labels(context, cfg)
+    return SqlRun(
+        context=context, models=models, rendered=rendered, load_seconds=load_seconds or 0.0,
+        numeric_features=[c["plain"] for c in context["numeric_features"]],
+        onehot_features=[name for c in context["categorical_features"] for name in c["onehot"]],
+        labels=labels, categoricals=categoricals)
 
 
 def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:

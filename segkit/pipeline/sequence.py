@@ -1,4 +1,10 @@
-"""The build sequence: SQL, model, map, tracking, publish, report, in that order."""
+"""The build sequence, written once for every engine: SQL, model, map, tracking,
+publish, report, in that order.
+
+Each step is a named function; where a step needs the source or per-customer
+rows it asks the build's engine (:class:`segkit.engines.Engine`: DuckDB, or
+Spark), and never which engine it has.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ import contextlib
 import datetime as dt
 import gc
 import json
-import shutil
 import time
 import traceback
 import warnings
@@ -16,14 +21,13 @@ import polars as pl
 
 from segkit import __version__, warehouse
 from segkit.config import Config
+from segkit.engines import DuckDBEngine, Engine
 from segkit.errors import InputError, SegkitError
-from segkit.features import FeatureResult, build_features
-from segkit.features.sources import _alias_warehouse_tables
 from segkit.pipeline.carryover import _keep_names, _segment_ids
 from segkit.pipeline.progress import _stage_seconds, _Stages, BuildResult, Progress
 from segkit.pipeline.publish import _insert_stages, _publish, EarlyWrite
 from segkit.pipeline.runs import _mark_failed, _now, _previous_run, _register_run, new_run_id
-from segkit.pipeline.tables import _tables
+from segkit.pipeline.tables import build_tables
 from segkit.pipeline.warmup import _start_background_work
 
 if TYPE_CHECKING:  # importing scikit-learn takes seconds: the warm-up thread does it
@@ -31,7 +35,7 @@ if TYPE_CHECKING:  # importing scikit-learn takes seconds: the warm-up thread do
 
 
 def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
-    """Run the whole pipeline and publish the results; see the module docstring.
+    """Run the whole pipeline and publish the results; see the package docstring.
 
     Parameters
     ----------
@@ -52,18 +56,14 @@ def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
     progress = progress or Progress()
     stages = _Stages(progress)
     run_id = new_run_id()
-    runner = _build
-    if cfg.engine.kind == "spark":  # the same build with Spark for the per-customer steps
-        from segkit.spark import require_pyspark
-
-        require_pyspark()  # before the lock and the journal: a missing extra is no run
-        from segkit.spark.build import build_on_spark as runner
+    engine = engine_for(cfg)  # before the lock and the journal: a missing extra is no run
     with warehouse.build_lock(cfg.warehouse, timeout=cfg.duckdb.lock_timeout_seconds):
         # Started once it holds the lock: time spent waiting for another build is not its own.
         started_at = _now()
         _register_run(cfg, run_id, started_at)
         try:
-            result = runner(cfg, run_id, started_at, _previous_run(cfg), stages, progress)
+            result = _build(cfg, engine, run_id, started_at, _previous_run(cfg), stages,
+                            progress)
         except SegkitError as exc:
             _mark_failed(cfg, run_id, str(exc))
             raise
@@ -73,23 +73,42 @@ def build(cfg: Config, *, progress: Progress | None = None) -> BuildResult:
     return result
 
 
-def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
+def engine_for(cfg: Config) -> Engine:
+    """The engine ``[engine] kind`` names; Spark's code (and pyspark) is imported only for it.
+
+    Raises
+    ------
+    ConfigError
+        The Spark engine without pyspark installed (names the extra).
+    """
+    if cfg.engine.kind == "spark":
+        from segkit.spark.build import SparkEngine
+
+        return SparkEngine(cfg)
+    return DuckDBEngine(cfg)
+
+
+def _build(cfg: Config, engine: Engine, run_id: str, started_at: dt.datetime, previous: dict,
            stages: _Stages, progress: Progress) -> BuildResult:
     """The build sequence, one named step per stage; nothing is visible before ``publish``."""
-    tracking_ready = _start_background_work(cfg)
-    feats = _run_sql(cfg, run_id, stages)
+    tracking_ready = _start_background_work(cfg)  # imports and the MLflow store, meanwhile
+    engine.start(stages)
+    feats = engine.run_sql(run_id, stages)
+    customers = feats.n_customers
     early = EarlyWrite(cfg, run_id, feats)  # the next warehouse, filled beside the model
     try:
-        model = _fit_model(cfg, feats, stages)
-        tsne = _draw_map(cfg, feats, model, stages)
+        model = _fit_model(cfg, engine, feats, stages)
         ids = _segment_ids(model, previous)
         _keep_names(model, ids, previous)
-        tables = _tables(run_id, feats, model, ids, tsne)
+        engine.assign(model, ids, stages)
+        tsne, points = _draw_map(cfg, engine, feats, model, ids, stages)
+        tables = build_tables(engine, run_id, feats, model, ids, tsne, points)
         chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
         build_warnings = feats.warnings + list(model.warnings_)
         for message in build_warnings:
             progress.warn(message)
-        mlflow_ids = _track(cfg, run_id, feats, model, tables, tracking_ready, stages)
+        engine.write_outputs(run_id, stages)
+        mlflow_ids = _track(cfg, engine, run_id, feats, model, tables, tracking_ready, stages)
         run_row = _run_row(cfg, started_at, feats, model, chosen, tsne, build_warnings,
                            mlflow_ids)
         with stages("write-back", "Writing the next warehouse beside the live one") as info:
@@ -97,23 +116,24 @@ def _build(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
             nxt, journal_ids = _publish(cfg, run_id, feats, model, tables, run_row,
                                         _stage_seconds(stages.seconds, feats, model),
                                         time.perf_counter(), early)
-            info["detail"] = (f"features and quarantine rows written beside the model in "
+            info["detail"] = (f"run tables written beside the model in "
                               f"{early.seconds:.2f} s")
+        # The per-customer rows are in the next warehouse now: let them go before the
+        # report reads it. At 100M lines a full collection also frees gigabytes that
+        # releasing alone does not (cause not found): the rebuild's report peaked at
+        # 5.5 GB of RSS, 5.2 with the release alone, 3.6 with the collection. It costs
+        # ~0.2 s, so small builds skip it.
+        del tables
+        feats.release_rows()
+        if customers >= 1_000_000 and feats.rows_released:
+            gc.collect()
+        html, report_error = _render_report(cfg, run_id, nxt, stages)
+        nxt.write(lambda con: _insert_stages(con, run_id, {"report": stages.seconds["report"]}))
+        engine.publish_outputs()  # the engine's own tables first, then the warehouse
     except BaseException as exc:
+        engine.discard_outputs()
         early.abandon(wait=not isinstance(exc, KeyboardInterrupt))
         raise
-    # The per-customer rows are in the next warehouse now: let them go before the
-    # report reads it. At 100M lines a full collection also frees gigabytes that
-    # releasing alone does not (cause not found): the rebuild's report peaked at
-    # 5.5 GB of RSS, 5.2 with the release alone, 3.6 with the collection. It costs
-    # ~0.2 s, so small builds skip it.
-    customers = feats.frame.height
-    del tables
-    feats.release_rows()
-    if customers >= 1_000_000:
-        gc.collect()
-    html, report_error = _render_report(cfg, run_id, nxt, stages)
-    nxt.write(lambda con: _insert_stages(con, run_id, {"report": stages.seconds["report"]}))
     path = _go_live(cfg, run_id, nxt, journal_ids, html, mlflow_ids, report_error, progress)
     return BuildResult(
         run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
@@ -128,7 +148,7 @@ def _go_live(cfg: Config, run_id: str, nxt, journal_ids: set, html: str | None,
              mlflow_ids: dict, report_error, progress: Progress):
     """Publish the next warehouse, forget the run's journal lines, write the report; its path.
 
-    Both engines end this way. A report that fails after publishing is a warning:
+    Every build ends this way. A report that fails after publishing is a warning:
     the build succeeded and ``segkit report`` renders it again.
     """
     if nxt.publish():
@@ -145,27 +165,10 @@ def _go_live(cfg: Config, run_id: str, nxt, journal_ids: set, html: str | None,
     return path
 
 
-def _run_sql(cfg: Config, run_id: str, stages: _Stages) -> FeatureResult:
-    """Stage ``sql``: the SQL project in a private work database; the warehouse is only read."""
-    work_tmp = cfg.warehouse.parent / ".tmp" / run_id
-    con = warehouse.connect_work(cfg.duckdb, work_tmp)
-    try:
-        with stages("sql", "Loading and cleaning the source in DuckDB") as info:
-            _alias_warehouse_tables(con, cfg)
-            feats = build_features(con, cfg)
-            info["detail"] = (f"{feats.rows_in:,} rows in, {feats.rows_quarantined:,} "
-                              f"quarantined, {feats.frame.height:,} customers "
-                              f"(load {feats.load_seconds:.2f} s)")
-    finally:
-        con.close()
-        shutil.rmtree(work_tmp, ignore_errors=True)
-    return feats
-
-
-def _fit_model(cfg: Config, feats: FeatureResult, stages: _Stages) -> Segmenter:
-    """Stage ``model``: the Segmenter fitted on the feature frame (see segkit/model/segmenter.py)."""
+def _fit_model(cfg: Config, engine: Engine, feats, stages: _Stages) -> Segmenter:
+    """Stage ``model``: the Segmenter, fitted by the engine (see segkit/model/segmenter.py)."""
     m = cfg.model
-    with stages("model", "Discretizing and sweeping k (K-Means, stability)") as info:
+    with stages("model", engine.model_description) as info:
         # Normally imported already by the warm-up thread, during the SQL stage.
         from segkit.model import SegmentationWarning, Segmenter
 
@@ -178,47 +181,38 @@ def _fit_model(cfg: Config, feats: FeatureResult, stages: _Stages) -> Segmenter:
             with warnings.catch_warnings():
                 # Shown once through the progress display and stored in meta.runs.
                 warnings.simplefilter("ignore", SegmentationWarning)
-                model.fit(feats.frame)
+                info["detail"] = engine.fit(model, feats)
         except ValueError as exc:
             raise InputError(f"cannot segment {feats.source}: {exc}") from None
-        t = model.timings_
-        silhouette = model.selection_.filter(pl.col("is_chosen"))["silhouette"][0]
-        info["detail"] = (f"k = {model.k_}, silhouette {silhouette:.3f}, "
-                          f"{model.n_distinct_} distinct vectors "
-                          f"(discretize {t['discretize'] + t['distinct']:.2f} s, "
-                          f"stability {t.get('stability', 0.0):.2f} s)")
     return model
 
 
-def _draw_map(cfg: Config, feats: FeatureResult, model: Segmenter, stages: _Stages):
-    """Stage ``tsne`` (when ``[model] map``): the 2-D map of a bounded sample, or None."""
+def _draw_map(cfg: Config, engine: Engine, feats, model: Segmenter, ids: list[int],
+              stages: _Stages):
+    """Stage ``tsne`` (when ``[model] map``): the 2-D map of a bounded sample and its
+    customers, or ``(None, None)``."""
     m = cfg.model
     if not m.map:
-        return None
-    from segkit.model import tsne_map
-
+        return None, None
     with stages("tsne", "Drawing the t-SNE map") as info:
-        # "distinct": t-SNE of the <= 4^d distinct binned vectors of the sample,
-        # customers placed around their vector: ~0.1-0.3 s, against 20-40 s for
-        # the 5,000 jittered points, with the same islands (bench/tsne_options.py).
         try:
-            tsne = tsne_map(model.binned_, model.labels_, sample_size=m.tsne_sample_size,
-                            seed=m.seed, method="distinct")
+            tsne, points = engine.map_sample(feats, model, ids, m.tsne_sample_size, m.seed)
         except ValueError as exc:
             raise InputError(f"cannot draw the map of {feats.source}: {exc}. Set "
                              "[model] map = false (or --no-map) to build without it.") \
                 from None
         info["detail"] = f"{len(tsne.indices):,} customers sampled"
-    return tsne
+    return tsne, points
 
 
-def _track(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter, tables: dict,
+def _track(cfg: Config, engine: Engine, run_id: str, feats, model: Segmenter, tables: dict,
            tracking_ready, stages: _Stages) -> dict:
     """Stage ``mlflow`` (when enabled): params, metrics, artifacts and the model version."""
     if not cfg.mlflow.enabled:
         return {}
     from segkit import tracking  # mlflow is slow to import: only when tracking
 
+    feats.example = engine.example_rows(feats, model.features_)
     with stages("mlflow", "Logging to MLflow and registering the model") as info:
         mlflow_ids = tracking.log_build(cfg, run_id, feats, model, tables,
                                         experiment_id=tracking_ready.result())
@@ -226,7 +220,7 @@ def _track(cfg: Config, run_id: str, feats: FeatureResult, model: Segmenter, tab
     return mlflow_ids
 
 
-def _run_row(cfg: Config, started_at: dt.datetime, feats: FeatureResult, model: Segmenter,
+def _run_row(cfg: Config, started_at: dt.datetime, feats, model: Segmenter,
              chosen: dict, tsne, build_warnings: list[str], mlflow_ids: dict) -> dict:
     """This build's ``meta.runs`` row (without ``run_id`` and ``seconds_total``)."""
     return {

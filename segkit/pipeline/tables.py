@@ -8,37 +8,27 @@ import numpy as np
 import polars as pl
 
 from segkit import warehouse
-from segkit.features import FeatureResult
+from segkit.engines import Engine, ProfileQuery
 
 if TYPE_CHECKING:  # importing scikit-learn takes seconds: the warm-up thread does it
     from segkit.model import Segmenter
 
 
-def _tables(run_id: str, feats: FeatureResult, model: Segmenter, ids: list[int],
-            tsne) -> dict[str, pl.DataFrame]:
-    """Every per-run table the build publishes, keyed by its warehouse name."""
-    frame = feats.frame
-    names = model.segment_names_
-    labels = model.labels_
-    seg_id = np.asarray(ids)[labels]
-    tables: dict[str, pl.DataFrame] = {}
-    # Columnar all the way (no Python object per customer): at 10M customers a
-    # list of names or run ids would cost gigabytes.
-    tables["segments.segment_history"] = pl.DataFrame({
-        "customer_id": frame["customer_id"],
-        "segment_id": seg_id.astype(np.int32),
-        "segment_name": pl.Series(names, dtype=pl.String).gather(labels),
-        "distance_to_centroid": model.distances_.astype(float),
-        "bins": model.binned_.astype(float),
-    }).with_columns(pl.lit(run_id).alias("run_id"))
-    tables.update(segment_tables(run_id, feats, model, ids,
-                                 _segment_profiles(feats, model, ids)))
+def build_tables(engine: Engine, run_id: str, feats, model: Segmenter, ids: list[int],
+                 tsne, points: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
+    """Every per-run table the build publishes in the warehouse, keyed by its name.
+
+    The engine's per-customer tables (the DuckDB engine's segment history;
+    none from Spark, whose per-customer tables are its own outputs), the
+    tables that are not per customer, and the map's points.
+    """
+    tables = engine.customer_tables(run_id, feats, model, ids)
+    tables.update(segment_tables(run_id, feats, model, ids, engine.segment_profiles(
+        feats, model, ids, profile_query(feats, model, ids))))
     if tsne is not None:
-        idx = np.asarray(tsne.indices)
         tables["segments.tsne_history"] = pl.DataFrame({
-            "run_id": [run_id] * len(idx),
-            "customer_id": frame["customer_id"].gather(idx),
-            "segment_id": seg_id[idx].astype(np.int32),
+            "run_id": [run_id] * points.height, "customer_id": points["customer_id"],
+            "segment_id": points["segment_id"].cast(pl.Int32),
             "x": tsne.coords[:, 0].astype(float), "y": tsne.coords[:, 1].astype(float)})
     # meta.column_quality and meta.quarantine_history are run_table models' history:
     # _publish_models stores them.
@@ -81,17 +71,15 @@ def segment_tables(run_id: str, feats, model: Segmenter, ids: list[int],
 PROFILE_SQL = "build/segment_profile_rows.sql"
 
 
-def _profile_context(feats, model: Segmenter, ids: list[int],
-                     columns) -> tuple[list[str], list[str], dict[str, pl.DataFrame]]:
-    """The profiled features (those in ``columns``), the numeric ones among them,
-    and the three small frames the profile query reads besides the members:
-    features, segments, centroids.
+def profile_query(feats, model: Segmenter, ids: list[int]) -> ProfileQuery:
+    """The profile query (``sql/build/segment_profile_rows.sql``) and its small frames.
 
-    ``feats`` is the SQL stage's result of either engine (FeatureResult, or the
-    Spark engine's SparkFeatures): it carries the feature lists, labels and levels.
+    ``feats`` is the SQL stage's result of either engine: it carries the
+    feature lists, labels and levels. The members are the engine's.
     """
     levels = {column: (c["attribute"], c["label"], level)
               for c in feats.categoricals for column, level in c["levels"]}
+    columns = feats.feature_columns
     profiled = [f for f in feats.numeric_features + feats.onehot_features if f in columns]
     catalog = pl.DataFrame(
         [{"feature": f, "kind": "onehot" if f in levels else "numeric",
@@ -115,43 +103,8 @@ def _profile_context(feats, model: Segmenter, ids: list[int],
          for i in range(k) for j, f in enumerate(model.features_)],
         schema={"segment_index": pl.Int32, "feature": pl.String, "centroid": pl.Float64,
                 "phrase": pl.String, "description_rank": pl.Int32})
-    numeric = [f for f in profiled if f not in levels]
-    return profiled, numeric, {"profile_features": catalog, "fitted_segments": segments,
-                               "segment_features": centroids}
-
-
-def _profile_frames(feats: FeatureResult, model: Segmenter,
-                    ids: list[int]) -> dict[str, pl.DataFrame]:
-    """The five frames the profile query reads (see its header)."""
-    profiled, numeric, frames = _profile_context(feats, model, ids, feats.frame.columns)
-    # No copy of the features: the segment index is one more column, cut into
-    # the frame's chunks (the frame arrives from DuckDB in batches). With
-    # uneven chunks, Polars copies every column into one chunk on a select and
-    # on the export to Arrow that registering does: 1 GB at 10M customers.
-    labels = np.asarray(model.labels_, dtype=np.int32)
-    cuts = np.cumsum(feats.frame.get_column(profiled[0]).chunk_lengths())[:-1]
-    index = pl.concat([pl.Series("segment_index", part) for part in np.split(labels, cuts)],
-                      rechunk=False)
-    members = feats.frame.select(profiled).with_columns(index)
-    return {"segment_members": members,
-            "segment_numeric_members": members.select("segment_index", *numeric), **frames}
-
-
-def _segment_profiles(feats: FeatureResult, model: Segmenter, ids: list[int]) -> pl.DataFrame:
-    """The rows of ``segments.profile_history`` (without ``run_id``), from SQL.
-
-    ``sql/build/segment_profile_rows.sql`` runs in a short in-memory DuckDB over
-    the build's frames (DuckDB reads Polars frames through Arrow, without a
-    copy). Not the work database: that is closed (its memory freed) before the
-    model runs, and the segments exist only here until they are published.
-    """
-    sql = (warehouse.sql_dir() / PROFILE_SQL).read_text(encoding="utf-8")
-    # One thread: a parallel float avg can differ in its last bits between runs,
-    # and the same input must give identical tables.
-    con = warehouse.connect_memory(threads=1)
-    try:
-        for name, frame in _profile_frames(feats, model, ids).items():
-            con.register(name, frame)
-        return con.sql(sql).pl().drop("position")
-    finally:
-        con.close()
+    return ProfileQuery(
+        sql=(warehouse.sql_dir() / PROFILE_SQL).read_text(encoding="utf-8"),
+        profiled=profiled, numeric=[f for f in profiled if f not in levels],
+        frames={"profile_features": catalog, "fitted_segments": segments,
+                "segment_features": centroids})

@@ -1,44 +1,40 @@
-"""``segkit build`` on Spark: the build of :mod:`segkit.pipeline` with Spark for every
-per-customer step.
+"""The Spark engine of a build: what differs when Spark holds the rows.
+
+The build is :mod:`segkit.pipeline.sequence`'s, step for step; this engine
+(:class:`SparkEngine`) answers its steps with Spark:
 
 1. the ``sql/`` models run as Spark SQL (:mod:`segkit.spark.sql`);
 2. bin edges, binning and the distinct binned vectors with counts in Spark;
-   K-Means, the k sweep, stability and naming in Python on that weighted set
-   (:mod:`segkit.spark.model`);
-3. every customer assigned in Spark SQL by the one assignment rule; the t-SNE
-   map drawn from the DuckDB build's sample, which Spark picks out; MLflow
-   tracking by the DuckDB build's step (the logged pipeline is
-   ``Segmenter.fit_binned``'s, built from the Spark edges);
-4. per-customer tables written by Spark (catalog tables or Parquet), new ones
-   first and then swapped in; the small tables (runs, model selection,
-   profiles, bin edges, centroids, row accounting, stages) published to the
-   local DuckDB warehouse as a DuckDB build publishes them, so ``segkit runs``,
-   ``segkit report`` and the HTML report work unchanged.
+   the model is fitted in Python on that weighted set
+   (:meth:`segkit.model.Segmenter.fit_binned`, :mod:`segkit.spark.model`);
+3. every customer assigned in Spark SQL by the one assignment rule; the
+   t-SNE map drawn from the DuckDB build's sample, which Spark picks out;
+   per-segment aggregates for the profiles;
+4. per-customer tables written by Spark (catalog tables or Parquet), new
+   ones first and swapped in just before the warehouse (:class:`Outputs`);
+   the small tables go to the local DuckDB warehouse as a DuckDB build
+   publishes them, so ``segkit runs``, ``segkit report`` and the HTML report
+   work unchanged.
+
+Every Spark failure reaches the user as one paragraph
+(:func:`segkit.spark.spark_errors`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import re
 import shutil
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from segkit.pipeline.carryover import _keep_names, _segment_ids
-from segkit.pipeline.progress import BuildResult, _stage_seconds
-from segkit.pipeline.publish import _insert_stages, _publish
-from segkit.pipeline.sequence import _go_live, _render_report, _run_row, _track
-from segkit.pipeline.tables import PROFILE_SQL, _profile_context, segment_tables
-from segkit.pipeline.warmup import _start_background_work
 from segkit.config import Config
-from segkit.errors import InputError
+from segkit.engines import Engine, ProfileQuery, sql_detail
 from segkit.spark import model as smodel
-from segkit.spark import session
+from segkit.spark import _address, session, spark_errors
 from segkit.spark import sql as ssql
 
 # Per-customer outputs: name -> the Spark view whose rows it holds (plus run_id).
@@ -50,16 +46,128 @@ OUTPUTS = {
 HISTORY = "segment_history"  # every build's customer_segments, keyed by run_id
 
 
+class SparkEngine(Engine):
+    """The build's engine when ``[engine] kind = "spark"``; see the module docstring."""
+
+    kind = "spark"
+    model_description = "Bin edges and distinct vectors in Spark; K-Means sweep"
+
+    def __init__(self, cfg: Config):
+        from segkit.spark import require_pyspark
+
+        require_pyspark()  # before the build takes its lock: a missing extra is no run
+        super().__init__(cfg)
+        self.spark = None
+        self.outputs: Outputs | None = None
+
+    def start(self, stages) -> None:
+        """Stage ``session``: the Spark session of ``[engine]``."""
+        engine = self.cfg.engine
+        with stages("session", "Starting the Spark session") as info:
+            self.spark = session(engine)
+            info["detail"] = (f"remote {_address(engine.remote)}" if engine.remote
+                              else f"master {engine.master or 'local[2]'}")
+
+    def register_sources(self) -> dict[str, str]:
+        """Each source read by Spark into a temporary view (:func:`segkit.spark.sql.read_source`)."""
+        with spark_errors(self.cfg.engine, "reading the sources"):
+            return ssql.read_sources(self.spark, self.cfg)
+
+    def run_sql(self, run_id: str, stages) -> ssql.SparkFeatures:
+        """Stage ``sql``: the SQL project as Spark SQL (:func:`segkit.spark.sql.build_features`)."""
+        with stages("sql", "Loading and cleaning the source in Spark") as info:
+            started = time.perf_counter()
+            sources = self.register_sources()
+            with spark_errors(self.cfg.engine, "running the SQL models"):
+                feats = ssql.build_features(self.spark, self.cfg, sources, started=started)
+                # The warehouse keeps the run tables' shape; their rows are in Spark.
+                feats.run_tables = {
+                    "features.customer_features": _empty(self.spark, smodel.FEATURES),
+                    "cleaning.quarantine": _empty(self.spark, "cleaning__quarantine"),
+                    "features.column_quality": feats.column_quality,
+                    "features.numeric_bounds": feats.numeric_bounds,
+                }
+            info["detail"] = sql_detail(feats)
+        return feats
+
+    def fit(self, model, feats: ssql.SparkFeatures) -> str:
+        """Edges and distinct vectors in Spark, :meth:`Segmenter.fit_binned` on that weighted set."""
+        m = self.cfg.model
+        if m.strategy != "quantile":
+            raise ValueError(f"[model] strategy = {m.strategy!r} runs on the DuckDB engine "
+                             "only; the Spark engine bins by quantiles")
+        with spark_errors(self.cfg.engine, "computing the bin edges and distinct vectors"):
+            types = dict(self.spark.table(smodel.FEATURES).dtypes)
+            binned, onehot = smodel.candidates(types, model.features)
+            if feats.n_customers < 2:
+                raise ValueError(f"need at least 2 customers to segment, got {feats.n_customers}")
+            t0 = time.perf_counter()
+            edges = smodel.bin_edges(self.spark, binned, m.n_bins)
+            distinct, counts = smodel.distinct_vectors(self.spark, edges, onehot)
+            spark_seconds = time.perf_counter() - t0
+        model.fit_binned(distinct, counts, bin_edges=edges, onehot=onehot)
+        # The edges and vectors came from Spark: count them as the discretize stage.
+        model.timings_["discretize"] += spark_seconds
+        return (f"k = {model.k_}, {model.n_distinct_} distinct vectors "
+                f"(edges and vectors in Spark {spark_seconds:.2f} s)")
+
+    def assign(self, model, ids: list[int], stages) -> None:
+        """Stage ``assign``: every customer's segment in Spark SQL (``segments__assigned``)."""
+        with stages("assign", "Assigning every customer in Spark SQL") as info:
+            with spark_errors(self.cfg.engine, "assigning the customers"):
+                smodel.assign(self.spark, model, ids)
+            info["detail"] = smodel.ASSIGNED
+
+    def map_sample(self, feats, model, ids: list[int], sample_size: int, seed: int):
+        """The DuckDB build's map, its sample picked out by Spark (:func:`smodel.map_sample`)."""
+        with spark_errors(self.cfg.engine, "sampling the customers of the map"):
+            tsne, sample = smodel.map_sample(self.spark, model, ids, sample_size, seed)
+        return tsne, sample[np.asarray(tsne.indices)]
+
+    def segment_profiles(self, feats, model, ids: list[int],
+                         query: ProfileQuery) -> pl.DataFrame:
+        """The profile query fed per-segment aggregates that Spark computes (k rows)."""
+        with spark_errors(self.cfg.engine, "profiling the segments"):
+            return _profile_rows(self.spark, model, ids, query)
+
+    def write_outputs(self, run_id: str, stages) -> None:
+        """Stage ``spark-write``: the per-customer tables, written beside the current ones."""
+        self.outputs = Outputs(self.spark, self.cfg, run_id)
+        with stages("spark-write", "Writing the per-customer tables with Spark") as info:
+            with spark_errors(self.cfg.engine, "writing the per-customer tables"):
+                self.outputs.write()
+            info["detail"] = self.outputs.where()
+
+    def example_rows(self, feats, features: list[str], n: int = 5) -> pl.DataFrame:
+        """A few rows of ``features__customer_features`` (``limit n``)."""
+        with spark_errors(self.cfg.engine, "reading MLflow's input example"):
+            return smodel.example_rows(self.spark, features, n)
+
+    def publish_outputs(self) -> None:
+        """Spark's tables first, then the warehouse: a build that fails before this
+        leaves both as they were."""
+        if self.outputs is not None:
+            with spark_errors(self.cfg.engine, "swapping in the per-customer tables"):
+                self.outputs.swap()
+
+    def discard_outputs(self) -> None:
+        """Remove what this build wrote; the previous outputs stay as they were."""
+        if self.outputs is not None:
+            self.outputs.discard()
+
+
 def _tag(run_id: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", run_id.lower())
 
 
-def _profile_rows(spark, feats: ssql.SparkFeatures, model, ids: list[int]) -> pl.DataFrame:
+def _profile_rows(spark, model, ids: list[int], query: ProfileQuery) -> pl.DataFrame:
     """``segments.profile_history`` rows: the DuckDB build's profile SQL, fed per-segment
     aggregates that Spark computes (means, medians, counts per segment: k rows)."""
-    from segkit import warehouse
+    import duckdb
+    import sqlglot
+    from sqlglot import exp
 
-    profiled, numeric, frames = _profile_context(feats, model, ids, feats.feature_columns)
+    profiled, numeric = query.profiled, query.numeric
     # Spark: one row per segment with count, the avg of every profiled column and
     # the median of every numeric one (the profile has no median for one-hot columns).
     aggregates = ", ".join(
@@ -71,12 +179,7 @@ def _profile_rows(spark, feats: ssql.SparkFeatures, model, ids: list[int]) -> pl
         f"select case a.segment_id {case} end as segment_index, count(*) as n_customers, "
         f"{aggregates} from {smodel.ASSIGNED} a join {smodel.FEATURES} f "
         "on f.customer_id = a.customer_id group by a.segment_id").toArrow())
-    sql = (warehouse.sql_dir() / PROFILE_SQL).read_text(encoding="utf-8")
-    import duckdb
-    import sqlglot
-    from sqlglot import exp
-
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    tree = sqlglot.parse_one(query.sql, read="duckdb")
     means = " union all ".join(
         f"select segment_index, '{f}' as feature, `mean__{f}` as mean from wide" for f in profiled)
     medians = " union all ".join(
@@ -94,7 +197,7 @@ def _profile_rows(spark, feats: ssql.SparkFeatures, model, ids: list[int]) -> pl
     con = duckdb.connect(":memory:", config={"threads": 1})
     try:
         for name, frame in {"segment_members": members, "segment_numeric_members": members,
-                            **frames, "wide": wide}.items():
+                            **query.frames, "wide": wide}.items():
             con.register(name, frame)
         return con.sql(tree.sql(dialect="duckdb")).pl().drop("position")
     finally:
@@ -136,14 +239,29 @@ class Outputs:
             self._write_one(name, frame)
 
     def _previous_history(self):
-        with contextlib.suppress(Exception):  # no earlier build: no history yet
-            if self.engine.output_path:
-                path = self._path(HISTORY)
-                if "://" in path or Path(path).exists():
-                    return self.spark.read.parquet(path)
-                return None
-            return self.spark.table(f"{self.db}.`{HISTORY}`")
-        return None
+        """The earlier builds' history, or None before the first build.
+
+        Asked for explicitly: on Spark Connect reading a table or a folder is
+        lazy, so a missing one is found only when the union is written, and a
+        ``try`` around the read catches nothing.
+        """
+        if self.engine.output_path:
+            path = self._path(HISTORY)
+            if "://" not in path:
+                return self.spark.read.parquet(path) if Path(path).exists() else None
+            from pyspark.errors import AnalysisException
+
+            try:
+                frame = self.spark.read.parquet(path)
+                frame.columns  # noqa: B018 - the schema: makes Spark look for the folder now
+            except AnalysisException as exc:
+                if exc.getCondition() == "PATH_NOT_FOUND":
+                    return None
+                raise
+            return frame
+        if not self.spark.catalog.tableExists(f"{self.engine.database}.{HISTORY}"):
+            return None
+        return self.spark.table(f"{self.db}.`{HISTORY}`")
 
     def _path(self, name: str) -> str:
         return f"{self.engine.output_path.rstrip('/')}/{name}"
@@ -201,154 +319,3 @@ class Outputs:
         if self.engine.output_path:
             return f"Parquet under {self.engine.output_path}"
         return f"Spark catalog database {self.engine.database}"
-
-
-def build_on_spark(cfg: Config, run_id: str, started_at: dt.datetime, previous: dict,
-                   stages, progress) -> BuildResult:
-    """:func:`segkit.pipeline.sequence._build` with Spark for the per-customer steps."""
-    tracking_ready = _start_background_work(cfg)  # imports and the MLflow store, meanwhile
-    spark = _start_session(cfg, stages)
-    feats = _run_sql(spark, cfg, stages)
-    model = _fit_model(spark, cfg, feats, stages)
-    ids = _segment_ids(model, previous)
-    _keep_names(model, ids, previous)
-    outputs = Outputs(spark, cfg, run_id)
-    try:
-        with stages("assign", "Assigning every customer in Spark SQL") as info:
-            smodel.assign(spark, model, ids)
-            info["detail"] = smodel.ASSIGNED
-        tsne = _draw_map(spark, cfg, feats, model, ids, stages)
-        tables = _tables(spark, run_id, feats, model, ids, tsne)
-        build_warnings = feats.warnings + list(model.warnings_)
-        for message in build_warnings:
-            progress.warn(message)
-        with stages("spark-write", "Writing the per-customer tables with Spark") as info:
-            outputs.write()
-            info["detail"] = outputs.where()
-        if cfg.mlflow.enabled:  # the input example MLflow logs: five customers' rows
-            feats.example = smodel.example_rows(spark, model.features_)
-        mlflow_ids = _track(cfg, run_id, feats, model, tables, tracking_ready, stages)
-        chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
-        run_row = _run_row(cfg, started_at, feats, model, chosen, tsne, build_warnings,
-                           mlflow_ids)
-        nxt, journal_ids = _write_back(spark, cfg, run_id, feats, model, tables, run_row,
-                                       stages)
-        html, report_error = _render_report(cfg, run_id, nxt, stages)
-        nxt.write(lambda con: _insert_stages(
-            con, run_id, {"report": stages.seconds["report"]}))
-        # Spark's tables first, then the warehouse: a build that fails before
-        # here leaves both as they were.
-        outputs.swap()
-    except BaseException:
-        outputs.discard()
-        raise
-    path = _go_live(cfg, run_id, nxt, journal_ids, html, mlflow_ids, report_error, progress)
-    return BuildResult(
-        run_id=run_id, warehouse=cfg.warehouse, report_path=path, k=model.k_,
-        silhouette=chosen["silhouette"], segment_names=list(model.segment_names_),
-        customers=feats.n_customers, rows_in=feats.rows_in, rows_used=feats.rows_used,
-        rows_quarantined=feats.rows_quarantined, seconds=dict(stages.seconds),
-        mlflow_run_id=mlflow_ids.get("run_id"), model_version=mlflow_ids.get("model_version"),
-        warnings=build_warnings)
-
-
-def _start_session(cfg: Config, stages):
-    """Stage ``session``: the Spark session of ``[engine]``."""
-    with stages("session", "Starting the Spark session") as info:
-        spark = session(cfg.engine)
-        info["detail"] = (f"remote {cfg.engine.remote}" if cfg.engine.remote
-                          else f"master {cfg.engine.master or 'local[2]'}")
-    return spark
-
-
-def _run_sql(spark, cfg: Config, stages) -> ssql.SparkFeatures:
-    """Stage ``sql``: the SQL project as Spark SQL (:func:`segkit.spark.sql.build_features`)."""
-    with stages("sql", "Loading and cleaning the source in Spark") as info:
-        feats = ssql.build_features(spark, cfg)
-        info["detail"] = (f"{feats.rows_in:,} rows in, {feats.rows_quarantined:,} "
-                          f"quarantined, {feats.n_customers:,} customers "
-                          f"(load {feats.load_seconds:.2f} s)")
-    return feats
-
-
-def _fit_model(spark, cfg: Config, feats: ssql.SparkFeatures, stages):
-    """Stage ``model``: edges and distinct vectors in Spark, the Segmenter on that weighted set."""
-    m = cfg.model
-    with stages("model", "Bin edges and distinct vectors in Spark; K-Means sweep") as info:
-        from segkit.model import SegmentationWarning, Segmenter
-
-        types = dict(spark.table(smodel.FEATURES).dtypes)
-        model = Segmenter(features=list(m.features) if m.features else None, n_bins=m.n_bins,
-                          strategy=m.strategy, k_min=m.k_min, k_max=m.k_max, k=m.k,
-                          correlation_threshold=m.correlation_threshold, n_init=m.n_init,
-                          n_resamples=m.n_resamples, stability_threshold=m.stability_threshold,
-                          labels=feats.labels, seed=m.seed)
-        try:
-            if m.strategy != "quantile":
-                raise ValueError(f"[model] strategy = {m.strategy!r} runs on the DuckDB engine "
-                                 "only; the Spark engine bins by quantiles")
-            binned, onehot = smodel.candidates(types, model.features)
-            if feats.n_customers < 2:
-                raise ValueError(f"need at least 2 customers to segment, got {feats.n_customers}")
-            t0 = time.perf_counter()
-            edges = smodel.bin_edges(spark, binned, m.n_bins)
-            distinct, counts = smodel.distinct_vectors(spark, edges, onehot)
-            spark_seconds = time.perf_counter() - t0
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SegmentationWarning)
-                model.fit_binned(distinct, counts, bin_edges=edges, onehot=onehot)
-        except ValueError as exc:
-            raise InputError(f"cannot segment {feats.source}: {exc}") from None
-        # The edges and vectors came from Spark: count them as the discretize stage.
-        model.timings_["discretize"] += spark_seconds
-        info["detail"] = (f"k = {model.k_}, {model.n_distinct_} distinct vectors "
-                          f"(edges and vectors in Spark {spark_seconds:.2f} s)")
-    return model
-
-
-def _draw_map(spark, cfg: Config, feats: ssql.SparkFeatures, model, ids: list[int], stages):
-    """Stage ``tsne`` (when ``[model] map``): the DuckDB build's map, sampled in Spark."""
-    m = cfg.model
-    if not m.map:
-        return None
-    with stages("tsne", "Drawing the t-SNE map") as info:
-        try:
-            tsne, sample = smodel.map_sample(spark, model, ids, m.tsne_sample_size, m.seed)
-        except ValueError as exc:
-            raise InputError(f"cannot draw the map of {feats.source}: {exc}. Set "
-                             "[model] map = false (or --no-map) to build without it.") \
-                from None
-        tsne.sample = sample
-        info["detail"] = f"{len(tsne.indices):,} customers sampled"
-    return tsne
-
-
-def _tables(spark, run_id: str, feats: ssql.SparkFeatures, model, ids: list[int],
-            tsne) -> dict[str, pl.DataFrame]:
-    """The per-run tables of :func:`segkit.pipeline.tables._tables` that are not per customer,
-    and the map's sample."""
-    tables = segment_tables(run_id, feats, model, ids, _profile_rows(spark, feats, model, ids))
-    if tsne is not None:
-        sample = tsne.sample[np.asarray(tsne.indices)]
-        tables["segments.tsne_history"] = pl.DataFrame({
-            "run_id": [run_id] * sample.height, "customer_id": sample["customer_id"],
-            "segment_id": sample["segment_id"].cast(pl.Int32),
-            "x": tsne.coords[:, 0].astype(float), "y": tsne.coords[:, 1].astype(float)})
-    return tables
-
-
-def _write_back(spark, cfg: Config, run_id: str, feats: ssql.SparkFeatures, model,
-                tables: dict, run_row: dict, stages):
-    """Stage ``write-back``: the small tables into the next warehouse; ``(nxt, journal ids)``."""
-    # The warehouse keeps the run tables' shape; their rows are in Spark.
-    feats.run_tables = {
-        "features.customer_features": _empty(spark, smodel.FEATURES),
-        "cleaning.quarantine": _empty(spark, "cleaning__quarantine"),
-        "features.column_quality": feats.column_quality,
-        "features.numeric_bounds": feats.numeric_bounds,
-    }
-    stage_rows = _stage_seconds(dict(stages.seconds), feats, model)
-    with stages("write-back", "Writing the next warehouse beside the live one"):
-        run_row["seconds_total"] = round(sum(stages.seconds.values()), 3)
-        return _publish(cfg, run_id, feats, model, tables, run_row, stage_rows,
-                        time.perf_counter())

@@ -29,8 +29,7 @@ from segkit import features as duck_features
 from segkit import project
 from segkit.config import Config, CustomersConfig, TransactionsConfig
 from segkit.errors import InputError
-from segkit.features.context import (AS_OF, LINE_TABLE, RAW_FEATURES, _categorical_columns,
-                                     _labels, project_models, render_context)
+from segkit.features import AS_OF, RAW_FEATURES, for_dialect, render_context, run_models
 from segkit.spark.quality import _accounting, _histograms, _min_max, _small, _warnings
 
 SOURCE_VIEW = "segkit_source_{}"
@@ -67,18 +66,47 @@ def localize(sql: str, names) -> str:
     return _REFERENCE.sub(swap, sql)
 
 
-class SparkCursor:
-    """Just enough of a DuckDB connection for the level query the two engines share.
+class SparkModels:
+    """The models as temporary views of a Spark session, for :func:`segkit.features.run_models`.
 
-    ``execute(sql)`` takes DuckDB SQL over models, transpiles it to Spark SQL
-    with SQLGlot and answers ``fetchall()`` with tuples (small results only).
+    Each model is rendered for Spark from the same file, its references
+    pointed at the models' views (:func:`localize`) and its sources at the
+    views :func:`read_sources` registered. ``execute(sql)`` takes DuckDB SQL
+    over models (the level query the two engines share), transpiles it to
+    Spark SQL with SQLGlot and answers ``fetchall()`` with tuples (small
+    results only).
     """
 
-    def __init__(self, spark, names):
+    def __init__(self, spark, context: dict[str, Any], sources: dict[str, str]):
         self.spark = spark
-        self.names = names
+        self.context = context  # the one render context: it grows the levels as models run
+        self.sources = sources
+        self.names: set[str] = set()
+        self.spark_sql: dict[str, str] = {}  # what Spark ran, per model
+
+    def prepare(self, models: list[project.Model]) -> None:
+        """The model names references are rewritten for."""
+        self.names = {m.name for m in models}
+
+    def create(self, model: project.Model, sql: str) -> None:
+        """The model as a temporary view (computed once when materialized)."""
+        # The warehouse shows (and versions) the DuckDB SQL over the source as
+        # configured; Spark runs the Spark SQL over the source it read.
+        spark_context = for_dialect(self.context, "spark")
+        for name, view in self.sources.items():
+            spark_context[name]["source"] = view
+        spark_sql = project.render(model, spark_context, dialect="spark")
+        self.spark_sql[model.name] = spark_sql = localize(spark_sql, self.names)
+        view = view_name(model.name)
+        # A session that built before (a notebook, the tests) holds the last build's views.
+        self.spark.catalog.dropTempView(view)
+        if model.materialized == "table" or model.name in MATERIALIZED:
+            materialize(self.spark, view, spark_sql)
+        else:
+            self.spark.sql(f"create or replace temporary view {view} as\n{spark_sql}")
 
     def execute(self, sql: str):
+        """A small DuckDB-spelled query over the models, run by Spark."""
         import sqlglot
 
         spark_sql = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
@@ -176,6 +204,9 @@ class SparkFeatures:
     labels: dict[str, str] = field(default_factory=dict)
     categoricals: list[dict[str, Any]] = field(default_factory=list)
     example: pl.DataFrame | None = None  # a few feature rows, for MLflow's input example
+    # what the warehouse keeps per run: the small tables, and the shape of the
+    # per-customer ones (their rows are Spark's outputs)
+    run_tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     rows_released: bool = False  # never: the driver holds no per-customer rows
 
     rows_in = duck_features.FeatureResult.rows_in
@@ -187,83 +218,62 @@ class SparkFeatures:
     def views(self) -> list[project.Model]:
         return self.models
 
+    def release_rows(self) -> None:
+        """Nothing to let go of: the per-customer rows are in Spark."""
 
-def run_models(spark, cfg: Config) -> tuple[dict[str, Any], list, dict[str, str], dict[str, str],
-                                            float]:
-    """Render and run staging, cleaning and features in Spark as temporary views.
 
-    Returns the context, the models (upstream first), their DuckDB and Spark
-    SQL, and the seconds of the load stage (staging, the line table, the as-of date).
+def read_sources(spark, cfg: Config) -> dict[str, str]:
+    """Each configured source registered as a temporary view Spark reads; name -> view."""
+    return {name: read_source(spark, getattr(cfg, name), name)
+            for name in ("transactions", "customers") if getattr(cfg, name) is not None}
+
+
+def spark_context(spark, cfg: Config, sources: dict[str, str]) -> dict[str, Any]:
+    """The render context (the DuckDB engine's, by the same function) for sources in Spark.
+
+    DuckDB checks the mapping on the files' headers; a ``table =`` source is in
+    Spark's catalog, so it checks an empty copy of its columns. A Spark catalog
+    table is not readable from the DuckDB warehouse: its published live views
+    read an empty relation of the same columns.
     """
-    started = time.perf_counter()
     con = duckdb.connect(":memory:")
     try:
-        views = {}
-        for name in ("transactions", "customers"):
-            section = getattr(cfg, name)
-            if section is not None:
-                views[name] = read_source(spark, section, name)
-                if section.table:
-                    _stand_in(con, spark, section, views[name])
+        for name, view in sources.items():
+            if getattr(cfg, name).table:
+                _stand_in(con, spark, getattr(cfg, name), view)
         context = render_context(con, cfg)
     finally:
         con.close()
-    for name, view in views.items():
-        section = getattr(cfg, name)
-        if section.table:
-            # A Spark catalog table is not readable from the DuckDB warehouse: its
-            # published live views read an empty relation of the same columns.
+    for name, view in sources.items():
+        if getattr(cfg, name).table:
             columns = ", ".join(f"cast(null as varchar) as {project.quote_ident(c)}"
                                 for c in spark.table(view).columns)
             context[name]["source"] = f"(select {columns} where false) as spark_table"
-    models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
-    names = {m.name for m in models}
-    loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
-    models = loading + [m for m in models if m not in loading]
-    spark_sql: dict[str, str] = {}
-    load_seconds = None
-    for model in models:
-        if load_seconds is None and model not in loading:
-            load_seconds = round(time.perf_counter() - started, 4)
-        rendered[model.name] = project.render(model, context)
-        # The warehouse shows (and versions) the DuckDB SQL over the source as
-        # configured; Spark runs the Spark SQL over the source it read.
-        spark_context = duck_features.for_dialect(context, "spark")
-        for name, view in views.items():
-            spark_context[name]["source"] = view
-        sql = project.render(model, spark_context, dialect="spark")
-        spark_sql[model.name] = sql = localize(sql, names)
-        view = view_name(model.name)
-        # A session that built before (a notebook, the tests) holds the last build's views.
-        spark.catalog.dropTempView(view)
-        if model.materialized == "table" or model.name in MATERIALIZED:
-            materialize(spark, view, sql)
-        else:
-            spark.sql(f"create or replace temporary view {view} as\n{sql}")
-        if model.name == RAW_FEATURES:
-            categorical = [c for source in ("transactions", "customers")
-                           for c in (context[source] or {}).get("categorical", [])]
-            context["categorical_features"] = _categorical_columns(
-                SparkCursor(spark, names), categorical, cfg)
-    return context, models, rendered, spark_sql, load_seconds or 0.0
+    return context
 
 
-def build_features(spark, cfg: Config) -> SparkFeatures:
+def build_features(spark, cfg: Config, sources: dict[str, str], *,
+                   started: float | None = None) -> SparkFeatures:
     """Staging, cleaning and features in Spark with row accounting; see the module docstring.
+
+    ``sources``: the views :func:`read_sources` registered; ``started``: when
+    the load stage began (reading the sources is part of it).
 
     Raises
     ------
     InputError
         A source cannot be read, a mapped column is missing, or no row is usable.
     """
-    context, models, rendered, spark_sql, load_seconds = run_models(spark, cfg)
+    started = time.perf_counter() if started is None else started
+    context = spark_context(spark, cfg, sources)
+    models = SparkModels(spark, context, sources)
+    run = run_models(cfg, context, models, started=started)
     as_of = spark.sql(f"select as_of_date from {view_name(AS_OF)}").collect()[0][0]
     accounting = _accounting(spark, cfg)
     n_raw = spark.sql(f"select count(*) from {view_name(RAW_FEATURES)}").collect()[0][0]
     if n_raw == 0:
         raise InputError("no customer has usable data: every row was quarantined.")
-    numeric = [c["plain"] for c in context["numeric_features"]]
-    onehot = [name for c in context["categorical_features"] for name in c["onehot"]]
+    numeric = run.numeric_features
     quality = _small(spark, "select * from features__column_quality").sort(
         ["column_kind", "column_name"], descending=[True, False])
     bounds = _small(spark, "select * from features__numeric_bounds")
@@ -273,12 +283,12 @@ def build_features(spark, cfg: Config) -> SparkFeatures:
                              _min_max(spark, "features__customer_features", numeric))
     accounting, warnings = _warnings(spark, cfg, context, accounting, n_raw - n_customers)
     source = cfg.transactions or cfg.customers
-    labels, categoricals = _labels(context, cfg)
     return SparkFeatures(
         spark=spark, n_customers=n_customers,
         feature_columns=spark.table("features__customer_features").columns,
-        numeric_features=numeric, onehot_features=onehot, as_of=as_of,
+        numeric_features=numeric, onehot_features=run.onehot_features, as_of=as_of,
         accounting=accounting, column_quality=quality, histograms=histograms,
-        numeric_bounds=bounds, models=models, rendered=rendered, spark_sql=spark_sql,
-        customers_removed=n_raw - n_customers, source=source.path or source.table,
-        warnings=warnings, load_seconds=load_seconds, labels=labels, categoricals=categoricals)
+        numeric_bounds=bounds, models=run.models, rendered=run.rendered,
+        spark_sql=models.spark_sql, customers_removed=n_raw - n_customers,
+        source=source.path or source.table, warnings=warnings, load_seconds=run.load_seconds,
+        labels=run.labels, categoricals=run.categoricals)

@@ -1,4 +1,4 @@
-"""Tests for segkit/pipeline/tables.py: the segment profiles a build computes from its frames."""
+"""Tests for segkit/pipeline/tables.py: the profile query's inputs, for either engine."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from segkit.pipeline.tables import _profile_frames, _segment_profiles
+from segkit.pipeline.tables import profile_query
 
 N = 300_000  # more than two of DuckDB's Arrow batches: the frame arrives in chunks
 
 
-def _build(frame: pl.DataFrame):
+def fitted(frame: pl.DataFrame):
     """The SQL stage's result and the fitted model, as far as the profiles read them."""
     feats = SimpleNamespace(
-        frame=frame, numeric_features=["recency_days", "monetary"],
-        onehot_features=["is_region_north", "is_region_south"], labels={},
+        frame=frame, feature_columns=frame.columns,
+        numeric_features=["recency_days", "monetary", "not_a_column"],
+        onehot_features=["is_region_north", "is_region_south"], labels={"monetary": "Spend"},
         categoricals=[{"attribute": "region", "label": "Region",
                        "levels": [("is_region_north", "North"), ("is_region_south", "South")]}])
     labels = (np.arange(frame.height) % 3).astype(np.int32)
@@ -30,7 +31,7 @@ def _build(frame: pl.DataFrame):
     return feats, model
 
 
-def _features_from_duckdb() -> pl.DataFrame:
+def features_from_duckdb() -> pl.DataFrame:
     con = duckdb.connect()
     try:
         return con.sql(f"""
@@ -42,27 +43,20 @@ def _features_from_duckdb() -> pl.DataFrame:
         con.close()
 
 
-def test_profile_frames_share_the_features_chunks_and_medians_read_numeric_columns():
-    frame = _features_from_duckdb()
-    assert frame.n_chunks() > 1
-    frames = _profile_frames(*_build(frame), ids=[1, 2, 3])
-    members, numeric = frames["segment_members"], frames["segment_numeric_members"]
-    assert numeric.columns == ["segment_index", "recency_days", "monetary"]
-    # Every column in the frame's chunks: selecting and exporting to Arrow (what
-    # registering does) copy no column; uneven chunks would copy all of them.
-    for registered in (members, numeric):
-        assert set(registered.n_chunks("all")) == {frame.n_chunks()}
-    assert members["segment_index"].to_list() == (np.arange(N) % 3).tolist()
-
-
-def test_profiles_are_the_same_whatever_the_chunks():
-    frame = _features_from_duckdb()
-    chunked = _segment_profiles(*_build(frame), ids=[1, 2, 3])
-    assert chunked.equals(_segment_profiles(*_build(frame.rechunk()), ids=[1, 2, 3]))
-    segment = frame.with_columns(segment=pl.Series(np.arange(N) % 3))
-    expected = segment.group_by("segment").agg(pl.col("monetary").median()).sort("segment")
-    rows = chunked.filter(pl.col("feature") == "monetary").sort("segment_index")
-    assert rows["median"].to_list() == expected["monetary"].to_list()
-    # One-hot levels carry shares, never a median.
-    onehot = chunked.filter(pl.col("kind") == "onehot")
-    assert onehot["median"].null_count() == onehot.height == 6
+def test_profile_query_profiles_the_feature_columns_with_their_labels_and_levels():
+    frame = features_from_duckdb().head(10)
+    query = profile_query(*fitted(frame), [4, 5, 6])
+    # a feature the frame lacks is not profiled; one-hot columns have no median
+    assert query.profiled == ["recency_days", "monetary", "is_region_north", "is_region_south"]
+    assert query.numeric == ["recency_days", "monetary"]
+    catalog = query.frames["profile_features"]
+    assert catalog.select("feature", "kind", "label", "level").rows() == [
+        ("recency_days", "numeric", "recency_days", None), ("monetary", "numeric", "Spend", None),
+        ("is_region_north", "onehot", "is_region_north", "North"),
+        ("is_region_south", "onehot", "is_region_south", "South")]
+    assert query.frames["fitted_segments"]["segment_id"].to_list() == [4, 5, 6]
+    centroids = query.frames["segment_features"]
+    assert centroids.height == 3 * 2
+    assert centroids.filter(pl.col("feature") == "recency_days")["description_rank"].to_list() \
+        == [1, 1, 1]
+    assert "segment_means_wide" in query.sql  # the query an engine feeds its members

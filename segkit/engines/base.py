@@ -1,0 +1,148 @@
+"""What a build asks of an engine: the one interface DuckDB and Spark implement.
+
+The build (:mod:`segkit.pipeline.sequence`) is one sequence of named steps,
+written once. Wherever a step needs the source rows or the per-customer rows,
+it asks the engine that holds them, through the methods of :class:`Engine`,
+and never asks which engine it has. An engine module overrides only what
+differs (as SQLMesh's engine adapters do): where the SQL models run, how the
+model gets its binned vectors, where every customer is assigned, where the
+per-customer tables go. What comes back to the build is small or already
+the build's own frame: a features result, the model's weighted vectors,
+the map's sample, one profile row per segment and feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from segkit.config import Config
+
+if TYPE_CHECKING:  # importing scikit-learn takes seconds: the warm-up thread does it
+    from segkit.model import Segmenter, TsneResult
+
+
+@dataclass
+class ProfileQuery:
+    """The segment profile query and the small frames it reads besides the members.
+
+    ``sql`` is ``sql/build/segment_profile_rows.sql`` (see its header);
+    ``profiled`` the features profiled (numeric and one-hot), ``numeric`` the
+    numeric ones among them (the ones with a median); ``frames`` the
+    ``profile_features``, ``fitted_segments`` and ``segment_features`` frames.
+    The engine supplies the members (or their per-segment aggregates) and
+    runs it.
+    """
+
+    sql: str
+    profiled: list[str]
+    numeric: list[str]
+    frames: dict[str, pl.DataFrame]
+
+
+def sql_detail(feats) -> str:
+    """The SQL stage's line on the terminal, for either engine's features result."""
+    return (f"{feats.rows_in:,} rows in, {feats.rows_quarantined:,} quarantined, "
+            f"{feats.n_customers:,} customers (load {feats.load_seconds:.2f} s)")
+
+
+class Engine:
+    """The engine of a build: it holds the source and per-customer rows.
+
+    Parameters
+    ----------
+    cfg : Config
+        The build's configuration (``[engine]`` says which engine).
+
+    Notes
+    -----
+    The build calls the methods in this order: :meth:`start`, :meth:`run_sql`
+    (which calls :meth:`register_sources`), :meth:`fit`, :meth:`assign`,
+    :meth:`map_sample`, :meth:`segment_profiles`, :meth:`customer_tables`,
+    :meth:`write_outputs`, :meth:`example_rows`, then, once the warehouse
+    is written, :meth:`publish_outputs`; :meth:`discard_outputs` when the
+    build fails after :meth:`run_sql`. ``stages`` is the build's stage timer:
+    ``with stages(name, description) as info`` times a stage and shows it.
+    """
+
+    #: the engine's name, as ``[engine] kind`` spells it
+    kind = ""
+    #: what the model stage does, on the terminal
+    model_description = "Discretizing and sweeping k (K-Means, stability)"
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+
+    def start(self, stages) -> None:
+        """Connect to the engine (a stage of its own when that takes time)."""
+
+    def register_sources(self) -> dict[str, str]:
+        """Make each configured source readable by the SQL models.
+
+        Returns
+        -------
+        dict
+            Source name (``transactions``, ``customers``) -> the relation the
+            models read in its place; empty when they read the sources as
+            configured.
+        """
+        raise NotImplementedError
+
+    def run_sql(self, run_id: str, stages):
+        """Stage ``sql``: the SQL models up to features, with the row accounting.
+
+        Returns the features result the rest of the build reads
+        (:class:`segkit.features.FeatureResult` or one with the same fields):
+        accounting, column quality, histograms, warnings, the rendered SQL,
+        ``n_customers`` and ``run_tables`` (what the warehouse keeps per run).
+        """
+        raise NotImplementedError
+
+    def fit(self, model: Segmenter, feats) -> str:
+        """Fit ``model`` on the customers' features; return the stage's detail line.
+
+        Raises ``ValueError`` when the data cannot be segmented (the build
+        turns it into an :class:`segkit.errors.InputError`).
+        """
+        raise NotImplementedError
+
+    def assign(self, model: Segmenter, ids: list[int], stages) -> None:
+        """Give every customer its segment, where the engine holds them.
+
+        Nothing to do when the fit already labelled every customer.
+        """
+
+    def map_sample(self, feats, model: Segmenter, ids: list[int], sample_size: int,
+                   seed: int) -> tuple[TsneResult, pl.DataFrame]:
+        """The t-SNE map of a bounded, stratified sample of the customers.
+
+        Returns the map and, per row of its coordinates, the customer's
+        ``customer_id`` and ``segment_id``. Raises ``ValueError`` when no map
+        can be drawn.
+        """
+        raise NotImplementedError
+
+    def segment_profiles(self, feats, model: Segmenter, ids: list[int],
+                         query: ProfileQuery) -> pl.DataFrame:
+        """The rows of ``segments.profile_history`` (without ``run_id``), from ``query``."""
+        raise NotImplementedError
+
+    def customer_tables(self, run_id: str, feats, model: Segmenter,
+                        ids: list[int]) -> dict[str, pl.DataFrame]:
+        """Per-customer tables the warehouse stores for this run, by warehouse name."""
+        return {}
+
+    def write_outputs(self, run_id: str, stages) -> None:
+        """Write the per-customer tables the engine keeps itself (not yet current)."""
+
+    def example_rows(self, feats, features: list[str], n: int = 5) -> pl.DataFrame:
+        """A few customers' feature rows: the input example MLflow logs with the model."""
+        raise NotImplementedError
+
+    def publish_outputs(self) -> None:
+        """Make the tables :meth:`write_outputs` wrote current (just before the warehouse)."""
+
+    def discard_outputs(self) -> None:
+        """The build failed: remove what :meth:`write_outputs` wrote; earlier outputs stay."""
