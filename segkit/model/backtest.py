@@ -234,6 +234,8 @@ def _inputs(segments, ranks, bought_again, spend, purchase_days, scale):
         raise ValueError("purchase_days must be non-negative integers")
     units = _units(spend, scale)
     n = seg.size
+    if n == 0:
+        raise ValueError("no customers: a backtest needs at least one customer of the fit")
     if not (bought.size == units.size == days.size == n):
         raise ValueError(f"segments, bought_again, spend and purchase_days must have one value per "
                          f"customer, got {n}, {bought.size}, {units.size} and {days.size}")

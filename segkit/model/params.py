@@ -37,7 +37,8 @@ PARAMETERS_DOC = """\
         Bootstrap resamples per k of the random baseline: the same stability
         analysis on the binned features with each column shuffled on its own
         (no structure left). 0 turns it off; a baseline needs less precision
-        than the stability itself, so about 10 will do.
+        than the stability itself: 5 keeps it under a tenth of a build on a
+        wide table (docs/MODEL.md).
     onehot : list of str or None, default=None
         Columns passed through un-binned (values must be 0/1). ``None``: feature
         columns whose name starts with ``is_``.

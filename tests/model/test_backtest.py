@@ -143,6 +143,8 @@ def test_bad_inputs_are_named():
         backtest_statistics([0], {0: 1}, np.array([True]), [1.5], np.array([1]))
     with pytest.raises(ValueError, match="pass scale=3"):
         backtest_statistics([0], {0: 1}, np.array([True]), [Decimal("1.005")], np.array([1]))
+    with pytest.raises(ValueError, match="no customers"):
+        backtest_statistics([], {0: 1}, np.array([], dtype=bool), [], np.array([], dtype=int))
     with pytest.raises(ValueError, match="bought_again must be booleans"):
         backtest_statistics([0], {0: 1}, np.array([1]), [1], np.array([1]))
 
