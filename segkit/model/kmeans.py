@@ -247,7 +247,17 @@ def _bootstrap_labels(X, counts, k, n_resamples, n_init, rng):
     return np.vstack(out)
 
 
-def fit_range(X, w, k_range, base_seed, *, n_init, n_resamples, n_customers, threads=None):
+def resample_restarts(m, k, n_init, n_resamples):
+    """Random restarts of each bootstrap refit of k segments on m distinct vectors.
+
+    ``min(n_init, 30)``, fewer (at least 3) when m * k * n_resamples * restarts
+    would pass the work budget ``_RESAMPLE_WORK``.
+    """
+    return max(3, min(n_init, _RESAMPLE_RESTARTS, _RESAMPLE_WORK // (m * k * n_resamples)))
+
+
+def fit_range(X, w, k_range, base_seed, *, n_init, n_resamples, n_customers, threads=None,
+              baseline=None):
     """:func:`fit_k` for every k of ``k_range``, on as many threads as there are cores.
 
     A k's fit depends on (``base_seed``, k) only, so threads change when a fit
@@ -258,6 +268,10 @@ def fit_range(X, w, k_range, base_seed, *, n_init, n_resamples, n_customers, thr
     the GIL, so they run one after the other.
 
     ``threads`` overrides that choice (tests compare 1 with several).
+    ``baseline``, when given, is a function of k returning the bootstrap ARIs
+    of the random baseline (``segkit.model.baseline``): it runs in the same
+    thread as that k's fit, and its ARIs are the fit's ``baseline_aris`` (its
+    seconds under ``seconds["baseline"]``).
 
     Returns
     -------
@@ -270,8 +284,13 @@ def fit_range(X, w, k_range, base_seed, *, n_init, n_resamples, n_customers, thr
         threads = min(len(k_range), cores) if X.shape[0] >= _PARALLEL_MIN_VECTORS else 1
 
     def fit(k):
-        return fit_k(X, w, k, base_seed, n_init=n_init, n_resamples=n_resamples,
-                     n_customers=n_customers)
+        result = fit_k(X, w, k, base_seed, n_init=n_init, n_resamples=n_resamples,
+                       n_customers=n_customers)
+        if baseline is not None:
+            started = time.perf_counter()
+            result["baseline_aris"] = baseline(k)
+            result["seconds"]["baseline"] = time.perf_counter() - started
+        return result
 
     # One thread inside each fit (see fit_k), set once around all of them: the
     # limit is process-wide, and threads entering and leaving their own limits
@@ -302,7 +321,7 @@ def fit_k(X, w, k, base_seed, *, n_init, n_resamples, n_customers):
         km.fit(X, sample_weight=w)
     t1 = time.perf_counter()
     labels = km.labels_
-    restarts = max(3, min(n_init, _RESAMPLE_RESTARTS, _RESAMPLE_WORK // (X.shape[0] * k * n_resamples)))
+    restarts = resample_restarts(X.shape[0], k, n_init, n_resamples)
     boot = _bootstrap_labels(X, w.astype(float), k, n_resamples, restarts, rng)
     aris = np.array([weighted_adjusted_rand(labels, b, w) for b in boot])
     seconds = {"kmeans": t1 - t0, "stability": time.perf_counter() - t1}

@@ -33,6 +33,12 @@ PARAMETERS_DOC = """\
         Bootstrap resamples per k for the stability analysis.
     stability_threshold : float, default=0.9
         Minimum mean bootstrap ARI for a k to be a candidate.
+    baseline_resamples : int, default=0
+        Bootstrap resamples per k of the random baseline: the same stability
+        analysis on the binned features with each column shuffled on its own
+        (no structure left). 0 turns it off; a baseline needs less precision
+        than the stability itself: 5 keeps it under a tenth of a build on a
+        wide table (docs/MODEL.md).
     onehot : list of str or None, default=None
         Columns passed through un-binned (values must be 0/1). ``None``: feature
         columns whose name starts with ``is_``.
@@ -71,6 +77,9 @@ def validate_params(est):
         raise ValueError(f"n_init must be an integer >= 1, got {est.n_init!r}")
     if not (is_int(est.n_resamples) and est.n_resamples >= 1):
         raise ValueError(f"n_resamples must be an integer >= 1, got {est.n_resamples!r}")
+    if not (is_int(est.baseline_resamples) and est.baseline_resamples >= 0):
+        raise ValueError(f"baseline_resamples must be an integer >= 0 (0 = no baseline), "
+                         f"got {est.baseline_resamples!r}")
     if not (isinstance(est.stability_threshold, Real) and 0 <= est.stability_threshold <= 1):
         raise ValueError(f"stability_threshold must be in [0, 1], got {est.stability_threshold!r}")
     for name in ("features", "onehot"):

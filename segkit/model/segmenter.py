@@ -29,6 +29,7 @@ from segkit.model.binning import (
     make_transformer,
     transformer_from_edges,
 )
+from segkit.model.baseline import make_baseline
 from segkit.model.kmeans import fit_range
 from segkit.model.metrics import _cluster_jaccard
 from segkit.model.params import PARAMETERS_DOC, resolve_features, validate_params
@@ -48,7 +49,8 @@ class Segmenter(BaseEstimator):
     selection_ : polars.DataFrame
         One row per swept k: k, inertia, silhouette, davies_bouldin,
         calinski_harabasz, stability_ari_mean, stability_ari_p10,
-        stability_ari_min, is_elbow, is_chosen.
+        stability_ari_min, is_elbow, is_chosen; with ``baseline_resamples``,
+        also stability_baseline (mean ARI of the random baseline at that k).
     elbow_k_, k_ : int
         Elbow of the inertia curve; chosen number of segments.
     k_rule_ : str
@@ -75,6 +77,12 @@ class Segmenter(BaseEstimator):
         Mean over resamples of Hennig's cluster-wise Jaccard of each segment.
     stability_aris_ : ndarray of shape (n_resamples,)
         Bootstrap ARIs of the chosen k.
+    stability_baseline_ : float or None
+        Mean bootstrap ARI of the chosen k on the features with each column
+        shuffled on its own (``segkit.model.baseline``): the stability of data
+        with no structure. None when ``baseline_resamples=0``.
+    baseline_aris_ : ndarray of shape (baseline_resamples,) or None
+        The baseline's bootstrap ARIs of the chosen k.
     warnings_ : list of str
         Every degraded situation met during fit (also emitted as
         :class:`SegmentationWarning`).
@@ -95,6 +103,7 @@ class Segmenter(BaseEstimator):
         n_init=100,
         n_resamples=50,
         stability_threshold=0.9,
+        baseline_resamples=0,
         onehot=None,
         labels=None,
         seed=0,
@@ -109,6 +118,7 @@ class Segmenter(BaseEstimator):
         self.n_init = n_init
         self.n_resamples = n_resamples
         self.stability_threshold = stability_threshold
+        self.baseline_resamples = baseline_resamples
         self.onehot = onehot
         self.labels = labels
         self.seed = seed
@@ -305,12 +315,18 @@ class Segmenter(BaseEstimator):
         self.k_range_ = k_range
         base_seed = int(check_random_state(self.seed).randint(np.iinfo(np.int32).max))
         started = time.perf_counter()
+        baseline = None
+        if self.baseline_resamples:
+            baseline = make_baseline(self.distinct_, self.weights_, base_seed,
+                                     n_resamples=self.baseline_resamples, n_init=self.n_init,
+                                     fit_resamples=self.n_resamples)
         fits = fit_range(self.distinct_, self.weights_, k_range, base_seed, n_init=self.n_init,
-                         n_resamples=self.n_resamples, n_customers=self.n_customers_)
+                         n_resamples=self.n_resamples, n_customers=self.n_customers_,
+                         baseline=baseline)
         # The fits may have run side by side: the sweep's wall time is split
-        # between full fits and refits in proportion to their own seconds.
-        spent = {part: sum(f["seconds"][part] for f in fits.values())
-                 for part in ("kmeans", "stability")}
+        # between full fits, refits and baseline in proportion to their own seconds.
+        parts = ("kmeans", "stability") + (("baseline",) if baseline else ())
+        spent = {part: sum(f["seconds"][part] for f in fits.values()) for part in parts}
         share = (time.perf_counter() - started) / max(sum(spent.values()), 1e-9)
         self.timings_.update((part, s * share) for part, s in spent.items())
         return fits
@@ -355,6 +371,9 @@ class Segmenter(BaseEstimator):
         jac = np.array([_cluster_jaccard(distinct_labels, b, w, k) for b in fit["boot"]])
         self.segment_stability_ = jac.mean(axis=0)
         self.stability_aris_ = fit["aris"]
+        self.baseline_aris_ = fit.get("baseline_aris")
+        self.stability_baseline_ = (None if self.baseline_aris_ is None
+                                    else float(np.mean(self.baseline_aris_)))
         if np.any(self.segment_sizes_ == 0):
             self._warn(f"{int(np.sum(self.segment_sizes_ == 0))} segment(s) are empty after canonical assignment")
 

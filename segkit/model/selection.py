@@ -110,7 +110,16 @@ def _stable_choice(candidates, sil, ari, elbow, thr, n_distinct):
 
 
 def selection_frame(fits, k_range, *, elbow, chosen):
-    """One row per swept k: inertia, the metrics, stability, and the elbow and chosen flags."""
+    """One row per swept k: inertia, the metrics, stability, and the elbow and chosen flags.
+
+    With a random baseline (fits holding ``baseline_aris``), ``stability_baseline``
+    follows the stability columns: the mean bootstrap ARI of the same k on
+    shuffled features.
+    """
+    baseline = {}
+    if all("baseline_aris" in fits[k] for k in k_range):
+        baseline = {"stability_baseline": [float(np.mean(fits[k]["baseline_aris"]))
+                                           for k in k_range]}
     return pl.DataFrame(
         {
             "k": pl.Series(k_range, dtype=pl.Int64),
@@ -121,6 +130,7 @@ def selection_frame(fits, k_range, *, elbow, chosen):
             "stability_ari_mean": [fits[k]["ari_mean"] for k in k_range],
             "stability_ari_p10": [fits[k]["ari_p10"] for k in k_range],
             "stability_ari_min": [fits[k]["ari_min"] for k in k_range],
+            **baseline,
             "is_elbow": [k == elbow for k in k_range],
             "is_chosen": [k == chosen for k in k_range],
         }

@@ -724,6 +724,7 @@ def test_every_model_has_a_unit_test_here():
               "cleaning.quarantine_reasons", "features.customer_rfm",
               "features.customer_features_raw", "features.numeric_bounds",
               "features.customer_features", "features.column_quality",
+              "features.customer_scores",  # tests/sql/test_customer_scores.py
               "segments.successful_runs", "segments.latest_run", "segments.previous_run",
               "segments.customer_segments", "segments.model_selection", "segments.bin_edges",
               "segments.centroids", "segments.tsne_map", "segments.segment_profiles",
