@@ -25,7 +25,7 @@ import duckdb
 
 from segkit.errors import InputError, WarehouseError
 from segkit.project import quote_ident
-from segkit.warehouse import queries
+from segkit.warehouse.queries import rows as query_rows
 
 # What DuckDB says about a file that is not (or no longer) a whole DuckDB file.
 DAMAGE_SIGNS = ("not a valid duckdb database file", "could not read enough bytes",
@@ -98,13 +98,13 @@ def cut_short(con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
     if Path(str(path) + ".wal").exists():
         return None
     size = _size(path)
-    rows = queries.rows(con, "generations.database_size")
+    rows = query_rows(con, "generations.database_size")
     if not rows or not rows[0][0] or size >= rows[0][0] * rows[0][1]:
         return None
     block_size = rows[0][0]
     highest = -1
-    for schema, table in queries.rows(con, "generations.tables"):
-        (last,), = queries.rows(con, "generations.highest_block",
+    for schema, table in query_rows(con, "generations.tables"):
+        (last,), = query_rows(con, "generations.highest_block",
                                 [f"{quote_ident(schema)}.{quote_ident(table)}"])
         highest = max(highest, last if last is not None else -1)
     needed = (highest + 1) * block_size  # its blocks alone, without the 12 KiB of headers
@@ -126,9 +126,9 @@ def latest_build(path: Path) -> tuple[str, object] | None:
         problem = cut_short(con, path)
         if problem:
             raise duckdb.IOException(problem)
-        if not queries.rows(con, "runs.has_registry")[0][0]:
+        if not query_rows(con, "runs.has_registry")[0][0]:
             return None
-        rows = queries.rows(con, "generations.latest_build")
+        rows = query_rows(con, "generations.latest_build")
         return (rows[0][0], rows[0][1]) if rows else None
     finally:
         con.close()
@@ -191,7 +191,7 @@ def _history_builds(path: Path) -> int:
     try:
         con = duckdb.connect(str(path), read_only=True)
         try:
-            return queries.rows(con, "generations.n_history_builds")[0][0]
+            return query_rows(con, "generations.n_history_builds")[0][0]
         finally:
             con.close()
     except duckdb.Error:

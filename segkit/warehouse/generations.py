@@ -28,7 +28,7 @@ import polars as pl
 
 from segkit.errors import InputError, WarehouseBusyError, WarehouseError
 from segkit.project import quote_ident
-from segkit.warehouse import queries
+from segkit.warehouse.queries import frame as query_frame, rows as query_rows
 from segkit.warehouse.connections import _is_lock_error, build_lock
 from segkit.warehouse.faults import _detail, cut_short, previous_path
 from segkit.warehouse.journal import journal_append
@@ -123,13 +123,13 @@ def _read_whole(path: Path) -> tuple[tuple | None, pl.DataFrame]:
             problem = cut_short(con, path)
             if problem:
                 raise duckdb.IOException(problem)
-            for schema, table in queries.rows(con, "generations.tables"):
+            for schema, table in query_rows(con, "generations.tables"):
                 con.execute(f"select bit_xor(hash(_segkit_row)) from {quote_ident(schema)}."
                             f"{quote_ident(table)} as _segkit_row").fetchall()
-            if not queries.rows(con, "runs.has_registry")[0][0]:
+            if not query_rows(con, "runs.has_registry")[0][0]:
                 return None, pl.DataFrame({"run_id": []}, schema={"run_id": pl.String})
-            latest = queries.rows(con, "generations.latest_build")
-            return (latest[0] if latest else None), queries.frame(con, "generations.runs")
+            latest = query_rows(con, "generations.latest_build")
+            return (latest[0] if latest else None), query_frame(con, "generations.runs")
         finally:
             con.close()
     except duckdb.Error as exc:
@@ -155,9 +155,9 @@ def _runs_of(live: Path) -> tuple[pl.DataFrame | None, bool]:
         return None, True
     try:
         damaged = cut_short(con, live) is not None
-        if not queries.rows(con, "runs.has_registry")[0][0]:
+        if not query_rows(con, "runs.has_registry")[0][0]:
             return None, damaged
-        return queries.frame(con, "generations.runs"), damaged
+        return query_frame(con, "generations.runs"), damaged
     except duckdb.Error:
         return None, True
     finally:
