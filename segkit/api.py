@@ -23,7 +23,8 @@ def _config(config: str | Path | Config | None, warehouse: str | Path | None) ->
 
 def build(config: str | Path | Config | None = None, *, warehouse: str | Path | None = None,
           as_of: str | None = None, k: int | None = None, seed: int | None = None,
-          no_map: bool = False, engine: str | None = None, progress=None):
+          no_map: bool = False, engine: str | None = None, backtest_days: int | None = None,
+          progress=None):
     """Build segments end to end and publish them to the warehouse.
 
     Parameters
@@ -44,6 +45,8 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
         Skip the t-SNE map.
     engine : {"duckdb", "spark"}, default=None
         Overrides ``[engine] kind``; ``"spark"`` needs ``pip install 'segkit[spark]'``.
+    backtest_days : int, default=None
+        Overrides ``[backtest] horizon_days``; ``0`` turns the backtest off.
     progress : segkit.pipeline.Progress, default=None
 
     Returns
@@ -61,8 +64,10 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
     cfg = _config(config, warehouse)
     if as_of is not None:
         cfg = cfg.replace(as_of=as_of)
-    check_model_flags(k=k, seed=seed, as_of=as_of)
+    check_model_flags(k=k, seed=seed, as_of=as_of, backtest_days=backtest_days)
     check_engine_flag(engine)
+    if backtest_days is not None:
+        cfg = cfg.replace(backtest=dataclasses.replace(cfg.backtest, horizon_days=backtest_days))
     if engine is not None:
         cfg = cfg.replace(engine=dataclasses.replace(cfg.engine, kind=engine))
     model_changes = {}

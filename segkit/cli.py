@@ -87,6 +87,9 @@ def _build_parser(sub, formatter) -> None:
     p.add_argument("--k", type=int, metavar="N", help="use exactly N segments")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (default: [model] seed)")
     p.add_argument("--no-map", action="store_true", help="skip the t-SNE map")
+    p.add_argument("--backtest-days", type=int, metavar="N",
+                   help="backtest horizon in days (default: [backtest] horizon_days, 90); "
+                        "0 turns the backtest off")
     p.add_argument("--engine", choices=("duckdb", "spark"),
                    help="run on this engine (default: [engine] kind, else duckdb); "
                         "spark needs pip install 'segkit[spark]'")
@@ -244,7 +247,7 @@ def _build(args) -> int:
     started = time.perf_counter()
     result = api.build(args.config, warehouse=args.warehouse, as_of=args.as_of, k=args.k,
                        seed=args.seed, no_map=args.no_map, engine=args.engine,
-                       progress=TerminalProgress())
+                       backtest_days=args.backtest_days, progress=TerminalProgress())
     names = ", ".join(result.segment_names)
     console.print(
         f"\n[bold]Built {result.k} segments[/bold] for {result.customers:,} customers "

@@ -27,14 +27,16 @@ _BOOL = (bool,)
 _SCHEMA: dict[str, dict[str, tuple]] = {
     "": {"warehouse": _STR, "reports_dir": _STR},
     "transactions": {
-        "path": _STR, "table": _STR, "customer_id": _STR, "timestamp": _STR,
+        "path": _STR, "table": _STR, "attach": _STR, "sql": _STR, "connection": _STR,
+        "query": _STR, "customer_id": _STR, "timestamp": _STR,
         "timestamp_format": ("str_or_list",), "amount": _STR, "quantity": _STR,
         "unit_price": _STR, "order_id": _STR, "categorical": ("list",),
         "cancellation_prefix": _STR,
         "delimiter": _STR, "encoding": _STR, "amount_decimals": _INT,
     },
     "customers": {
-        "path": _STR, "table": _STR, "customer_id": _STR, "birth_year": _STR,
+        "path": _STR, "table": _STR, "attach": _STR, "sql": _STR, "connection": _STR,
+        "query": _STR, "customer_id": _STR, "birth_year": _STR,
         "birth_date": _STR, "age": _STR, "numeric": ("list",), "categorical": ("list",),
         "delimiter": _STR, "encoding": _STR,
     },
@@ -47,7 +49,12 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "features": ("list",), "n_bins": _INT, "strategy": _STR, "k_min": _INT, "k_max": _INT,
         "k": _INT, "correlation_threshold": _FLOAT, "n_init": _INT, "n_resamples": _INT,
         "stability_threshold": _FLOAT, "seed": _INT, "map": _BOOL, "tsne_sample_size": _INT,
+        "min_customers": _INT, "min_history_days": _INT, "baseline_resamples": _INT,
     },
+    "backtest": {"enabled": _BOOL, "horizon_days": _INT},
+    "scores": {"groups": ("groups",), "levels": _INT},
+    "naming": {"vocabulary": _STR},
+    "export": {"postgres": _STR, "schema": _STR, "parquet": _STR, "csv": _STR},
     "duckdb": {"threads": _INT, "memory_limit": _STR, "storage_compatibility_version": _STR,
                "lock_timeout_seconds": _FLOAT, "history_builds": _INT},
     "mlflow": {"enabled": _BOOL, "tracking_uri": _STR, "experiment": _STR, "registered_model": _STR},
@@ -62,6 +69,7 @@ _CHOICES = {
     ("features", "outliers"): ("cap", "remove", "none"),
     ("model", "strategy"): ("quantile", "uniform", "kmeans"),
     ("engine", "kind"): ENGINES,
+    ("naming", "vocabulary"): ("rfm", "scores"),
 }
 
 
@@ -99,6 +107,15 @@ def _check_type(where: str, key: str, value: Any, kind: tuple) -> Any:
                 isinstance(v, str) and v.strip() for v in value.values()):
             raise fail('a table of column = "label" pairs, e.g. { SpendMeat = "meat spend" }')
         return tuple((str(k), v.strip()) for k, v in value.items())
+    if tag == "groups":
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, dict) or not value or not all(
+                isinstance(v, str) and v.strip() for v in value.values()):
+            raise fail('"shopify", "klaviyo" or a table of your own groups, e.g. '
+                       '{ Champions = "r >= 4 and (f + m) / 2 >= 4", Others = "r < 4 or '
+                       '(f + m) / 2 < 4" }')
+        return tuple((str(k), v) for k, v in value.items())
     if tag == "conf":
         if not isinstance(value, dict) or not all(
                 isinstance(v, (str, int, float, bool)) for v in value.values()):
@@ -134,6 +151,10 @@ _RANGES: dict[tuple[str, str], tuple[float | None, float | None, str]] = {
     ("model", "stability_threshold"): (0, 1, "a number in [0, 1]"),
     ("model", "seed"): (0, 2**32 - 1, "an integer from 0 to 4294967295"),
     ("model", "tsne_sample_size"): (10, 10_000_000, "an integer from 10 to 10000000"),
+    ("model", "min_customers"): (2, None, "an integer >= 2"),
+    ("model", "min_history_days"): (0, None, "an integer >= 0"),
+    ("model", "baseline_resamples"): (0, 1_000, "an integer from 0 to 1000 (0 turns it off)"),
+    ("backtest", "horizon_days"): (0, 3_650, "an integer from 0 to 3650 (0 turns it off)"),
     ("duckdb", "threads"): (1, 1024, "an integer from 1 to 1024"),
     ("duckdb", "lock_timeout_seconds"): (0, 86_400, "a number of seconds from 0 to 86400"),
     ("duckdb", "history_builds"): (0, 100_000, "an integer >= 0 (0 keeps every build)"),
@@ -199,12 +220,14 @@ _STORAGE_VERSION = re.compile(r"v\d+\.\d+\.\d+|latest")
 
 
 def check_model_flags(*, k: int | None = None, seed: int | None = None,
-                      as_of: str | None = None) -> None:
+                      as_of: str | None = None, backtest_days: int | None = None) -> None:
     """The build's CLI flags, checked like their config keys (a ConfigError, exit 2)."""
-    for flag, key, value in (("--k", "k", k), ("--seed", "seed", seed)):
-        if value is not None and not _in_range("model", key, value):
+    for flag, section, key, value in (("--k", "model", "k", k), ("--seed", "model", "seed", seed),
+                                      ("--backtest-days", "backtest", "horizon_days",
+                                       backtest_days)):
+        if value is not None and not _in_range(section, key, value):
             raise ConfigError(f"{flag} {value} is out of range; use "
-                              f"{_RANGES[('model', key)][2]}.")
+                              f"{_RANGES[(section, key)][2]}.")
     if as_of is not None:
         try:
             date.fromisoformat(as_of)

@@ -23,7 +23,8 @@ from segkit.config.checks import (
 )
 from segkit.config.sections import (CONFIG_FILE_NAME, Config, CustomersConfig, DuckDBConfig,
                                     EngineConfig, FeaturesConfig, MLflowConfig, ModelConfig,
-                                    TransactionsConfig)
+                                    TransactionsConfig, BacktestConfig, ExportConfig,
+                                    NamingConfig, ScoresConfig)
 from segkit.errors import ConfigError
 
 DEMO_DATA = Path(__file__).parent.parent / "data" / "cdnow_transactions.csv"
@@ -53,11 +54,14 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
 
     sections = {}
     for name, cls in (("features", FeaturesConfig), ("model", ModelConfig),
-                      ("duckdb", DuckDBConfig), ("mlflow", MLflowConfig)):
+                      ("duckdb", DuckDBConfig), ("mlflow", MLflowConfig),
+                      ("backtest", BacktestConfig), ("naming", NamingConfig)):
         sections[name] = cls(**_validate_section(raw.get(name, {}), name, file))
+    sections["scores"] = _scores_section(raw.get("scores", {}), file)
+    sections["export"] = _export_section(raw.get("export", {}), file, base)
     sections["engine"] = _engine_section(raw.get("engine", {}), file, base)
     _check_labels(sections["features"], transactions, customers, file)
-    for name in ("features", "model", "duckdb"):
+    for name in ("features", "model", "duckdb", "backtest"):
         _check_ranges(name, sections[name], _where(file, name))
     if transactions is not None:
         _check_ranges("transactions", transactions, _where(file, "transactions"))
@@ -140,6 +144,32 @@ def _engine_section(raw: dict, file: Path | None, base: Path) -> EngineConfig:
         values["output_path"] = _resolve_path(base, values["output_path"], where,
                                               "output_path", must_exist=False)
     return EngineConfig(**values)
+
+
+def _scores_section(raw: dict, file: Path | None) -> ScoresConfig:
+    """[scores]: a vocabulary or the user's grid, checked on every score cell now,
+    before any SQL runs (a gap or an overlap names the cells)."""
+    from segkit.scores import resolve  # the vocabularies and the grid check
+
+    values = _validate_section(raw, "scores", file)
+    scores = ScoresConfig(**values)
+    groups = scores.groups if isinstance(scores.groups, str) else dict(scores.groups)
+    try:
+        resolve(groups, scores.levels)
+    except ConfigError as exc:
+        # the message names the key ("[scores] groups ...") and the cells
+        raise ConfigError(f"{file.name if file else CONFIG_FILE_NAME} {exc}") from None
+    return scores
+
+
+def _export_section(raw: dict, file: Path | None, base: Path) -> ExportConfig:
+    """[export]: folders relative to the config; a PostgreSQL URL without a password."""
+    where = _where(file, "export")
+    values = _validate_section(raw, "export", file)
+    for key in ("parquet", "csv"):
+        if key in values and "://" not in values[key]:
+            values[key] = _resolve_path(base, values[key], where, key, must_exist=False)
+    return ExportConfig(**values)
 
 
 def demo_config(base: Path | None = None) -> Config:

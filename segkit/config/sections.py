@@ -28,6 +28,11 @@ class TransactionsConfig:
     timestamp: str
     path: str | None = None
     table: str | None = None
+    # Other kinds of source (exactly one kind per source; docs in the README):
+    attach: str | None = None  # another DuckDB file holding `table` (read-only)
+    sql: str | None = None  # a query in the engine's own dialect
+    connection: str | None = None  # postgresql://user@host:5432/db, with table or query
+    query: str | None = None  # run by the database of `connection`
     timestamp_format: tuple[str, ...] = ()
     amount: str | None = None
     quantity: str | None = None
@@ -55,6 +60,10 @@ class CustomersConfig:
     customer_id: str
     path: str | None = None
     table: str | None = None
+    attach: str | None = None
+    sql: str | None = None
+    connection: str | None = None
+    query: str | None = None
     birth_year: str | None = None
     birth_date: str | None = None
     age: str | None = None
@@ -100,6 +109,49 @@ class ModelConfig:
     seed: int = 0
     map: bool = True
     tsne_sample_size: int = 5000
+    # Data gates, before the model runs: fewer customers is an error (exit 3),
+    # less history than this a warning.
+    min_customers: int = 100
+    min_history_days: int = 90
+    # Resamples of the random stability baseline (columns shuffled on their own);
+    # 0 turns it off.
+    baseline_resamples: int = 5
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """The backtest: the build fitted again as of (as-of date - horizon), then what each
+    segment's customers did in the horizon after."""
+
+    enabled: bool = True
+    horizon_days: int = 90  # 0 turns it off, like enabled = false
+
+
+@dataclass(frozen=True)
+class ScoresConfig:
+    """R, F and M scores and the RFM group of every customer."""
+
+    # "shopify" (5 levels, 11 groups), "klaviyo" (3 levels, 6 groups), or the
+    # user's own groups: (name, condition on r, f, m) pairs, in order
+    groups: str | tuple[tuple[str, str], ...] = "shopify"
+    levels: int | None = None  # only with the user's own groups (default 5)
+
+
+@dataclass(frozen=True)
+class NamingConfig:
+    """How segments are named: segkit's RFM rule, or the score vocabulary's groups."""
+
+    vocabulary: str = "rfm"  # or "scores": each segment after its centroid's RFM group
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Where a successful build's per-customer tables are also written."""
+
+    postgres: str | None = None  # postgresql://user@host:5432/db (password from libpq)
+    schema: str = "segkit"  # the PostgreSQL schema the tables go to
+    parquet: str | None = None  # a folder
+    csv: str | None = None  # a folder
 
 
 @dataclass(frozen=True)
@@ -157,6 +209,10 @@ class Config:
     duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    scores: ScoresConfig = field(default_factory=ScoresConfig)
+    naming: NamingConfig = field(default_factory=NamingConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     source_file: Path | None = None  # the segkit.toml read, if any
     as_of: str | None = None  # set by --as-of; None means the last date in the data
 
@@ -187,7 +243,7 @@ class Config:
         data = self.to_dict()
         # Where results are written, and which engine computes them, does not
         # shape them (the engines give identical results, tested).
-        for key in ("source_file", "warehouse", "reports_dir", "engine"):
+        for key in ("source_file", "warehouse", "reports_dir", "engine", "export"):
             data.pop(key, None)
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

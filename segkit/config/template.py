@@ -60,6 +60,31 @@ amount = "Revenue"            # or: quantity = "Quantity" and unit_price = "Unit
 # stability_threshold = 0.9   # mean bootstrap ARI a k needs to be preferred
 # map = true                  # t-SNE map in the report (0.1-0.3 s)
 # tsne_sample_size = 5000
+# min_customers = 100         # fewer customers to segment is an error (exit 3)
+# min_history_days = 90       # less history than this is a warning
+# baseline_resamples = 5      # the random baseline next to the stability (0 = off)
+
+# [backtest]                  # fit again as of (as-of date - horizon), then measure
+# enabled = true              # what each segment's customers did in the horizon after
+# horizon_days = 90           # 0 turns it off (like --backtest-days 0)
+
+# [scores]                    # R, F and M scores and an RFM group per customer
+# groups = "shopify"          # Shopify's 11 groups (scores 1-5); or "klaviyo" (6 groups,
+#                             # scores 1-3); or your own table of name = "condition":
+# [scores.groups]             # every (r, f, m) cell must fall in exactly one group
+# Champions = "r >= 4 and (f + m) / 2 >= 4"
+# Others = "r < 4 or (f + m) / 2 < 4"
+# levels = 5                  # only with your own groups
+
+# [naming]
+# vocabulary = "rfm"          # segkit's RFM names; "scores": each segment named after
+#                             # its centroid's group in [scores]
+
+# [export]                    # after each successful build, also write the segments to:
+# postgres = "postgresql://segkit@db.example.com:5432/crm"   # password: PGPASSWORD/~/.pgpass
+# schema = "segkit"
+# parquet = "exports/"
+# csv = "exports/"
 
 # [duckdb]
 # threads = 2
