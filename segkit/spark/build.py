@@ -69,7 +69,7 @@ class SparkEngine(Engine):
                               else f"master {engine.master or 'local[2]'}")
 
     def register_sources(self) -> dict[str, str]:
-        """Each source read by Spark into a temporary view (:func:`segkit.spark.sql.read_source`)."""
+        """Each source read by Spark into a temporary view (:func:`ssql.read_source`)."""
         with spark_errors(self.cfg.engine, "reading the sources"):
             return ssql.read_sources(self.spark, self.cfg)
 
@@ -91,7 +91,7 @@ class SparkEngine(Engine):
         return feats
 
     def fit(self, model, feats: ssql.SparkFeatures) -> str:
-        """Edges and distinct vectors in Spark, :meth:`Segmenter.fit_binned` on that weighted set."""
+        """Edges and distinct vectors in Spark; :meth:`Segmenter.fit_binned` on that set."""
         m = self.cfg.model
         if m.strategy != "quantile":
             raise ValueError(f"[model] strategy = {m.strategy!r} runs on the DuckDB engine "

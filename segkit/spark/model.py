@@ -180,7 +180,7 @@ def _sample_positions(model, sample_size: int, rng) -> dict[int, np.ndarray]:
 
 
 def map_sample(spark, model, ids: list[int], sample_size: int, seed: int):
-    """The t-SNE map of :func:`segkit.pipeline.sequence._draw_map`, for customers in Spark.
+    """The DuckDB engine's t-SNE map (:meth:`DuckDBEngine.map_sample`), for customers in Spark.
 
     The sample is drawn as the DuckDB build draws it (see :func:`_sample_positions`);
     Spark returns the sampled customers (at most ``sample_size`` rows: id, segment,

@@ -7,7 +7,8 @@ temporary view has no database); ``materialized: table`` models are computed
 once (:func:`materialize`), as the DuckDB build keeps them as tables. The
 render context is the DuckDB engine's, built by the same function: DuckDB reads
 only the sources' headers to check the mapping, so a bad column is the same
-error on both engines. Spark reads the rows.
+error on both engines. Spark reads the rows. The models are made in the order
+both engines share (:func:`segkit.features.run_models`), by :class:`SparkModels`.
 
 What comes to the driver is small: the as-of date, the row accounting per
 reason, the column quality, the numeric bounds, histogram counts and the
