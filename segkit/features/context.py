@@ -41,13 +41,15 @@ _DECIMAL_TYPE = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 
 def _money_kind(type_name: str) -> tuple[str, int | None]:
-    """How a money column is read, and its scale: ``exact`` when its type holds
-    exact decimals segkit keeps as they are (an integer, a DECIMAL of at most
-    MAX_AMOUNT_DECIMALS decimals), ``text`` otherwise (text, a floating-point
-    number, a DECIMAL with more decimals): read from its text and rounded."""
+    """How a money column is read (the to_decimal macro), and its scale: ``exact``
+    when its type holds decimals segkit keeps as they are (an integer, a DECIMAL
+    of at most MAX_AMOUNT_DECIMALS decimals), ``float`` for a DOUBLE or FLOAT,
+    ``text`` otherwise (text, a DECIMAL with more decimals)."""
     name = type_name.upper()
     if name in _INTEGER_TYPES:
         return "exact", 0
+    if name in ("DOUBLE", "FLOAT"):
+        return "float", None
     decimal = _DECIMAL_TYPE.fullmatch(name)
     if decimal and int(decimal.group(2)) <= MAX_AMOUNT_DECIMALS:
         return "exact", int(decimal.group(2))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import numpy as np
 import polars as pl
 
@@ -176,13 +175,14 @@ AMOUNT_ROUNDING_SQL = ("select amount_scale, n_amounts_rounded, n_amounts_float_
                        "rounded_example from {relation}")
 
 
-def amount_rounding(con) -> dict[str, Any] | None:
+def rounding_counts(con) -> dict[str, Any] | None:
     """The build's one row of cleaning.amount_rounding (None without transactions)."""
-    try:
-        rows = con.execute(AMOUNT_ROUNDING_SQL.format(relation="cleaning.amount_rounding")
-                           ).fetchall()
-    except duckdb.CatalogException:  # a customers-only build
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'cleaning' "
+                         "and table_name = 'amount_rounding'").fetchall()[0][0]
+    if not exists:  # a customers-only build
         return None
+    rows = con.execute(AMOUNT_ROUNDING_SQL.format(relation="cleaning.amount_rounding")
+                       ).fetchall()
     return dict(zip(("amount_scale", *ROUNDING_COLUMNS, "rounded_example"), rows[0]))
 
 
@@ -222,7 +222,7 @@ def build_warnings(con, cfg: Config, context: dict[str, Any], accounting: pl.Dat
     hints = {source: reason_hints(con, source)
              for source in accounting["source"].unique().to_list()}
     warnings = _quarantine_warnings(accounting, hints, _quarantine_samples(con, quarantine), lost)
-    warnings += rounding_warnings(accounting, amount_rounding(con))
+    warnings += rounding_warnings(accounting, rounding_counts(con))
     n_absurd = 0
     if context["customers"] and context["customers"]["has_age"]:
         n_absurd = con.execute("select count(*) from cleaning.customers "

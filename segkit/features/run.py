@@ -27,8 +27,8 @@ from segkit.features.context import (
     render_context,
     segment_context,
 )
-from segkit.features.quality import (_histograms, _lost_customers, _no_usable_rows, amount_rounding,
-                                     build_warnings, with_lost_customers, with_rounded_amounts)
+from segkit.features.quality import (_histograms, _lost_customers, _no_usable_rows, build_warnings,
+                                     rounding_counts, with_lost_customers, with_rounded_amounts)
 
 
 @dataclass
@@ -146,7 +146,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     lost = (_lost_customers(con, quarantine) if cfg.transactions
             else pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
                                       "example": pl.String}))
-    accounting = with_rounded_amounts(with_lost_customers(accounting, lost), amount_rounding(con))
+    accounting = with_rounded_amounts(with_lost_customers(accounting, lost), rounding_counts(con))
     removed = n_raw - frame.height
     warnings = build_warnings(con, cfg, context, accounting, quarantine, lost, removed)
     source = cfg.transactions or cfg.customers

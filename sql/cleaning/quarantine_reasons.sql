@@ -26,7 +26,7 @@ reasons as (
             ('transactions', 4, 'amount missing or not a number',
              'amounts need a decimal point, not a comma ("12.50")'),
             ('transactions', 5, 'amount too large',
-             'amounts of 10^14 or more (quantities of 10^12, unit prices of 10^10) '
+             'amounts of 10^14 or more (quantities of 10^15, unit prices of 10^12) '
              || 'are not kept; check the columns mapped in [transactions]'),
             ('transactions', 6, 'amount zero or negative',
              'free items and refunds carry no spend'),

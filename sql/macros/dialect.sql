@@ -106,20 +106,38 @@ element_at({{ expr }}, {{ position }})
 {%- endmacro %}
 
 {#- A source value as DECIMAL(precision, scale); null when it is not a
-    number or does not fit. kind (the render context's *_kind) says how the
-    column is read: 'exact' (an integer, or a DECIMAL whose scale is kept) is
-    cast; 'text' (text, a floating-point number, a DECIMAL with more decimals
-    than kept) is read from its text, more decimals rounding half away from
-    zero on both engines (half-up for positive amounts). A double's text is
-    the shortest that reads back as it (15.3, not 15.299999999999999): DuckDB
-    casts a DOUBLE to DECIMAL by scaling it in binary (561.045 -> 561.04),
-    Spark by its text (561.05); through the text both read 561.05. -#}
+    number or does not fit. More decimals round half away from zero on both
+    engines (half-up for positive amounts). kind (the render context's *_kind)
+    says how the column is read: 'exact' (an integer, a DECIMAL whose scale is
+    kept) is cast; 'text' (text, a DECIMAL with more decimals than kept) is
+    read from its text; 'float' (a DOUBLE or FLOAT) as the number its shortest
+    text spells (15.3, not 15.299999999999999; 561.045 is 561.05 at two
+    decimals). DuckDB casts a DOUBLE by scaling it in binary (561.045 becomes
+    561.04), Spark through its text: so a double is cast directly only where it
+    is a number of at most `scale` decimals but for float noise (near_decimal:
+    most money), where both casts agree, and read from its text elsewhere. -#}
 {% macro to_decimal(expr, kind, precision, scale) -%}
+{%- set direct = 'try_cast(' ~ expr ~ ' as decimal(' ~ precision ~ ', ' ~ scale ~ '))' -%}
+{%- set from_text = 'try_cast(cast(' ~ expr ~ ' as ' ~ string_type() ~ ') as decimal('
+                    ~ precision ~ ', ' ~ scale ~ '))' -%}
 {%- if kind == 'exact' -%}
-try_cast({{ expr }} as decimal({{ precision }}, {{ scale }}))
+{{ direct }}
+{%- elif kind == 'float' -%}
+case
+            when {{ near_decimal(expr, direct, scale) }} then {{ direct }}
+            else {{ from_text }}
+        end
 {%- else -%}
-try_cast(cast({{ expr }} as {{ string_type() }}) as decimal({{ precision }}, {{ scale }}))
+{{ from_text }}
 {%- endif -%}
+{%- endmacro %}
+
+{#- Whether a DOUBLE x is the DECIMAL `kept` (of `scale` decimals) but for
+    float noise: at most 1e-12 of x apart, x below 10^(11 - scale), where that
+    noise is far below half a unit of the last decimal kept. -#}
+{% macro near_decimal(x, kept, scale) -%}
+(abs({{ x }}) < 1e{{ 11 - scale }}
+            and abs(cast({{ kept }} as double) - {{ x }}) <= 1e-12 * abs({{ x }}))
 {%- endmacro %}
 
 {#- Why a value read as `kept` differs from the `exact` value it was read
@@ -137,6 +155,31 @@ case
         end
 {%- endmacro %}
 
+{#- The rounding of a value `kept` (DECIMAL, `scale` decimals) read by
+    to_decimal from `source` of that kind: the text is read again, exactly,
+    only where it is long enough to hold a digit beyond the scale. -#}
+{% macro read_rounding(source, kind, kept, scale) -%}
+{%- set text = 'cast(' ~ source ~ ' as ' ~ string_type() ~ ')' -%}
+{%- set from_text -%}
+case
+                when length({{ text }}) <= {{ scale + 1 }} then null
+                else {{ rounding('try_cast(' ~ text ~ ' as decimal(38, 18))', kept) }}
+            end
+{%- endset -%}
+{%- if kind == 'exact' -%}
+cast(null as {{ string_type() }})
+{%- else -%}
+case
+            when {{ kept }} is null then null
+            {% if kind == 'float' -%}
+            when {{ near_decimal(source, kept, scale) }} then
+                case when cast({{ kept }} as double) = {{ source }} then null else 'float noise' end
+            {% endif -%}
+            else {{ from_text }}
+        end
+{%- endif -%}
+{%- endmacro %}
+
 {#- A quotient of money by a count, exact and rounded once: numerator / denominator
     rounded half away from zero (half-up for positive amounts) to `digits`
     decimals, as DECIMAL(38, digits) on both engines. numerator is a DECIMAL
@@ -144,11 +187,15 @@ case
     positive integer. Neither engine divides exactly as it is: DuckDB divides
     a DECIMAL as a DOUBLE (653.01 / 2 = 326.50499...), Spark rounds the
     quotient at 6 decimals before round() rounds it again. So the quotient is
-    found from an exact remainder: with unit = denominator * 10^-digits,
-    numerator = q * unit + r (q a whole number, |r| < unit), the result is
-    q * 10^-digits, one step further from zero when 2 |r| >= unit. DuckDB
-    computes it on the unscaled HUGEINT; Spark in DECIMAL, its operands cast
-    so that no precision is lost (each step stays within 38 digits). -#}
+    found from an exact remainder: with both scaled to whole units of
+    10^-work (work = the larger of scale and digits), t = q * m + r with
+    m = denominator * 10^(work - digits), the result is q * 10^-digits, one step
+    further from zero when 2 |r| >= m.
+    DuckDB: in BIGINT, t read back exactly from the DOUBLE of the numerator
+    (t below 10^15: the double's error is under 0.25); in HUGEINT, 128-bit
+    division in software, 15 times slower, only for larger numbers. Spark: in
+    DECIMAL, the operands cast so that no step exceeds 38 digits (Spark would
+    round). -#}
 {% macro round_quotient(numerator, denominator, digits, scale) -%}
 {%- set work = [scale, digits] | max -%}
 {%- set step = '1' if digits == 0 else '0.' ~ '0' * (digits - 1) ~ '1' -%}
@@ -167,15 +214,28 @@ cast(
             as decimal(38, {{ digits }}))
 {%- else -%}
 {%- set n = 'cast(' ~ numerator ~ ' as decimal(38, ' ~ work ~ '))' -%}
+{%- set small_t = '(cast(round(cast(' ~ numerator ~ ' as double) * ' ~ 10 ** work ~ ') as bigint))' -%}
+{%- set small_m = '(cast(' ~ denominator ~ ' as bigint) * ' ~ 10 ** (work - digits) ~ ')' -%}
 {%- set t = '(cast(floor(' ~ n ~ ') as hugeint) * ' ~ 10 ** work ~ ' + cast((' ~ n ~ ' - floor(' ~ n ~ ')) * ' ~ 10 ** work ~ ' as hugeint))' -%}
 {%- set m = '(cast(' ~ denominator ~ ' as hugeint) * ' ~ 10 ** (work - digits) ~ ')' -%}
 cast(
-            cast({{ t }} // {{ m }}
-                + case
-                    when abs({{ t }} % {{ m }}) + abs({{ t }} % {{ m }}) < {{ m }} then 0
-                    when {{ t }} < 0 then -1
-                    else 1
-                end as decimal(38, 0)) * {{ step }}
+            case
+                when abs({{ numerator }}) < 1e{{ 15 - work }}
+                    and {{ denominator }} < 1e{{ 18 - work + digits }}
+                    then cast({{ small_t }} // {{ small_m }}
+                        + case
+                            when abs({{ small_t }} % {{ small_m }}) + abs({{ small_t }} % {{ small_m }})
+                                < {{ small_m }} then 0
+                            when {{ small_t }} < 0 then -1
+                            else 1
+                        end as decimal(38, 0))
+                else cast({{ t }} // {{ m }}
+                    + case
+                        when abs({{ t }} % {{ m }}) + abs({{ t }} % {{ m }}) < {{ m }} then 0
+                        when {{ t }} < 0 then -1
+                        else 1
+                    end as decimal(38, 0))
+            end * {{ step }}
             as decimal(38, {{ digits }}))
 {%- endif -%}
 {%- endmacro %}

@@ -12,7 +12,10 @@
 -- amount_decimals for text and floating-point columns (amount_scale in the
 -- render context). More decimals round half-up, once, and amount_rounding
 -- says so; an amount of 10^14 or more does not fit (is_amount_too_large). So
--- the total of a customer, DECIMAL(38, s), cannot overflow.
+-- the total of a customer, DECIMAL(38, s), cannot overflow. Quantity x unit
+-- price is their exact product, rounded to s once; they keep 3 and 6 decimals
+-- (below 10^15 and 10^12): their product fits 64 bits for most lines, which
+-- keeps the rounding cheap.
 with
 
 source as (
@@ -42,15 +45,12 @@ renamed as (
         ----- money, as the source holds it
         -- Numbers stay in their own types: as text for every line they would
         -- cost seconds at 10M lines, and only rejected lines need it
-        -- (cleaning.transactions_screened). A floating-point number is read
-        -- from its text (the to_decimal macro), so it becomes text once, here.
+        -- (cleaning.transactions_screened).
         {% for key in ('amount', 'quantity', 'unit_price') -%}
-        {% if not transactions[key] -%}
-        cast(null as {{ string_type() }}) as {{ key }}_source,
-        {%- elif transactions[key ~ '_kind'] == 'text' -%}
-        cast({{ transactions[key] }} as {{ string_type() }}) as {{ key }}_source,
-        {%- else -%}
+        {% if transactions[key] -%}
         {{ transactions[key] }} as {{ key }}_source,
+        {%- else -%}
+        cast(null as {{ string_type() }}) as {{ key }}_source,
         {%- endif %}
         {% endfor %}
         ----- attributes of the customer carried on each line
@@ -67,15 +67,15 @@ typed as (
     select
         *,
         {% if transactions.amount -%}
-        cast(null as decimal(18, 6)) as quantity,
+        cast(null as decimal(18, 3)) as quantity,
         {{ to_decimal('amount_source', transactions.amount_kind,
                       transactions.amount_precision, transactions.amount_scale) }} as amount
         {%- else -%}
-        -- quantity and unit price keep 6 and 9 decimals: their product is
-        -- exact, DECIMAL(37, 15) in DuckDB and (38, 15) in Spark
-        {{ to_decimal('quantity_source', transactions.quantity_kind, 18, 6) }} as quantity,
-        {{ to_decimal('quantity_source', transactions.quantity_kind, 18, 6) }}
-            * {{ to_decimal('unit_price_source', transactions.unit_price_kind, 19, 9) }}
+        -- quantity and unit price keep 3 and 6 decimals: their product is
+        -- exact, DECIMAL(36, 9) in DuckDB and (37, 9) in Spark
+        {{ to_decimal('quantity_source', transactions.quantity_kind, 18, 3) }} as quantity,
+        {{ to_decimal('quantity_source', transactions.quantity_kind, 18, 3) }}
+            * {{ to_decimal('unit_price_source', transactions.unit_price_kind, 18, 6) }}
             as line_value
         {%- endif %}
     from renamed
@@ -83,10 +83,11 @@ typed as (
 
 {% if not transactions.amount -%}
 priced as (
-    -- the amount of a line: the exact product, rounded half-up once
+    -- the amount of a line: the exact product, rounded half-up once (a cast
+    -- to fewer decimals rounds half away from zero on both engines)
     select
         *,
-        try_cast(round(line_value, {{ transactions.amount_scale }})
+        try_cast(line_value
             as decimal({{ transactions.amount_precision }}, {{ transactions.amount_scale }}))
             as amount
     from typed
@@ -98,22 +99,14 @@ priced as (
 money_checked as (
     select
         *,
-        {% if not transactions.amount -%}
-        case
-            when amount is not null then {{ rounding('line_value', 'amount') }}
-        end as amount_rounding,
-        {%- elif transactions.amount_kind == 'text' -%}
-        case
-            -- most lines: no digit beyond the scale kept (a cheap text test)
-            when amount is null
-                or length(amount_source) - instr(amount_source, '.')
-                    <= {{ transactions.amount_scale }}
-                then null
-            else {{ rounding('try_cast(amount_source as decimal(38, 18))', 'amount') }}
-        end as amount_rounding,
+        {% if transactions.amount -%}
+        {{ read_rounding('amount_source', transactions.amount_kind, 'amount',
+                         transactions.amount_scale) }} as amount_rounding,
         {%- else -%}
-        -- an integer, or a DECIMAL whose scale is kept: never rounded
-        cast(null as {{ string_type() }}) as amount_rounding,
+        case
+            when amount is null or line_value = amount then null
+            else {{ rounding('line_value', 'amount') }}
+        end as amount_rounding,
         {%- endif %}
         case
             when amount is not null then false

@@ -179,24 +179,37 @@ def test_staging_transactions_keeps_a_declared_scale_and_reads_doubles_by_their_
         "exact", 3)
     assert money(db, exact) == [(Decimal("1.125"), None, False), (Decimal("2.500"), None, False)]
     # DuckDB casts the double 561.045 to 561.04 (its binary value, scaled); its text
-    # says 561.045, and half-up gives 561.05, as Spark reads it
+    # says 561.045, and half-up gives 561.05, as Spark reads it. Where a double is a
+    # number of 2 decimals but for float noise the direct cast is kept (fast)
+    values = ["561.045::double", "0.1::double + 0.2::double", "2.675::double", "12.5::double",
+              "123.456789::double", "1234567890.125::double", "1234567890.12::double",
+              "'nan'::double", "'inf'::double", "1e15::double", "null::double"]
     doubles = money_context(tmp_path / "double", 'amount = "amount"', parquet_sql=(
-        "select 'A' as customer, timestamp '2024-01-01' + to_seconds(i) as at, "
-        "amount from (values (0, 561.045::double), (1, 0.1::double + 0.2::double), "
-        "(2, 2.675::double)) "
-        "as v(i, amount)"), extra="amount_decimals = 2")
+        "select 'A' as customer, timestamp '2024-01-01' + to_seconds(i) as at, amount "
+        "from (values " + ", ".join(f"({i}, {v})" for i, v in enumerate(values))
+        + ") as v(i, amount)"), extra="amount_decimals = 2")
     assert (doubles["transactions"]["amount_kind"], doubles["transactions"]["amount_scale"]) == (
-        "text", 2)
+        "float", 2)
     assert money(db, doubles) == [
         (Decimal("561.05"), "rounded", False),
         (Decimal("0.30"), "float noise", False),  # 0.30000000000000004
         (Decimal("2.68"), "rounded", False),
+        (Decimal("12.50"), None, False),
+        (Decimal("123.46"), "rounded", False),
+        (Decimal("1234567890.13"), "rounded", False),  # above 10^9: read from its text
+        (Decimal("1234567890.12"), None, False),
+        (None, None, False), (None, None, False),  # NaN, infinity
+        (None, None, True),  # 10^15
+        (None, None, False),
     ]
+    assert project.render(next(m for m in project.load_models()
+                               if m.name == "staging.transactions"), doubles).count(
+        "try_cast(amount_source as decimal(16, 2))") >= 2  # the direct cast, where it is exact
 
 
 def test_staging_transactions_multiplies_quantity_and_price_exactly(db, tmp_path):
     lines = [("3", "0.33335"), ("1.5", "2.5"), ("6", "2.55"), ("2", "0.00004"),
-             ("1000000000000", "1"), ("1", "x"), ("-2", "1.25")]
+             ("1000000000000000", "1"), ("1", "x"), ("-2", "1.25")]
     data = "customer,at,qty,price\n" + "".join(
         f"A,2024-01-01 00:00:{i:02d},{q},{p}\n" for i, (q, p) in enumerate(lines))
     context = money_context(tmp_path, 'quantity = "qty"\n        unit_price = "price"', data)
@@ -205,7 +218,7 @@ def test_staging_transactions_multiplies_quantity_and_price_exactly(db, tmp_path
         (Decimal("3.7500"), None, False),
         (Decimal("15.3000"), None, False),
         (Decimal("0.0001"), "rounded", False),  # 0.00008
-        (None, None, True),  # a quantity of 10^12
+        (None, None, True),  # a quantity of 10^15
         (None, None, False),  # a price that is not a number
         (Decimal("-2.5000"), None, False),  # a return (cleaning: cancellation)
     ]
