@@ -7,7 +7,7 @@ Each CLI command is one function here with the same name and arguments:
 __version__ = "0.1.0"
 
 from segkit.api import (  # noqa: E402
-    build, generate, init, report, restore, runs, score, sql_list, sql_render,
+    build, export, generate, init, report, restore, runs, score, sql_list, sql_render,
 )
 from segkit.errors import (  # noqa: E402
     ConfigError,
@@ -22,7 +22,7 @@ from segkit.errors import (  # noqa: E402
 )
 
 __all__ = [
-    "build", "generate", "init", "report", "restore", "runs", "score",
+    "build", "export", "generate", "init", "report", "restore", "runs", "score",
     "SegkitError", "ConfigError", "InputError", "WarehouseBusyError", "WarehouseError",
     "ProjectError", "TrackingError", "GenerateArgumentError", "SegmentationWarning",
 ]

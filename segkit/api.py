@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from segkit import exports
 from segkit import warehouse as wh
 from segkit.config import Config, check_engine_flag, check_model_flags, load_config, write_template
 from segkit.errors import ConfigError, InputError
@@ -79,8 +80,60 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
         model_changes["map"] = False
     if model_changes:
         cfg = cfg.replace_model(**model_changes)
+    exports.check(cfg)  # a password in [export] postgres stops the build before it starts
     with wh.said_clearly(cfg.warehouse):
-        return pipeline.build(cfg, progress=progress)
+        result = pipeline.build(cfg, progress=progress)
+    # Published: an export that fails now is a warning naming `segkit export RUN_ID`.
+    warning = exports.after_build(cfg, result.run_id, progress=progress)
+    if warning:
+        result.warnings.append(warning)
+    return result
+
+
+def export(run_id: str | None = None, *, config: str | Path | Config | None = None,
+           warehouse: str | Path | None = None, progress=None):
+    """Write a build's segments to every ``[export]`` destination, from the warehouse alone.
+
+    A build does this itself after publishing; this retries a failed export or
+    exports a past build again. The tables of :data:`segkit.exports.EXPORTED`
+    the warehouse holds (``customer_segments``, ``segment_profiles``,
+    ``segment_changes``), with the rows of that one build: PostgreSQL tables
+    in ``[export] schema`` whose rows are replaced in one transaction, and one
+    Parquet or CSV file per table, renamed into place.
+
+    Parameters
+    ----------
+    run_id : str, default=None
+        A build from ``segkit runs``; ``None`` means the latest successful one.
+        Per-customer rows are kept for the last ``[duckdb] history_builds`` builds.
+    config : str, Path or Config, default=None
+    warehouse : str or Path, default=None
+    progress : segkit.pipeline.Progress, default=None
+
+    Returns
+    -------
+    segkit.exports.Exported
+        ``run_id``, ``rows`` per table, ``destinations`` (passwords masked), ``seconds``.
+
+    Raises
+    ------
+    ConfigError
+        No ``[export]`` destination, or a password in the PostgreSQL URL.
+    InputError
+        No such successful build, its customers no longer kept, or PostgreSQL
+        down or refusing the write (nothing changed there).
+    WarehouseError
+        A file cannot be written, or the warehouse is damaged.
+
+    Examples
+    --------
+    >>> import segkit
+    >>> segkit.export().destinations  # doctest: +SKIP
+    ['PostgreSQL postgresql://crm@db:5432/crm schema segkit', '/data/exports']
+    """
+    cfg = _config(config, warehouse)
+    with wh.said_clearly(cfg.warehouse):
+        return exports.export(cfg, run_id, progress=progress)
 
 
 def init(path: str | Path = "segkit.toml", *, force: bool = False) -> Path:

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"segkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_build_parser, _init_parser, _generate_parser, _runs_parser,
-                _score_parser, _report_parser, _restore_parser, _sql_parser):
+                _score_parser, _report_parser, _restore_parser, _sql_parser, _export_parser):
         add(sub, formatter)
     return parser
 
@@ -158,6 +158,36 @@ def _report_parser(sub, formatter) -> None:
         epilog="examples:\n  python -m segkit report\n  python -m segkit report 20261127T101500Z-ab12cd")
     _add_common(p)
     p.add_argument("run_id", nargs="?", help="a run id from `segkit runs` (default: latest)")
+
+
+def _export_parser(sub, formatter) -> None:
+    """The `segkit export` parser."""
+    p = sub.add_parser(
+        "export", formatter_class=formatter,
+        help="write a build's segments to the [export] destinations again",
+        description="Write one build's customer_segments, segment_profiles and "
+                    "segment_changes (those the warehouse holds) to every destination of "
+                    "[export]: PostgreSQL tables in [export] schema, their rows replaced in one "
+                    "transaction (grants and views on them stay), and one Parquet or CSV file "
+                    "per table, renamed into place. A build exports itself after publishing; "
+                    "this retries a failed export or exports a past build, from the warehouse "
+                    "alone. The PostgreSQL password comes from PGPASSWORD, ~/.pgpass or "
+                    "PGSERVICE, never from segkit.toml.",
+        epilog="examples:\n  python -m segkit export\n"
+               "  python -m segkit export 20261127T101500Z-ab12cd --config segkit.toml")
+    _add_common(p)
+    p.add_argument("run_id", nargs="?",
+                   help="a run id from `segkit runs` (default: the latest successful build)")
+
+
+def _export(args) -> int:
+    done = api.export(args.run_id, config=args.config, warehouse=args.warehouse,
+                      progress=TerminalProgress())
+    rows = ", ".join(f"{name.split('.')[-1]} {n:,} rows" for name, n in done.rows.items())
+    console.print(f"Exported build {done.run_id} ({rows}) to "
+                  f"{escape('; '.join(done.destinations))}.")
+    print(done.run_id)
+    return 0
 
 
 def _restore_parser(sub, formatter) -> None:
@@ -344,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sql(args)
         if args.command == "restore":
             return _restore(args)
+        if args.command == "export":
+            return _export(args)
         if args.command == "report":
             path = api.report(args.run_id, config=args.config, warehouse=args.warehouse)
             console.print(f"Report: {path}")

@@ -12,7 +12,7 @@ import pytest
 from segkit.cli import _parser
 from tests.conftest import REPO, query, write_config
 
-COMMANDS = ["build", "init", "generate", "runs", "score", "report", "restore", "sql"]
+COMMANDS = ["build", "init", "generate", "runs", "score", "report", "restore", "sql", "export"]
 
 
 def segkit(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
