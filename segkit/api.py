@@ -233,7 +233,7 @@ def restore(config: str | Path | Config | None = None, *,
 
 
 def _compiled(cfg: Config, dialect: str):
-    """The project rendered for ``cfg`` in a scratch DuckDB (sources read for their headers)."""
+    """The project rendered for ``cfg`` in a scratch DuckDB (sources opened there)."""
     import shutil
     import tempfile
 
@@ -242,7 +242,6 @@ def _compiled(cfg: Config, dialect: str):
     tmp = Path(tempfile.mkdtemp(prefix="segkit-sql-"))
     con = wh.connect_work(cfg.duckdb, tmp)
     try:
-        features.sources._alias_warehouse_tables(con, cfg)
         return features.compile_project(con, cfg, dialect=dialect)
     finally:
         con.close()
