@@ -14,7 +14,7 @@ label (see :mod:`segkit.sources.base`):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segkit.errors import ConfigError
 from segkit.sources.base import OpenSource, Source, columns_of, stand_in
@@ -24,8 +24,8 @@ from segkit.sources.postgres import PostgresSource, check_url, masked
 from segkit.sources.query import SqlSource
 from segkit.sources.tables import AttachedTable, WarehouseTable
 
-if TYPE_CHECKING:
-    from segkit.config import Config
+# Config (segkit.config) is not imported here: the config imports the sources
+# to check their keys, so the sources take the loaded Config as it comes.
 
 #: every kind of source, in the order the README lists them
 KINDS: tuple[type[Source], ...] = (FileSource, WarehouseTable, AttachedTable, SqlSource,
@@ -59,7 +59,7 @@ def check_section(values: dict[str, Any], where: str, base: Path, resolve) -> di
     return kind_of(values, where).check(values, where, base, resolve)
 
 
-def source_for(section, name: str, cfg: "Config | None" = None) -> Source:
+def source_for(section, name: str, cfg=None) -> Source:
     """The :class:`Source` of a loaded section (``name``: transactions or customers)."""
     values = {key: getattr(section, key) for key in SOURCE_KEYS
               if getattr(section, key, None) is not None}
@@ -67,12 +67,12 @@ def source_for(section, name: str, cfg: "Config | None" = None) -> Source:
     return kind(section, name, warehouse=cfg.warehouse if cfg is not None else None)
 
 
-def configured(cfg: "Config") -> dict[str, Source]:
+def configured(cfg) -> dict[str, Source]:
     """The config's sources by section name (transactions, customers)."""
     return {name: source_for(getattr(cfg, name), name, cfg)
             for name in SECTIONS if getattr(cfg, name) is not None}
 
 
-def open_sources(con, cfg: "Config", *, rows: bool = True) -> dict[str, OpenSource]:
+def open_sources(con, cfg, *, rows: bool = True) -> dict[str, OpenSource]:
     """Every configured source made readable in the DuckDB connection ``con``."""
     return {name: source.open(con, rows=rows) for name, source in configured(cfg).items()}
