@@ -25,7 +25,8 @@ import duckdb
 import polars as pl
 
 from segkit import features as duck_features
-from segkit import project, sources
+from segkit import project
+from segkit import sources as kinds
 from segkit.config import Config
 from segkit.errors import InputError
 from segkit.features import AS_OF, RAW_FEATURES, for_dialect, render_context, run_models
@@ -187,7 +188,7 @@ def read_sources(spark, cfg: Config) -> dict[str, str]:
     SQL, PostgreSQL through JDBC.
     """
     views = {}
-    for name, source in sources.configured(cfg).items():
+    for name, source in kinds.configured(cfg).items():
         source.check_engine("spark", f"[{name}]")
         views[name] = SOURCE_VIEW.format(name)
         source.read_spark(spark, views[name])
@@ -205,13 +206,13 @@ def spark_context(spark, cfg: Config, views: dict[str, str]) -> dict[str, Any]:
     con = duckdb.connect(":memory:")
     try:
         opened = {}
-        for name, source in sources.configured(cfg).items():
-            if isinstance(source, sources.FileSource):
+        for name, source in kinds.configured(cfg).items():
+            if isinstance(source, kinds.FileSource):
                 opened[name] = source.open(con)
             else:
-                shown = sources.stand_in([(c, _duckdb_type(kind)) for c, kind
+                shown = kinds.stand_in([(c, _duckdb_type(kind)) for c, kind
                                           in spark.table(views[name]).dtypes])
-                opened[name] = sources.OpenSource(source, shown, shown)
+                opened[name] = kinds.OpenSource(source, shown, shown)
         return render_context(con, cfg, opened)
     finally:
         con.close()
@@ -247,7 +248,7 @@ def build_features(spark, cfg: Config, sources: dict[str, str], *,
                              _min_max(spark, "features__customer_features_raw", numeric),
                              _min_max(spark, "features__customer_features", numeric))
     accounting, warnings = _warnings(spark, cfg, context, accounting, n_raw - n_customers)
-    source = next(iter(sources.configured(cfg).values()))
+    source = next(iter(kinds.configured(cfg).values()))
     return SparkFeatures(
         spark=spark, n_customers=n_customers,
         feature_columns=spark.table("features__customer_features").columns,
