@@ -83,9 +83,21 @@ def build(config: str | Path | Config | None = None, *, warehouse: str | Path | 
         return pipeline.build(cfg, progress=progress)
 
 
-def init(path: str | Path = "segkit.toml", *, force: bool = False) -> Path:
-    """Write a commented ``segkit.toml`` template; never overwrite unless ``force``."""
-    return write_template(path, force=force)
+def init(path: str | Path = "segkit.toml", *, force: bool = False, source: str | None = None,
+         table: str | None = None, query: str | None = None) -> Path:
+    """Write a commented ``segkit.toml``; never overwrite unless ``force``.
+
+    Without ``source``, the template with every key. With ``source`` (a CSV or
+    Parquet file or glob, a DuckDB ``select`` query, or a PostgreSQL URL with
+    ``table`` or ``query``), its columns are read and the file holds the
+    mapping they suggest, a comment on each guess and the columns not used
+    (:func:`segkit.sources.guess.guess_mapping`).
+    """
+    if source is None:
+        return write_template(path, force=force)
+    from segkit.sources.init import write_guessed
+
+    return write_guessed(Path(path), source, table=table, query=query, force=force)
 
 
 def generate(out: str | Path, *, transactions: int = 100_000, seed: int = 0,

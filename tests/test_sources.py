@@ -199,3 +199,41 @@ def test_another_duckdb_file_held_by_a_writer_is_a_clear_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# -- segkit init --source ------------------------------------------------------------
+
+def test_init_source_writes_a_mapping_the_first_build_needs_no_edit_of(tmp_path):
+    from tests.conftest import TEST_DATA
+
+    data = tmp_path / "orders.csv"
+    data.write_bytes((TEST_DATA / "online_retail_eur.csv").read_bytes())
+    done = subprocess.run([sys.executable, "-m", "segkit", "init", "--source", "orders.csv"],
+                          cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "segkit.toml").read_text()
+    assert 'path = "orders.csv"' in text
+    assert 'customer_id = "CustomerID"  # named like a customer id' in text
+    assert 'amount = "AmountEUR"' in text and 'order_id = "InvoiceNo"' in text
+    assert 'categorical = ["Country"]' in text
+    assert "# Columns not used: StockCode, Description, Quantity" in text
+    cfg = load_config(tmp_path / "segkit.toml")
+    assert cfg.transactions.timestamp == "InvoiceDate"
+    result = segkit.build(cfg.replace_model(map=False).replace(
+        mlflow=cfg.mlflow.__class__(enabled=False)))
+    assert result.customers > 0
+
+
+def test_init_source_reads_day_first_dates_and_lists_what_it_cannot_place(tmp_path):
+    (tmp_path / "x.csv").write_text("client_no;when_date;qty;unit_price;note\n"
+                                    "a;31/12/2023;2;1.50;hello\nb;01/02/2024;1;3.00;bye\n")
+    from segkit.api import init
+
+    init(tmp_path / "segkit.toml", source=str(tmp_path / "x.csv"))
+    text = (tmp_path / "segkit.toml").read_text()
+    assert 'timestamp_format = "%d/%m/%Y"' in text
+    assert 'quantity = "qty"' in text and 'unit_price = "unit_price"' in text
+    assert 'customer_id = "client_no"' in text
+    with pytest.raises(ConfigError, match="already exists"):
+        init(tmp_path / "segkit.toml", source=str(tmp_path / "x.csv"))

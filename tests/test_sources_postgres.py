@@ -144,3 +144,16 @@ def test_jdbc_options_take_the_password_from_pgpass_not_the_url(tmp_path, monkey
     options = jdbc_options("postgresql://")
     assert options["url"] == "jdbc:postgresql://pg.internal:6543/crm"
     assert (options["user"], options["password"]) == ("svc", "from-service")
+
+
+def test_init_source_reads_a_postgresql_table(tmp_path, pg_env):
+    from segkit.api import init
+    from segkit.config import load_config
+
+    init(tmp_path / "segkit.toml", source=pg_env.url, table="sales.orders")
+    text = (tmp_path / "segkit.toml").read_text()
+    assert f'connection = "{pg_env.url}"' in text and 'table = "sales.orders"' in text
+    assert 'timestamp = "purchase_date"  # a date column' in text
+    assert 'amount = "dollar_value"' in text
+    assert pg_env.password not in text
+    assert load_config(tmp_path / "segkit.toml").transactions.customer_id == "customer_id"
