@@ -136,9 +136,21 @@ def export(run_id: str | None = None, *, config: str | Path | Config | None = No
         return exports.export(cfg, run_id, progress=progress)
 
 
-def init(path: str | Path = "segkit.toml", *, force: bool = False) -> Path:
-    """Write a commented ``segkit.toml`` template; never overwrite unless ``force``."""
-    return write_template(path, force=force)
+def init(path: str | Path = "segkit.toml", *, force: bool = False, source: str | None = None,
+         table: str | None = None, query: str | None = None) -> Path:
+    """Write a commented ``segkit.toml``; never overwrite unless ``force``.
+
+    Without ``source``, the template with every key. With ``source`` (a CSV or
+    Parquet file or glob, a DuckDB ``select`` query, or a PostgreSQL URL with
+    ``table`` or ``query``), its columns are read and the file holds the
+    mapping they suggest, a comment on each guess and the columns not used
+    (:func:`segkit.sources.guess.guess_mapping`).
+    """
+    if source is None:
+        return write_template(path, force=force)
+    from segkit.sources.init import write_guessed
+
+    return write_guessed(Path(path), source, table=table, query=query, force=force)
 
 
 def generate(out: str | Path, *, transactions: int = 100_000, seed: int = 0,
@@ -286,7 +298,7 @@ def restore(config: str | Path | Config | None = None, *,
 
 
 def _compiled(cfg: Config, dialect: str):
-    """The project rendered for ``cfg`` in a scratch DuckDB (sources read for their headers)."""
+    """The project rendered for ``cfg`` in a scratch DuckDB (sources opened there)."""
     import shutil
     import tempfile
 
@@ -295,7 +307,6 @@ def _compiled(cfg: Config, dialect: str):
     tmp = Path(tempfile.mkdtemp(prefix="segkit-sql-"))
     con = wh.connect_work(cfg.duckdb, tmp)
     try:
-        features.sources._alias_warehouse_tables(con, cfg)
         return features.compile_project(con, cfg, dialect=dialect)
     finally:
         con.close()

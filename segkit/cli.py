@@ -100,9 +100,16 @@ def _init_parser(sub, formatter) -> None:
     p = sub.add_parser(
         "init", formatter_class=formatter, help="write a commented segkit.toml template",
         description="Write a commented segkit.toml template to edit for your data.",
-        epilog="example:\n  python -m segkit init && $EDITOR segkit.toml")
+        epilog="examples:\n  python -m segkit init && $EDITOR segkit.toml\n"
+               "  python -m segkit init --source data/orders.csv\n"
+               "  python -m segkit init --source postgresql://me@db/shop --table sales.orders")
     p.add_argument("path", nargs="?", default="segkit.toml", help="where to write it")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.add_argument("--source", metavar="FILE|URL|QUERY",
+                   help="read this source's columns and write the mapping they suggest: a "
+                        "CSV/Parquet file or glob, a DuckDB select, or a PostgreSQL URL")
+    p.add_argument("--table", help="with a PostgreSQL --source: the table (schema.table)")
+    p.add_argument("--query", help="with a PostgreSQL --source: a query PostgreSQL runs")
 
 
 def _generate_parser(sub, formatter) -> None:
@@ -346,8 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             return _build(args)
         if args.command == "init":
-            path = api.init(args.path, force=args.force)
-            console.print(f"Wrote {escape(str(path))}. Edit \\[transactions] for your data, "
+            path = api.init(args.path, force=args.force, source=args.source,
+                            table=args.table, query=args.query)
+            what = ("Check the guessed mapping in \\[transactions]" if args.source
+                    else "Edit \\[transactions] for your data")
+            console.print(f"Wrote {escape(str(path))}. {what}, "
                           f"then run `python -m segkit build --config {escape(str(path))}`.")
             return 0
         if args.command == "generate":

@@ -91,21 +91,26 @@ def _read(path: Path) -> pl.DataFrame:
         raise InputError(f"cannot read --input {path}: {exc}") from None
 
 
-def _features_from_transactions(cfg: Config, path: Path, build: _Build,
+def _features_from_transactions(cfg: Config, path: Path | None, build: _Build,
                                 as_of: str | None) -> tuple[pl.DataFrame, pl.DataFrame, _AsOf]:
     """Feature rows of the file's customers with the build's reference values.
 
-    Returns the features, the customers that could not be scored with their
-    reason, and the as-of date used (see :func:`_settle_as_of`).
+    ``path`` None: the configured ``[transactions]`` source, read through its
+    kind (:mod:`segkit.sources`), today's rows. Returns the features, the
+    customers that could not be scored with their reason, and the as-of date
+    used (see :func:`_settle_as_of`).
     """
     if cfg.transactions is None:
-        raise InputError(f"{path} has no feature columns and the config has no [transactions] "
+        raise InputError(f"{path or 'the config'} has no feature columns and the config has no [transactions] "
                          "mapping to read it as raw transactions.")
     if build.features_sql is None:
         raise InputError(f"the latest build in {cfg.warehouse} predates the stored SQL of its "
                          "features; run `python -m segkit build` once, then score again.")
-    scoped = cfg.replace(transactions=dataclasses.replace(cfg.transactions, path=str(path),
-                                                          table=None), as_of=as_of)
+    scoped = cfg.replace(as_of=as_of)
+    if path is not None:  # the file, mapped like [transactions]; else the source itself
+        scoped = scoped.replace(transactions=dataclasses.replace(
+            cfg.transactions, path=str(path), table=None, attach=None, sql=None,
+            connection=None, query=None))
     # A folder of its own: two scores at once must not delete each other's spill
     # files (and a build only removes folders named like run ids).
     root = cfg.warehouse.parent / ".tmp"
@@ -117,7 +122,8 @@ def _features_from_transactions(cfg: Config, path: Path, build: _Build,
         frame = queries.frame(con, "score.features")
         dropped = queries.frame(con, "score.unscored")
     except duckdb.Error as exc:
-        raise InputError(f"cannot score {path}: {str(exc).splitlines()[0]}") from None
+        what = path if path is not None else "the [transactions] source"
+        raise InputError(f"cannot score {what}: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -127,9 +133,12 @@ def _features_from_transactions(cfg: Config, path: Path, build: _Build,
 def _create_features(con, scoped: Config, build: _Build) -> _AsOf:
     """Run the SQL models up to features.customer_features with the build's reference
     values; the as-of date they measured to."""
-    from segkit import features
+    from segkit import features, sources
 
-    context = features.render_context(con, scoped)
+    opened = sources.open_sources(con, scoped)
+    context = features.render_context(con, scoped, opened)
+    # The rows themselves where the warehouse's views read a stand-in (PostgreSQL, ...).
+    context.update({name: {**context[name], "source": o.read} for name, o in opened.items()})
     models, _ = features.project_models(context, layers=("staging", "cleaning", "features"))
     as_of = None
     for model in models:
@@ -195,7 +204,7 @@ def _missing_values(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
     return (frame.filter(bad).select("customer_id", first.alias("unscored_reason")))
 
 
-def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
+def score(cfg: Config, input: Path | None, output: Path, *, model: str = "centroids",
           as_of: str | None = None) -> dict:
     """Score ``input`` and write one row per customer to ``output``.
 
@@ -205,7 +214,12 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
     Parameters
     ----------
     cfg : Config
-    input, output : Path
+    input : Path or None
+        CSV or Parquet. None: today's rows of the configured ``[transactions]``
+        source, read through its kind (a PostgreSQL table or query, another
+        DuckDB file, a ``sql`` query, ...): what ``segments.live_segments`` gives
+        for sources the warehouse's clients can read.
+    output : Path
         CSV or Parquet.
     model : {"centroids", "champion"}, default="centroids"
         The build's bin edges and centroids in SQL, or the MLflow champion model.
@@ -231,7 +245,7 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
     """
     build = _latest_build(cfg)
     features = build.features
-    frame = _read(input)
+    frame = _read(input) if input is not None else pl.DataFrame()
     as_of_used = _AsOf(None, None, None)
     if "customer_id" in frame.columns and set(features) <= set(frame.columns):
         frame = frame.with_columns(pl.col("customer_id").cast(pl.String))
@@ -240,7 +254,8 @@ def score(cfg: Config, input: Path, output: Path, *, model: str = "centroids",
     else:
         frame, unscored, as_of_used = _features_from_transactions(cfg, input, build, as_of)
     if frame.height + unscored.height == 0:
-        raise InputError(f"--input {input} has no rows to score.")
+        raise InputError(f"{f'--input {input}' if input else 'the source'} has no rows to "
+                         "score.")
     scored = _assigned(cfg, frame, build, model)
     result = (pl.concat([
         scored.with_columns(pl.lit(None, pl.String).alias("unscored_reason")),

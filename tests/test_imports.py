@@ -23,8 +23,6 @@ PACKAGE = REPO / "segkit"
 # defines them: (file that uses the name, the name as used). The test fails when an
 # entry is no longer needed, so the list only shrinks.
 AWAITING_PUBLIC_NAMES = {
-    ("segkit/engines/duckdb.py", "segkit.features.sources._alias_warehouse_tables"),
-    ("segkit/api.py", "segkit.features.sources._alias_warehouse_tables"),
     ("segkit/spark/model.py", "segkit.model.tsne._stratified_sample"),
     ("segkit/spark/quality.py", "segkit.features.quality._quarantine_warnings"),
     ("segkit/api.py", "segkit.project._base"),

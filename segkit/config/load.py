@@ -7,9 +7,11 @@ builds the bundled CDNOW demo.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from segkit.config.checks import (
     _check_labels,
@@ -25,24 +27,49 @@ from segkit.config.sections import (CONFIG_FILE_NAME, Config, CustomersConfig, D
                                     EngineConfig, FeaturesConfig, MLflowConfig, ModelConfig,
                                     TransactionsConfig, BacktestConfig, ExportConfig,
                                     NamingConfig, ScoresConfig)
+from segkit import sources
 from segkit.errors import ConfigError
 
 DEMO_DATA = Path(__file__).parent.parent / "data" / "cdnow_transactions.csv"
 
 
 def _source_section(raw: dict, section: str, file: Path | None, base: Path) -> dict[str, Any]:
+    """A [transactions] or [customers] section: its source's kind checks its keys
+    (:func:`segkit.sources.check_section`), then the mapping's required columns."""
     where = _where(file, section)
     values = _validate_section(raw, section, file)
-    if ("path" in values) == ("table" in values):
-        raise ConfigError(f"{where}: give exactly one of path (a CSV/Parquet file or glob) "
-                          "or table (an existing table in the warehouse).")
+
+    def resolve(key: str, *, must_exist: bool) -> str:
+        return _resolve_path(base, values[key], where, key, must_exist=must_exist)
+
+    values = sources.check_section(values, where, base, resolve)
     for key in ("customer_id",) + (("timestamp",) if section == "transactions" else ()):
         if key not in values:
             raise ConfigError(f'{where}: missing required key "{key}" (the source column '
                               f"that holds the {key.replace('_', ' ')}).")
-    if "path" in values:
-        values["path"] = _resolve_path(base, values["path"], where, "path", must_exist=True)
     return values
+
+
+def _engine_sources(engine: EngineConfig, transactions, customers,
+                    file: Path | None) -> EngineConfig:
+    """The sources against ``[engine]``: a kind the engine cannot read is an error;
+    a PostgreSQL source puts the JDBC driver on a classic Spark session's jars
+    (``[engine] conf`` is Spark's alone, so the DuckDB engine ignores it)."""
+    for name, section in (("transactions", transactions), ("customers", customers)):
+        if section is None:
+            continue
+        source = sources.source_for(section, name)
+        source.check_engine(engine.kind, _where(file, name))
+        if isinstance(source, sources.PostgresSource):
+            if engine.kind == "duckdb" and not sources.postgres.driver_installed():
+                raise ConfigError(f"{_where(file, name)}: a PostgreSQL source needs the ADBC "
+                                  "PostgreSQL driver, which is not installed. Install the "
+                                  f"extra: {sources.postgres.EXTRA}.")
+            if not engine.remote and sources.postgres.JDBC_JAR.exists():
+                engine = dataclasses.replace(
+                    engine, conf=sources.postgres.spark_jars(engine.conf, engine.remote,
+                                                             _where(file, "engine")))
+    return engine
 
 
 def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
@@ -60,6 +87,7 @@ def _from_dict(raw: dict, file: Path | None, base: Path) -> Config:
     sections["scores"] = _scores_section(raw.get("scores", {}), file)
     sections["export"] = _export_section(raw.get("export", {}), file, base)
     sections["engine"] = _engine_section(raw.get("engine", {}), file, base)
+    sections["engine"] = _engine_sources(sections["engine"], transactions, customers, file)
     _check_labels(sections["features"], transactions, customers, file)
     for name in ("features", "model", "duckdb", "backtest"):
         _check_ranges(name, sections[name], _where(file, name))

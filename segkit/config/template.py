@@ -15,7 +15,14 @@ reports_dir = "reports"                 # where HTML reports go
 
 [transactions]                # one row per purchase (or purchase line)
 path = "data/orders.csv"      # CSV (any delimiter), Parquet, or a glob of them
-# table = "raw.orders"        # ...or an existing table/view in the warehouse instead of path
+# ...or exactly one other kind of source instead of path (README "Where the rows are"):
+# table = "raw.orders"        # a table/view in the warehouse
+# attach = "analytics.duckdb" # with table = "marts.orders": a table in another DuckDB file
+# sql = "select ... from read_parquet('orders/*.parquet') o join read_csv('lines.csv') l using (order_id)"
+#                             # a query in the engine's SQL; relative paths: this file's folder
+# connection = "postgresql://analyst@db.example.com:5432/shop"   # PostgreSQL, with
+#                             # table = "sales.orders" or query = "select ..." (PostgreSQL's SQL);
+#                             # the password: PGPASSWORD, ~/.pgpass or PGSERVICE, never here
 customer_id = "CustomerID"
 timestamp = "InvoiceDate"
 # timestamp_format = "%d/%m/%y" # strptime format(s); needed where dates are ambiguous

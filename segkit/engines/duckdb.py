@@ -18,7 +18,7 @@ import polars as pl
 from segkit import warehouse
 from segkit.engines.base import Engine, ProfileQuery, sql_detail
 from segkit.features import FeatureResult, build_features
-from segkit.features.sources import _alias_warehouse_tables
+from segkit.sources import open_sources
 
 if TYPE_CHECKING:  # importing scikit-learn takes seconds: the warm-up thread does it
     from segkit.model import Segmenter, TsneResult
@@ -32,12 +32,19 @@ class DuckDBEngine(Engine):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.con = None  # the work database, open during the SQL stage only
+        self.opened = {}  # the sources made readable in it (segkit.sources.OpenSource)
 
     def register_sources(self) -> dict[str, str]:
-        """``table =`` sources are warehouse tables: made readable in the work database
-        under their own names. Files are read by the models as configured."""
-        _alias_warehouse_tables(self.con, self.cfg)
-        return {}
+        """Each source made readable in the work database (:meth:`segkit.sources.Source.open`).
+
+        Files and warehouse tables (and ``sql =`` over them) are read as the
+        warehouse's views read them; a table in another DuckDB file is
+        attached read-only; PostgreSQL's rows are streamed into the work
+        database. Returns the relations the models read where they differ from
+        what the warehouse's views read.
+        """
+        self.opened = open_sources(self.con, self.cfg)
+        return {name: o.read for name, o in self.opened.items() if o.read != o.shown}
 
     def run_sql(self, run_id: str, stages) -> FeatureResult:
         """Stage ``sql``: the SQL project in a private work database; the warehouse is only read."""
@@ -46,7 +53,7 @@ class DuckDBEngine(Engine):
         try:
             with stages("sql", "Loading and cleaning the source in DuckDB") as info:
                 self.register_sources()
-                feats = build_features(self.con, self.cfg)
+                feats = build_features(self.con, self.cfg, self.opened)
                 info["detail"] = sql_detail(feats)
         finally:
             # Closed before the model runs: its memory is the model's now.

@@ -1,6 +1,7 @@
 """Staging, cleaning and features: the SQL half of a build, with row accounting.
 
 Runs the views under ``sql/`` in the build's work database, reads each source
+(:mod:`segkit.sources` makes them readable)
 exactly once (the screened transaction lines are materialized as a table, as
 dbt's table materialization does), and hands one feature row per customer to
 Python as a Polars frame.
@@ -10,7 +11,6 @@ One module per job:
 - ``run``: the SQL run of a build: the models made in one order by either
   engine (:func:`run_models`), DuckDB's SQL stage (:func:`build_features`,
   :class:`FeatureResult`), and ``segkit sql render`` (:func:`compile_project`);
-- ``sources``: checking the configured source files and columns;
 - ``context``: the values the SQL models render with (columns, levels, labels);
 - ``quality``: histograms and the quarantine warnings and samples.
 """
@@ -36,7 +36,7 @@ from segkit.features.run import (
     compile_project,
     run_models,
 )
-from segkit.features.sources import slug
+from segkit.sources import slug  # kept here for callers that used it here
 
 __all__ = [
     "AS_OF", "LINE_TABLE", "RAW_FEATURES", "HISTOGRAM_BINS", "DuckDBModels", "FeatureResult",

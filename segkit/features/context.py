@@ -12,7 +12,7 @@ from segkit import project
 from segkit.config import MAX_AMOUNT_DECIMALS, Config, TransactionsConfig
 from segkit.errors import InputError
 from segkit.feature_names import BEHAVIOUR_FEATURES
-from segkit.features.sources import _customers_context, _transactions_context, slug
+from segkit.sources import customers_context, open_sources, slug, transactions_context
 from segkit.warehouse import quote_ident, quote_literal
 
 
@@ -164,9 +164,12 @@ def _as_of_given(cfg: Config) -> dt.date | None:
         raise InputError(f'--as-of "{cfg.as_of}" is not a date; use YYYY-MM-DD.') from None
 
 
-def render_context(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, Any]:
+def render_context(con: duckdb.DuckDBPyConnection, cfg: Config,
+                   opened: dict | None = None) -> dict[str, Any]:
     """The one render context of the SQL project for a config (docs/SQL.md lists its keys).
 
+    ``opened``: the sources made readable in ``con``
+    (:func:`segkit.sources.open_sources`, which runs when it is None).
     Reads the sources' headers through ``con`` to check the mapping. The
     categorical levels are data: empty here, filled by the build once
     ``features.customer_features_raw`` exists.
@@ -187,11 +190,13 @@ def render_context(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, Any
         "segment_features": [], "from_run_id": None, "to_run_id": None,
     }
     taken = set(BEHAVIOUR_FEATURES) | {"customer_id", "age"}  # canonical names in use
+    if opened is None:
+        opened = open_sources(con, cfg)
     if cfg.transactions:
-        context["transactions"] = _transactions_context(con, cfg.transactions, taken)
+        context["transactions"] = transactions_context(con, opened["transactions"], taken)
         _add_money(con, context["transactions"], cfg.transactions)
     if cfg.customers:
-        context["customers"] = _customers_context(con, cfg.customers, taken)
+        context["customers"] = customers_context(con, opened["customers"], taken)
     if cfg.features.frequency == "orders" and not (cfg.transactions and cfg.transactions.order_id):
         raise InputError('[features] frequency = "orders" needs order_id in [transactions].')
     context["numeric_features"] = _numeric_columns(_numeric_feature_names(context))

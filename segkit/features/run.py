@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
@@ -15,6 +14,7 @@ from segkit import project, warehouse
 from segkit.config import Config
 from segkit.config.checks import memory_bytes
 from segkit.errors import InputError
+from segkit.sources import open_sources, source_for
 from segkit.feature_names import RFM_FEATURES
 from segkit.features.context import (
     _add_levels,
@@ -111,23 +111,28 @@ class FeatureResult:
         return "transactions" if "transactions" in sources else "customers"
 
 
-def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult:
+def build_features(con: duckdb.DuckDBPyConnection, cfg: Config,
+                   opened: dict | None = None) -> FeatureResult:
     """Apply the SQL pipeline in the work database and return the feature matrix.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        The build's work database (see :func:`segkit.warehouse.connect_work`);
-        ``table =`` sources must be readable in it under their own names.
+        The build's work database (see :func:`segkit.warehouse.connect_work`).
     cfg : Config
+    opened : dict, default=None
+        The sources made readable in ``con`` (:func:`segkit.sources.open_sources`,
+        which runs when it is None).
 
     Raises
     ------
     InputError
         A source cannot be read, a mapped column is missing, or no row is usable.
     """
-    context = render_context(con, cfg)
-    run = run_models(cfg, context, DuckDBModels(con))
+    opened = open_sources(con, cfg) if opened is None else opened
+    context = render_context(con, cfg, opened)
+    reads = {name: o.read for name, o in opened.items() if o.read != o.shown}
+    run = run_models(cfg, context, DuckDBModels(con, reads, context))
     as_of = con.execute(f"select as_of_date from {AS_OF}").fetchall()[0][0]
     accounting = _accounting(con, cfg)
     n_raw = con.execute(f"select count(*) from {RAW_FEATURES}").fetchall()[0][0]
@@ -149,7 +154,6 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
     accounting = with_rounded_amounts(with_lost_customers(accounting, lost), rounding_counts(con))
     removed = n_raw - frame.height
     warnings = build_warnings(con, cfg, context, accounting, quarantine, lost, removed)
-    source = cfg.transactions or cfg.customers
     # What the warehouse keeps per run: the build's own rows, not a view of the source.
     run_tables = {"features.customer_features": frame, "features.column_quality": quality,
                   "cleaning.quarantine": quarantine,
@@ -160,8 +164,9 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config) -> FeatureResult
         accounting=accounting, column_quality=quality,
         histograms=histograms, quarantine=quarantine, models=run.models,
         rendered=run.rendered, run_tables=run_tables, customers_removed=removed,
-        source=source.path or source.table, warnings=warnings,
-        load_seconds=run.load_seconds, labels=run.labels, categoricals=run.categoricals)
+        source=opened["transactions" if cfg.transactions else "customers"].source.label,
+        warnings=warnings, load_seconds=run.load_seconds, labels=run.labels,
+        categoricals=run.categoricals)
 
 
 # DuckDB's memory limit while the stage's results are fetched (see _fetch_results).
@@ -217,16 +222,28 @@ class ModelRunner(Protocol):
 
 
 class DuckDBModels:
-    """The models as views (or tables: ``materialized: table``) of a DuckDB database."""
+    """The models as views (or tables: ``materialized: table``) of a DuckDB database.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+    ``reads``: source name -> the relation the models read in place of the one
+    the render context shows (a source the warehouse's clients cannot read:
+    the build reads its rows, the warehouse's views an empty stand-in).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, reads: dict[str, str] | None = None,
+                 context: dict[str, Any] | None = None):
         self.con = con
+        self.reads = reads or {}
+        self.context = context  # the one render context (it grows the levels as models run)
 
     def prepare(self, models: list[project.Model]) -> None:
         """Nothing to prepare: DuckDB reads models by their own names."""
 
     def create(self, model: project.Model, sql: str) -> None:
         """``create view`` (or ``create table`` for a ``materialized: table`` model)."""
+        if self.reads:
+            context = {**self.context, **{name: {**self.context[name], "source": read}
+                                          for name, read in self.reads.items()}}
+            sql = project.render(model, context)
         self.con.execute(project.create_sql(model.name, sql,
                                             materialize=model.materialized == "table"))
 
@@ -313,7 +330,7 @@ def _accounting(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
     accounting = con.sql(" union all ".join(accounting_sql)
                          + " order by source, reason nulls first").pl()
     if cfg.transactions:
-        label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
+        label = source_for(cfg.transactions, "transactions").short_label
         rows_in = int(accounting.filter(pl.col("source") == "transactions")["n_rows"].sum())
         used = accounting.filter((pl.col("source") == "transactions") & pl.col("reason").is_null())
         if used.is_empty():

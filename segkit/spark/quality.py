@@ -7,13 +7,13 @@ driver as a few rows each, and the same warnings the DuckDB build gives.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from segkit.config import Config
 from segkit.errors import InputError
+from segkit.sources import source_for
 from segkit.features.quality import (AMOUNT_ROUNDING_SQL, HISTOGRAM_BINS, ROUNDING_COLUMNS,
                                      _quarantine_warnings, customer_warnings,
                                      lost_customers_sql, quarantine_samples_sql,
@@ -83,7 +83,7 @@ def _accounting(spark, cfg: Config) -> pl.DataFrame:
     accounting = _small(spark, " union all ".join(parts)).with_columns(
         pl.col("n_rows").cast(pl.Int64)).sort(["source", "reason"], nulls_last=False)
     if cfg.transactions:
-        label = Path(cfg.transactions.path).name if cfg.transactions.path else cfg.transactions.table
+        label = source_for(cfg.transactions, "transactions").short_label
         tx = accounting.filter(pl.col("source") == "transactions")
         if tx.filter(pl.col("reason").is_null()).is_empty():
             rows_in = int(tx["n_rows"].sum())

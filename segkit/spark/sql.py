@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -28,7 +27,8 @@ import polars as pl
 
 from segkit import features as duck_features
 from segkit import project
-from segkit.config import Config, CustomersConfig, TransactionsConfig
+from segkit import sources as kinds
+from segkit.config import Config
 from segkit.errors import InputError
 from segkit.features import AS_OF, RAW_FEATURES, for_dialect, render_context, run_models
 from segkit.spark.quality import _accounting, _histograms, _min_max, _small, _warnings
@@ -123,57 +123,15 @@ class _Rows:
         return self.rows
 
 
-def _delimiter(path: str) -> str:
-    """The CSV delimiter DuckDB's sniffer finds, so both engines split lines alike."""
-    con = duckdb.connect(":memory:")
-    try:
-        first = sorted(Path().glob(path) if not Path(path).is_absolute()
-                       else Path("/").glob(path.lstrip("/")))
-        target = str(first[0]) if first else path
-        rows = con.execute("select delimiter from sniff_csv(?)", [target]).fetchall()
-        return rows[0][0] if rows else ","
-    finally:
-        con.close()
-
-
-def read_source(spark, section: TransactionsConfig | CustomersConfig, name: str) -> str:
-    """Register the source as a temporary view that Spark reads; return the view's name.
-
-    CSV is read as text (DuckDB's ``all_varchar``) with its header, the same
-    delimiter and encoding and RFC 4180 quotes; Parquet keeps its types
-    (``mergeSchema``: DuckDB's ``union_by_name``); ``table`` is the Spark
-    catalog's table.
-    """
-    view = SOURCE_VIEW.format(name)
-    if section.table:
-        frame = spark.table(section.table)
-    elif re.search(r"\.(parquet|pq)$", section.path, re.IGNORECASE):
-        frame = spark.read.option("mergeSchema", "true").parquet(section.path)
-    else:
-        frame = (spark.read.option("header", "true").option("inferSchema", "false")
-                 .option("sep", section.delimiter or _delimiter(section.path))
-                 .option("encoding", section.encoding).option("quote", '"')
-                 .option("escape", '"').option("mode", "PERMISSIVE").csv(section.path))
-    frame.createOrReplaceTempView(view)
-    return view
-
-
 # Spark column types a stand-in keeps, so a money column is read as its type says
 # (segkit.features.context): exact decimals and integers, floating point; the rest is text.
 _STAND_IN_TYPE = re.compile(r"decimal\(\d+,\d+\)|tinyint|smallint|int|bigint|float|double")
 
 
-def _stand_in(con, spark, section, view: str) -> None:
-    """A ``table =`` source is in Spark's catalog: DuckDB checks the mapping on an empty copy."""
-    parts = section.table.split(".")
-    dtypes = spark.table(view).dtypes
-    if len(parts) == 2:
-        con.execute(f"create schema if not exists {project.quote_ident(parts[0])}")
-    qualified = ".".join(project.quote_ident(p) for p in parts)
-    body = ", ".join(f"{project.quote_ident(c)} "
-                     f"{kind if _STAND_IN_TYPE.fullmatch(kind) else 'varchar'}"
-                     for c, kind in dtypes)
-    con.execute(f"create table {qualified} ({body})")
+def _duckdb_type(spark_type: str) -> str:
+    if not _STAND_IN_TYPE.fullmatch(spark_type):
+        return "varchar"
+    return {"int": "integer", "float": "real"}.get(spark_type, spark_type)
 
 
 @dataclass
@@ -224,33 +182,41 @@ class SparkFeatures:
 
 
 def read_sources(spark, cfg: Config) -> dict[str, str]:
-    """Each configured source registered as a temporary view Spark reads; name -> view."""
-    return {name: read_source(spark, getattr(cfg, name), name)
-            for name in ("transactions", "customers") if getattr(cfg, name) is not None}
+    """Each configured source registered as a temporary view Spark reads; name -> view.
+
+    Each kind reads itself (:meth:`segkit.sources.Source.read_spark`): files
+    as DuckDB reads them, a ``table`` from Spark's catalog, ``sql`` as Spark
+    SQL, PostgreSQL through JDBC.
+    """
+    views = {}
+    for name, source in kinds.configured(cfg).items():
+        source.check_engine("spark", f"[{name}]")
+        views[name] = SOURCE_VIEW.format(name)
+        source.read_spark(spark, views[name])
+    return views
 
 
-def spark_context(spark, cfg: Config, sources: dict[str, str]) -> dict[str, Any]:
+def spark_context(spark, cfg: Config, views: dict[str, str]) -> dict[str, Any]:
     """The render context (the DuckDB engine's, by the same function) for sources in Spark.
 
-    DuckDB checks the mapping on the files' headers; a ``table =`` source is in
-    Spark's catalog, so it checks an empty copy of its columns. A Spark catalog
-    table is not readable from the DuckDB warehouse: its published live views
-    read an empty relation of the same columns.
+    DuckDB checks the mapping on the files' headers. Any other source is read
+    by Spark alone (a catalog table, a Spark SQL query, PostgreSQL over JDBC):
+    DuckDB checks it on an empty relation of the columns and types Spark
+    reads, and the warehouse's live views read that empty relation.
     """
     con = duckdb.connect(":memory:")
     try:
-        for name, view in sources.items():
-            if getattr(cfg, name).table:
-                _stand_in(con, spark, getattr(cfg, name), view)
-        context = render_context(con, cfg)
+        opened = {}
+        for name, source in kinds.configured(cfg).items():
+            if isinstance(source, kinds.FileSource):
+                opened[name] = source.open(con)
+            else:
+                shown = kinds.stand_in([(c, _duckdb_type(kind)) for c, kind
+                                          in spark.table(views[name]).dtypes])
+                opened[name] = kinds.OpenSource(source, shown, shown)
+        return render_context(con, cfg, opened)
     finally:
         con.close()
-    for name, view in sources.items():
-        if getattr(cfg, name).table:
-            columns = ", ".join(f"cast(null as varchar) as {project.quote_ident(c)}"
-                                for c in spark.table(view).columns)
-            context[name]["source"] = f"(select {columns} where false) as spark_table"
-    return context
 
 
 def build_features(spark, cfg: Config, sources: dict[str, str], *,
@@ -283,7 +249,7 @@ def build_features(spark, cfg: Config, sources: dict[str, str], *,
                              _min_max(spark, "features__customer_features_raw", numeric),
                              _min_max(spark, "features__customer_features", numeric))
     accounting, warnings = _warnings(spark, cfg, context, accounting, n_raw - n_customers)
-    source = cfg.transactions or cfg.customers
+    source = next(iter(kinds.configured(cfg).values()))
     return SparkFeatures(
         spark=spark, n_customers=n_customers,
         feature_columns=spark.table("features__customer_features").columns,
@@ -291,5 +257,5 @@ def build_features(spark, cfg: Config, sources: dict[str, str], *,
         accounting=accounting, column_quality=quality, histograms=histograms,
         numeric_bounds=bounds, models=run.models, rendered=run.rendered,
         spark_sql=models.spark_sql, customers_removed=n_raw - n_customers,
-        source=source.path or source.table, warnings=warnings, load_seconds=run.load_seconds,
+        source=source.label, warnings=warnings, load_seconds=run.load_seconds,
         labels=run.labels, categoricals=run.categoricals)
