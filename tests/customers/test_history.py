@@ -176,3 +176,22 @@ def test_a_build_with_an_earlier_as_of_warns_and_carries_on(tmp_path):
     assert kept == [(dt.date(1998, 3, 31), dt.date(1998, 3, 31))]
 
 
+
+
+def test_the_report_shows_the_crosstab_the_changes_and_the_baseline(two_demo_builds):
+    from segkit import reporting
+
+    wh = two_demo_builds["warehouse"]
+    cfg = load_config(cdnow_config(wh.parent)).replace(warehouse=wh)
+    html = reporting.render_html(reporting.load_report_data(cfg, None))
+    assert "Segments against RFM groups" in html
+    n_changes = query(wh, f"select count(*) from ({CRM_QUERY})")[0][0]
+    assert f"{n_changes:,} customers changed segment" in html
+    assert "Since when customers have had their segment" in html
+    stability, baseline = query(wh, "select stability_ari_mean, stability_baseline "
+                                    "from segments.model_selection where is_chosen")[0]
+    assert (f"the segments' stability is {stability:.2f} against {baseline:.2f} for data "
+            "with no structure") in html
+    for group in [r[0] for r in query(wh, "select distinct rfm_group "
+                                          "from segments.customer_segments")]:
+        assert f'<th class="num">{group}</th>' in html
