@@ -215,3 +215,39 @@ create table if not exists segments.tsne_history (
     x double not null,
     y double not null
 );
+
+-- Per customer, what looks back (issue 26): the previous successful build's
+-- segment (null for a customer new in the build), since when the customer has
+-- had this segment (carried forward from build to build in this row, so
+-- trimming the history cannot lose it), and its R, F and M scores (1 = worst;
+-- null in customers-only builds) and RFM group under [scores]. Null in rows of
+-- builds made before these columns.
+alter table segments.segment_history add column if not exists previous_segment_id integer;
+alter table segments.segment_history add column if not exists previous_segment_name varchar;
+alter table segments.segment_history add column if not exists segment_since date;
+alter table segments.segment_history add column if not exists r_score integer;
+alter table segments.segment_history add column if not exists f_score integer;
+alter table segments.segment_history add column if not exists m_score integer;
+alter table segments.segment_history add column if not exists rfm_group varchar;
+
+-- One row per customer whose segment changed between two consecutive successful
+-- builds (sql/build/segment_change_rows.sql): moved, new in the build or gone
+-- from it. Kept for every build, never trimmed. A CRM sync reads:
+--   select * from segments.segment_changes
+--   where run_id = (select run_id from segments.latest_run)
+create table if not exists segments.segment_changes (
+    run_id varchar not null,            -- the newer build
+    previous_run_id varchar not null,   -- the successful build before it
+    customer_id varchar not null,
+    change_type varchar not null,       -- moved, new or gone
+    previous_segment_id integer,        -- null for a new customer
+    previous_segment_name varchar,
+    segment_id integer,                 -- null for a gone customer
+    segment_name varchar,
+    changed_at date not null            -- the newer build's as-of date
+);
+
+-- The random baseline's stability at each k: the mean bootstrap ARI of the
+-- same data with each column shuffled on its own (no structure); null when
+-- [model] baseline_resamples = 0 and in builds before it.
+alter table segments.selection_history add column if not exists stability_baseline double;

@@ -25,8 +25,11 @@ from segkit.errors import InputError
 from tests.conftest import query
 
 HEADER = "customer_id,ts,amount\n"
+# The files here are small on purpose (the gate on too few customers has its own
+# tests, tests/customers/test_gates.py): min_customers lets them through.
 FAST_MODEL = """
 [model]
+min_customers = 2
 n_init = 5
 n_resamples = 3
 k_max = 4

@@ -164,6 +164,15 @@ def _as_of_given(cfg: Config) -> dt.date | None:
         raise InputError(f'--as-of "{cfg.as_of}" is not a date; use YYYY-MM-DD.') from None
 
 
+def _scores(cfg: Config) -> dict[str, Any]:
+    """The ``scores`` context of ``sql/features/customer_scores.sql``, from ``[scores]``."""
+    from segkit.scores import scores_context  # parses the groups with SQLGlot
+
+    groups = cfg.scores.groups
+    return scores_context(groups if isinstance(groups, str) else dict(groups),
+                          cfg.scores.levels)
+
+
 def render_context(con: duckdb.DuckDBPyConnection, cfg: Config,
                    opened: dict | None = None) -> dict[str, Any]:
     """The one render context of the SQL project for a config (docs/SQL.md lists its keys).
@@ -187,7 +196,7 @@ def render_context(con: duckdb.DuckDBPyConnection, cfg: Config,
         "cap_high": quote_literal(float(cfg.features.cap_quantiles[1])),
         "outliers": cfg.features.outliers,
         "numeric_features": [], "categorical_features": [],
-        "segment_features": [], "from_run_id": None, "to_run_id": None,
+        "segment_features": [], "from_run_id": None, "to_run_id": None, "scores": None,
     }
     taken = set(BEHAVIOUR_FEATURES) | {"customer_id", "age"}  # canonical names in use
     if opened is None:
@@ -199,6 +208,8 @@ def render_context(con: duckdb.DuckDBPyConnection, cfg: Config,
         context["customers"] = customers_context(con, opened["customers"], taken)
     if cfg.features.frequency == "orders" and not (cfg.transactions and cfg.transactions.order_id):
         raise InputError('[features] frequency = "orders" needs order_id in [transactions].')
+    if cfg.transactions:  # features.customer_scores: R, F, M scores of every buyer
+        context["scores"] = _scores(cfg)
     context["numeric_features"] = _numeric_columns(_numeric_feature_names(context))
     categorical = [c for source in ("transactions", "customers")
                    for c in (context[source] or {}).get("categorical", [])]

@@ -63,6 +63,9 @@ class FeatureResult:
     rows_released: bool = False
     # a few customers' feature rows: the input example MLflow logs with the model
     example: pl.DataFrame | None = None
+    # features.customer_scores (customer_id, r/f/m scores, rfm_group); None without
+    # transactions
+    scores: pl.DataFrame | None = None
 
     def release_rows(self) -> None:
         """Let go of the per-customer rows once the build has written them.
@@ -73,6 +76,8 @@ class FeatureResult:
         """
         self.frame = self.frame.clear()
         self.quarantine = self.quarantine.slice(0, 0)
+        if self.scores is not None:
+            self.scores = self.scores.clear()
         self.run_tables = {name: rows.slice(0, 0) for name, rows in self.run_tables.items()}
         self.rows_released = True
 
@@ -147,6 +152,8 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config,
         con.execute(f"drop table {LINE_TABLE}")
         con.execute(project.create_sql(LINE_TABLE, run.rendered[LINE_TABLE]))
     frame, quarantine = _fetch_results(con, cfg)
+    scores = (con.sql("select * from features.customer_scores").pl()
+              if "features.customer_scores" in run.rendered else None)
     histograms = _histograms(con, frame, run.numeric_features)
     lost = (_lost_customers(con, quarantine) if cfg.transactions
             else pl.DataFrame(schema={"reason": pl.String, "n_customers": pl.Int64,
@@ -166,7 +173,7 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config,
         rendered=run.rendered, run_tables=run_tables, customers_removed=removed,
         source=opened["transactions" if cfg.transactions else "customers"].source.label,
         warnings=warnings, load_seconds=run.load_seconds, labels=run.labels,
-        categoricals=run.categoricals)
+        categoricals=run.categoricals, scores=scores)
 
 
 # DuckDB's memory limit while the stage's results are fetched (see _fetch_results).

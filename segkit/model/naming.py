@@ -262,7 +262,11 @@ def _segment_names(centroids, features, n_bins, overall=None, labels=None):
             names.append(rfm_segment_name(s["recency"], fm))
         else:
             names.append(_descriptive_name(row, features, n_bins, overall, labels))
-    # Segments sharing a name get what separates them: "At Risk · spends more".
+    return _distinct_names(names, centroids, features, n_bins, labels)
+
+
+def _distinct_names(names, centroids, features, n_bins, labels=None):
+    """Segments sharing a name get what separates them: "At Risk · spends more"."""
     levels = np.array([[_level(v, nb) for v, nb in zip(row, n_bins)] for row in centroids])
     unique = list(names)
     for name in dict.fromkeys(names):
@@ -271,6 +275,54 @@ def _segment_names(centroids, features, n_bins, overall=None, labels=None):
             for i, words in _qualifiers(members, levels, features, labels).items():
                 unique[i] = f"{name} · {', '.join(words)}"
     return unique
+
+
+def centroid_scores(centroid_row, features, n_bins_per_feature, levels):
+    """R, F and M scores (1..levels) of a centroid: its position in each feature's bins
+    on the score scale, rounded half up (recency inverted: recent scores high). A
+    vocabulary's scores are quantile cuts, as the bins are."""
+    scores = {}
+    for value, feature, nb in zip(centroid_row, features, n_bins_per_feature):
+        role = _role(feature)
+        if role is None or role in scores:
+            continue
+        level = _level(value, nb)
+        level = 1 - level if role == "recency" else level
+        scores[role] = int(math.floor(1 + (levels - 1) * level + 0.5))
+    return scores
+
+
+def vocabulary_names(centroids, features, n_bins, groups="shopify", levels=None, labels=None):
+    """Each segment named after the RFM group of its centroid's scores
+    (``[naming] vocabulary = "scores"``), distinct as :func:`_segment_names` makes them.
+
+    Parameters
+    ----------
+    groups, levels
+        As ``[scores]``: "shopify", "klaviyo" or the user's groups (name -> condition).
+
+    Raises
+    ------
+    ValueError
+        The clustered features have no recency, or neither frequency nor
+        monetary: a score group needs all three (one of F and M stands in for
+        the other).
+    """
+    from segkit.scores import group_of, resolve
+
+    levels, _ = resolve(groups, levels)
+    roles = {_role(f) for f in features}
+    if "recency" not in roles or not roles & {"frequency", "monetary"}:
+        raise ValueError(f"segments are named after RFM groups only when the clustered "
+                         f"features include recency and frequency or monetary; they are "
+                         f"{', '.join(features)}")
+    names = []
+    for row in centroids:
+        s = centroid_scores(row, features, n_bins, levels)
+        f = s.get("frequency", s.get("monetary"))
+        m = s.get("monetary", f)
+        names.append(group_of(s["recency"], f, m, groups, levels))
+    return _distinct_names(names, centroids, features, n_bins, labels)
 
 
 def _carry_names(names, kept, centroids, features, n_bins, labels=None):

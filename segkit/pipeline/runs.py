@@ -9,8 +9,11 @@ import os
 import secrets
 import socket
 
+import polars as pl
+
 from segkit import __version__, warehouse
 from segkit.config import Config
+from segkit.pipeline.carryover import naming_rule
 from segkit.warehouse import queries
 
 
@@ -42,7 +45,8 @@ def _register_run(cfg: Config, run_id: str, started_at: dt.datetime) -> None:
 
 
 def _previous_run(cfg: Config) -> dict:
-    """What the build needs from the last successful build (its centroids), read-only."""
+    """What the build needs from the last successful build, read-only: its centroids and
+    words, its as-of date and its customers' segments (:func:`previous_customers`)."""
     if not cfg.warehouse.exists():
         return {}
     con = warehouse.connect(cfg.warehouse, cfg.duckdb, read_only=True)
@@ -58,9 +62,32 @@ def _previous_run(cfg: Config) -> dict:
         has_phrases = queries.rows(con, "runs.has_phrases")[0][0]
         return {"run_id": run_id, "features": features,
                 "centroids": queries.frame(con, "runs.centroids", [run_id]),
-                "words": queries.frame(con, "runs.words", [run_id]) if has_phrases else None}
+                "words": queries.frame(con, "runs.words", [run_id]) if has_phrases else None,
+                "as_of": queries.rows(con, "history.run_as_of", [run_id])[0][0],
+                "naming": naming_rule(json.loads(
+                    queries.rows(con, "history.run_config", [run_id])[0][0] or "{}")),
+                "customers": previous_customers(con, run_id)}
     finally:
         con.close()
+
+
+PREVIOUS_CUSTOMERS_SCHEMA = {"customer_id": pl.String, "segment_id": pl.Int32,
+                             "segment_name": pl.String, "segment_since": pl.Date}
+
+
+def previous_customers(con, run_id: str) -> pl.DataFrame:
+    """The customers of build ``run_id`` in ``segments.segment_history``: customer_id,
+    segment_id, segment_name and segment_since (no rows when its history is not kept,
+    e.g. a Spark build, whose per-customer tables are its own).
+
+    A warehouse whose history predates segment_since gets it rebuilt from the
+    history kept (``history.previous_rows_backfilled``), once: from then on
+    every build carries it forward in its rows.
+    """
+    backfill = (not queries.rows(con, "history.has_since")[0][0]
+                or queries.rows(con, "history.since_missing", [run_id])[0][0] > 0)
+    name = "history.previous_rows_backfilled" if backfill else "history.previous_rows"
+    return queries.frame(con, name, [run_id]).cast(PREVIOUS_CUSTOMERS_SCHEMA)
 
 
 def _mark_failed(cfg: Config, run_id: str, message: str) -> None:

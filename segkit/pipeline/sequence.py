@@ -23,7 +23,8 @@ from segkit import __version__, warehouse
 from segkit.config import Config
 from segkit.engines import DuckDBEngine, Engine
 from segkit.errors import InputError, SegkitError
-from segkit.pipeline.carryover import _keep_names, _segment_ids
+from segkit.pipeline.carryover import _keep_names, _name_segments, _segment_ids
+from segkit.pipeline.gates import check_data, check_model
 from segkit.pipeline.progress import _stage_seconds, _Stages, BuildResult, Progress
 from segkit.pipeline.publish import _insert_stages, _publish, EarlyWrite
 from segkit.pipeline.runs import _mark_failed, _now, _previous_run, _register_run, new_run_id
@@ -94,15 +95,18 @@ def _build(cfg: Config, engine: Engine, run_id: str, started_at: dt.datetime, pr
     tracking_ready = _start_background_work(cfg)  # imports and the MLflow store, meanwhile
     engine.start(stages)
     feats = engine.run_sql(run_id, stages)
+    check_data(cfg, feats, previous)  # too few customers: exit 3 before anything is written
     customers = feats.n_customers
     early = EarlyWrite(cfg, run_id, feats)  # the next warehouse, filled beside the model
     try:
         model = _fit_model(cfg, engine, feats, stages)
+        feats.warnings += check_model(cfg, model)
+        _name_segments(cfg, model, previous)
         ids = _segment_ids(model, previous)
         _keep_names(model, ids, previous)
         engine.assign(model, ids, stages)
         tsne, points = _draw_map(cfg, engine, feats, model, ids, stages)
-        tables = build_tables(engine, run_id, feats, model, ids, tsne, points)
+        tables = build_tables(engine, run_id, feats, model, ids, tsne, points, previous)
         chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
         build_warnings = feats.warnings + list(model.warnings_)
         for message in build_warnings:
@@ -176,7 +180,8 @@ def _fit_model(cfg: Config, engine: Engine, feats, stages: _Stages) -> Segmenter
                           strategy=m.strategy, k_min=m.k_min, k_max=m.k_max, k=m.k,
                           correlation_threshold=m.correlation_threshold, n_init=m.n_init,
                           n_resamples=m.n_resamples, stability_threshold=m.stability_threshold,
-                          labels=feats.labels, seed=m.seed)
+                          baseline_resamples=m.baseline_resamples, labels=feats.labels,
+                          seed=m.seed)
         try:
             with warnings.catch_warnings():
                 # Shown once through the progress display and stored in meta.runs.

@@ -15,14 +15,24 @@ if TYPE_CHECKING:  # importing scikit-learn takes seconds: the warm-up thread do
 
 
 def build_tables(engine: Engine, run_id: str, feats, model: Segmenter, ids: list[int],
-                 tsne, points: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
+                 tsne, points: pl.DataFrame | None,
+                 previous: dict | None = None) -> dict[str, pl.DataFrame]:
     """Every per-run table the build publishes in the warehouse, keyed by its name.
 
-    The engine's per-customer tables (the DuckDB engine's segment history;
-    none from Spark, whose per-customer tables are its own outputs), the
-    tables that are not per customer, and the map's points.
+    The engine's per-customer tables (the DuckDB engine's segment history,
+    with each customer's previous segment, ``segment_since`` and scores, and
+    the customers who changed segment: :func:`customer_history`; none from
+    Spark, whose per-customer tables are its own outputs), the tables that
+    are not per customer, and the map's points. ``previous``: what the build
+    read of the previous successful build (``runs._previous_run``).
     """
     tables = engine.customer_tables(run_id, feats, model, ids)
+    if "segments.segment_history" in tables:
+        history, changes = customer_history(
+            tables["segments.segment_history"], previous or {}, feats.scores, run_id,
+            feats.as_of)
+        tables["segments.segment_history"] = history
+        tables["segments.segment_changes"] = changes
     tables.update(segment_tables(run_id, feats, model, ids, engine.segment_profiles(
         feats, model, ids, profile_query(feats, model, ids))))
     if tsne is not None:
@@ -66,6 +76,60 @@ def segment_tables(run_id: str, feats, model: Segmenter, ids: list[int],
     tables["meta.row_accounting"] = with_run(feats.accounting)
     tables["meta.feature_histograms"] = with_run(feats.histograms)
     return tables
+
+
+CUSTOMER_ROWS_SQL = "build/customer_segment_rows.sql"
+CHANGE_ROWS_SQL = "build/segment_change_rows.sql"
+
+SCORES_SCHEMA = {"customer_id": pl.String, "r_score": pl.Int32, "f_score": pl.Int32,
+                 "m_score": pl.Int32, "rfm_group": pl.String}
+PREVIOUS_SCHEMA = {"customer_id": pl.String, "segment_id": pl.Int32,
+                   "segment_name": pl.String, "segment_since": pl.Date}
+
+
+def history_facts(run_id: str, previous: dict, as_of) -> pl.DataFrame:
+    """``build_facts`` of the customer rows' queries: one row, this build and the last."""
+    return pl.DataFrame({"run_id": [run_id], "previous_run_id": [previous.get("run_id")],
+                         "as_of_date": [as_of]},
+                        schema={"run_id": pl.String, "previous_run_id": pl.String,
+                                "as_of_date": pl.Date})
+
+
+def customer_history(history: pl.DataFrame, previous: dict, scores: pl.DataFrame | None,
+                     run_id: str, as_of) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The DuckDB engine's per-customer rows with the columns that look back, and the
+    rows of ``segments.segment_changes``.
+
+    ``sql/build/customer_segment_rows.sql`` gives each customer its previous
+    segment, ``segment_since`` and scores; ``sql/build/segment_change_rows.sql``
+    the customers whose segment changed (the Spark engine runs the same two
+    queries). They run in a short in-memory DuckDB over the customers' ids and
+    segments only: the new columns are put beside ``history`` in its own order,
+    so its wide columns (the bins) are never copied through a join.
+    """
+    customers = previous.get("customers")
+    frames = {
+        "build_segments": history.select(pl.col("customer_id").cast(pl.String), "segment_id",
+                                         "segment_name").with_row_index("row_position"),
+        "previous_segments": (customers if customers is not None
+                              else pl.DataFrame(schema=PREVIOUS_SCHEMA)),
+        "build_scores": (scores.cast(SCORES_SCHEMA) if scores is not None
+                         else pl.DataFrame(schema=SCORES_SCHEMA)),
+        "build_facts": history_facts(run_id, previous, as_of),
+    }
+    sql_dir = warehouse.sql_dir()
+    con = warehouse.connect_memory()
+    try:
+        for name, frame in frames.items():
+            con.register(name, frame)
+        rows_sql = (sql_dir / CUSTOMER_ROWS_SQL).read_text(encoding="utf-8")
+        looking_back = con.sql(f"select * exclude (customer_id, segment_id, segment_name) "
+                               f"from ({rows_sql}) order by row_position").pl()
+        changes = con.sql((sql_dir / CHANGE_ROWS_SQL).read_text(encoding="utf-8")
+                          + " order by customer_id").pl()
+    finally:
+        con.close()
+    return history.hstack(looking_back.drop("row_position").get_columns()), changes
 
 
 PROFILE_SQL = "build/segment_profile_rows.sql"

@@ -14,6 +14,7 @@ from segkit import warehouse
 from segkit.config import Config
 from segkit.errors import InputError
 from segkit.project import render_model
+from segkit.reporting.customers import load_customer_data
 from segkit.warehouse import queries
 
 
@@ -38,6 +39,12 @@ class ReportData:
     tsne: pl.DataFrame
     previous_run_id: str | None = None
     migration: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # segkit/reporting/customers.py: segments against RFM groups, the changes
+    # since the previous build, segment_since per segment
+    rfm_crosstab: pl.DataFrame = field(default_factory=pl.DataFrame)
+    change_counts: pl.DataFrame = field(default_factory=pl.DataFrame)
+    changed_customers: pl.DataFrame = field(default_factory=pl.DataFrame)
+    segment_since: pl.DataFrame = field(default_factory=pl.DataFrame)
     # When the warehouse was read: the page's "generated on", so rendering the
     # same data twice gives the same bytes.
     read_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
@@ -67,6 +74,7 @@ def _read(con, cfg: Config, run_id: str | None) -> ReportData:
     return ReportData(
         run_id=run_id, run=run, is_latest=run_id == latest_id, warehouse_path=cfg.warehouse,
         n_bins=_n_bins(run), previous_run_id=previous_id, migration=migration,
+        **load_customer_data(con, run_id),
         **{name: queries.frame(con, f"report.{name}", [run_id]) for name in _PER_RUN})
 
 

@@ -23,6 +23,7 @@ from segkit.reporting.charts import (
     _segments,
     _size_chart,
 )
+from segkit.reporting.customers import customers_sections
 from segkit.reporting.data import ReportData
 from segkit.reporting.style import _label, segment_color, STAGE_LABELS
 
@@ -118,6 +119,7 @@ def _context(data: ReportData) -> dict[str, Any]:
     context.update(segments_section(data, segs, charts, clustered))
     context.update(movement_section(data, segs, charts))
     context.update(sql_section(data, clustered, context["cards"]))
+    context.update(customers_sections(data))
     context["charts"] = charts
     context["chart_ids"] = list(charts)
     context["segment_colors"] = [{"label": segs.labels[c["segment_id"]], "color": c["color"]}

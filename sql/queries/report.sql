@@ -69,3 +69,46 @@ select customer_id, segment_id, x, y
 from segments.tsne_history
 where run_id = ?
 order by customer_id
+
+-- The customers' columns that look back (segkit/reporting/customers.py).
+-- Empty for a Spark build (its per-customer tables are its own) and for a
+-- build whose history was trimmed.
+
+-- name: rfm_crosstab
+-- Customers of each segment in each RFM group (sql/features/customer_scores.sql).
+select segment_id, segment_name, rfm_group, count(*) as n_customers
+from segments.segment_history
+where run_id = ? and rfm_group is not null
+group by segment_id, segment_name, rfm_group
+order by segment_id, rfm_group
+
+-- name: change_counts
+-- Who changed segment since the build before, by change and segments.
+select change_type, previous_segment_name, segment_name, count(*) as n_customers
+from segments.segment_changes
+where run_id = ?
+group by change_type, previous_segment_name, segment_name
+order by n_customers desc, change_type, previous_segment_name, segment_name
+
+-- name: changed_customers
+-- A few of them, by customer id: the CRM query has them all.
+select customer_id, change_type, previous_segment_name, segment_name
+from segments.segment_changes
+where run_id = ?
+order by customer_id
+limit 10
+
+-- name: segment_since
+-- Since when the customers of each segment have had it.
+select
+    segment_id,
+    segment_name,
+    count(*) as n_customers,
+    min(segment_since) as earliest,
+    quantile_disc(segment_since, 0.5) as median,
+    max(segment_since) as latest,
+    count(*) filter (where segment_id = previous_segment_id) as n_stayed
+from segments.segment_history
+where run_id = ? and segment_since is not null
+group by segment_id, segment_name
+order by segment_id

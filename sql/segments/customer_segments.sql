@@ -5,7 +5,11 @@
 --   unique: customer_id
 --   not_null: customer_id, segment_id, segment_name, run_id
 -- One row per customer of the latest build: its segment, its binned features
--- (0 = the lowest quantile group) and its distance to the segment's centroid.
+-- (0 = the lowest quantile group) and its distance to the segment's centroid;
+-- the segment it had in the previous successful build (null when new) and
+-- since when it has had this one (the as-of date of the first build of its
+-- unbroken run of builds in this segment); its R, F and M scores (1 = worst,
+-- null without transactions) and RFM group (sql/features/customer_scores.sql).
 with
 
 history as (
@@ -25,7 +29,14 @@ final as (
         {% for feature in segment_features -%}
         {{ array_item('history.bins', feature.position) }} as {{ feature.bin_column }},
         {% endfor -%}
-        history.distance_to_centroid
+        history.distance_to_centroid,
+        history.previous_segment_id,
+        history.previous_segment_name,
+        history.segment_since,
+        history.r_score,
+        history.f_score,
+        history.m_score,
+        history.rfm_group
     from history
     inner join latest on latest.run_id = history.run_id
 )

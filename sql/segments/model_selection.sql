@@ -5,8 +5,9 @@
 --   unique: k
 --   not_null: k
 -- One row per k tried by the latest build: inertia, silhouette,
--- Davies-Bouldin, Calinski-Harabasz, bootstrap stability, and which k was
--- chosen.
+-- Davies-Bouldin, Calinski-Harabasz, bootstrap stability beside the random
+-- baseline's (stability_baseline: the same data with no structure), and
+-- which k was chosen.
 with
 
 history as (

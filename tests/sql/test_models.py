@@ -644,16 +644,23 @@ def test_segments_successful_runs_latest_and_previous(db, context):
 
 HISTORY = ("run_id varchar, customer_id varchar, segment_id integer, segment_name varchar, "
            "distance_to_centroid double, bins double[]")
+# with the columns that look back (tests/customers/ builds them)
+HISTORY_LOOKING_BACK = (HISTORY + ", previous_segment_id integer, previous_segment_name "
+                        "varchar, segment_since date, r_score integer, f_score integer, "
+                        "m_score integer, rfm_group varchar")
 
 
 def test_segments_customer_segments_shows_the_latest_run_with_bins(db, context):
     given(db, "segments.latest_run", "run_id varchar", [("r2",)])
-    given(db, "segments.segment_history", HISTORY, [
-        ("r1", "a", 1, "Old", 0.0, [0.0, 0.0]),
-        ("r2", "a", 2, "New", 0.5, [1.0, 3.0]),
+    given(db, "segments.segment_history", HISTORY_LOOKING_BACK, [
+        ("r1", "a", 1, "Old", 0.0, [0.0, 0.0], None, None, dt.date(2024, 1, 31), 1, 1, 2,
+         "Dormant"),
+        ("r2", "a", 2, "New", 0.5, [1.0, 3.0], 1, "Old", dt.date(2024, 2, 29), 5, 4, 3,
+         "Active"),
     ])
     assert run(db, "segments.customer_segments", context) == [
-        ("a", 2, "New", "r2", 1.0, 3.0, 0.5)]
+        ("a", 2, "New", "r2", 1.0, 3.0, 0.5, 1, "Old", dt.date(2024, 2, 29), 5, 4, 3,
+         "Active")]
     assert columns(db, "segments.customer_segments", context)[4:6] == [
         "recency_days_bin", "monetary_bin"]
 
