@@ -181,7 +181,8 @@ def amount_rounding(con) -> dict[str, Any] | None:
     try:
         rows = con.execute(AMOUNT_ROUNDING_SQL.format(relation="cleaning.amount_rounding")
                            ).fetchall()
-    except duckdb.CatalogException:  # a customers-only build
+    except (duckdb.CatalogException, duckdb.InvalidInputException):  # a customers-only build
+        # (without the table DuckDB tries this module's amount_rounding as a replacement scan)
         return None
     return dict(zip(("amount_scale", *ROUNDING_COLUMNS, "rounded_example"), rows[0]))
 
