@@ -207,13 +207,3 @@ def _detail(result: Backtest) -> str:
     auc = f"AUC {s.auc:.3f}" if s.auc is not None else "AUC undefined"
     return (f"as of {result.as_of}: {len(s.segments)} segments, {s.n_customers:,} customers, "
             f"{lift}, {auc}")
-
-
-def sentence(run: dict) -> str | None:
-    """"Customers in Loyal were 9.2 times as likely to buy again within 90 days as those in
-    Hibernating", from a ``segments.backtest_run_history`` row; ``None`` without a lift."""
-    if run.get("status") != "ran" or run.get("lift") is None:
-        return None
-    return (f"Customers in {run['top_segment_name']} were {run['lift']:.1f} times as likely "
-            f"to buy again within {run['horizon_days']} days as those in "
-            f"{run['bottom_segment_name']}")

@@ -69,3 +69,20 @@ select customer_id, segment_id, x, y
 from segments.tsne_history
 where run_id = ?
 order by customer_id
+
+-- name: kpis
+select * exclude (run_id)
+from segments.kpi_history
+where run_id = ?
+order by segment_index
+
+-- name: backtest
+select * exclude (run_id)
+from segments.backtest_history
+where run_id = ?
+order by segment_rank, segment_id
+
+-- name: backtest_run
+select * exclude (run_id)
+from segments.backtest_run_history
+where run_id = ?

@@ -45,6 +45,20 @@ def test_kpis_one_row_per_segment_revenue_exact_and_shares_add_up(cdnow_build):
     assert top[0] == "Loyal"
 
 
+def test_report_shows_worth_and_the_backtest(cdnow_build):
+    html = cdnow_build["result"].report_path.read_text(encoding="utf-8")
+    top, share = query(cdnow_build["warehouse"], "select segment_name, revenue_share from "
+                       "segments.segment_kpis order by revenue desc limit 1")[0]
+    assert f"{top}: {share * 100:.1f}% of revenue" in html
+    assert "What each segment is worth" in html and "chart-worth" in html
+    lift = query(cdnow_build["warehouse"], "select lift from segments.backtest_run_history "
+                 "join segments.latest_run using (run_id)")[0][0]
+    assert "Do the segments predict?" in html and "chart-backtest" in html
+    assert (f"Customers in Loyal were {lift:.1f} times as likely to buy again within 90 days "
+            "as those in Hibernating.") in html
+    assert "not the effect of acting on a segment" in html
+
+
 def _hand_outcomes(d: dt.date, end: dt.date) -> dict[str, tuple[int, Decimal]]:
     """Customer -> (purchase days, spend) in (d, end], straight from the demo CSV: the
     used lines are those with a positive amount (the demo's only quarantine reason)."""
@@ -205,6 +219,8 @@ def test_backtest_skipped_with_too_little_history(tmp_path):
     assert "days of history before the as-of date 2024-12-31" in reason
     assert "needs at least 180 (twice the horizon)" in reason
     assert query(wh, "select count(*) from segments.backtest")[0][0] == 0
+    html = result.report_path.read_text(encoding="utf-8")
+    assert "The backtest did not run (skipped): the data holds" in html
     assert any(w.startswith("backtest skipped: the data holds") for w in result.warnings)
     assert "backtest skipped" in query(wh, "select warnings from meta.runs")[0][0]
     # the build itself and its KPIs are there
