@@ -219,10 +219,12 @@ def _tracking_errors(uri: str):
 
 
 def log_build(cfg: Config, run_id: str, feats, model, tables: dict[str, pl.DataFrame], *,
-              experiment_id: str | None = None) -> dict:
+              experiment_id: str | None = None, extra_metrics: dict | None = None) -> dict:
     """Log the build as one MLflow run and register its model; return the ids.
 
-    ``experiment_id`` comes from :func:`prepare` when it already ran.
+    ``experiment_id`` comes from :func:`prepare` when it already ran;
+    ``extra_metrics`` (the backtest's ``backtest_lift``, ``backtest_auc``,
+    ``backtest_repurchase_<segment id>``, ...) are logged with the build's own.
 
     Returns
     -------
@@ -236,15 +238,18 @@ def log_build(cfg: Config, run_id: str, feats, model, tables: dict[str, pl.DataF
     """
     uri = tracking_uri(cfg)
     with _tracking_errors(uri):
-        return _log_build(cfg, uri, run_id, feats, model, tables, experiment_id)
+        return _log_build(cfg, uri, run_id, feats, model, tables, experiment_id,
+                          extra_metrics)
 
 
-def _log_build(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> dict:
+def _log_build(cfg, uri, run_id, feats, model, tables, experiment_id=None,
+               extra_metrics=None) -> dict:
     with using_store(uri):
-        return _log_run(cfg, uri, run_id, feats, model, tables, experiment_id)
+        return _log_run(cfg, uri, run_id, feats, model, tables, experiment_id, extra_metrics)
 
 
-def _log_run(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> dict:
+def _log_run(cfg, uri, run_id, feats, model, tables, experiment_id=None,
+             extra_metrics=None) -> dict:
     experiment_id = experiment_id or _experiment_id(cfg, uri)
     selection = model.selection_
     chosen = selection.filter(pl.col("is_chosen")).row(0, named=True)
@@ -264,6 +269,7 @@ def _log_run(cfg, uri, run_id, feats, model, tables, experiment_id=None) -> dict
             "rows_used": feats.rows_used, "rows_quarantined": feats.rows_quarantined,
             **{m: chosen[m] for m in ("silhouette", "davies_bouldin", "calinski_harabasz",
                                       "stability_ari_mean") if chosen[m] is not None},
+            **(extra_metrics or {}),
         })
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)

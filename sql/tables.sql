@@ -251,3 +251,88 @@ create table if not exists segments.segment_changes (
 -- same data with each column shuffled on its own (no structure); null when
 -- [model] baseline_resamples = 0 and in builds before it.
 alter table segments.selection_history add column if not exists stability_baseline double;
+
+-- What each segment is worth, per build: sql/build/segment_kpis.sql. Money is
+-- exact (the source's scale, at most 12 places); revenue is never rounded,
+-- the averages are rounded half-up once to [features] money_decimals. In a
+-- customers-only build (has_transactions false) every money figure is null.
+create table if not exists segments.kpi_history (
+    run_id varchar not null,
+    segment_id integer not null,
+    segment_index integer not null,
+    segment_name varchar not null,
+    has_transactions boolean not null,
+    n_customers bigint not null,
+    customer_share double not null,     -- of all segmented customers
+    n_orders bigint,                    -- distinct order ids where order_id is mapped, else purchase days
+    n_purchase_days bigint,
+    revenue decimal(38, 12),            -- sum of the used lines' amounts
+    revenue_share double,               -- of the segmented customers' revenue
+    average_order_value decimal(38, 12),
+    revenue_per_customer decimal(38, 12),
+    median_days_between_purchases double, -- customers with 2+ purchase days
+    one_time_buyer_share double
+);
+
+-- One row per build: its backtest (status ran, skipped or off, and why), the
+-- lift and AUC with their 95% bootstrap intervals, and what customers new in
+-- the horizon spent (not in any segment of the fit).
+create table if not exists segments.backtest_run_history (
+    run_id varchar not null,
+    status varchar not null,            -- ran, skipped or off
+    reason varchar,                     -- why it was skipped or off
+    backtest_as_of_date date,           -- d = the build's as-of date - horizon
+    horizon_days integer not null,
+    seconds double,
+    n_customers bigint,                 -- segmented as of d
+    n_resamples integer,
+    confidence double,
+    seed bigint,
+    lift double,                        -- top-ranked segment's repurchase share / bottom-ranked one's
+    lift_low double,
+    lift_high double,
+    lift_note varchar,                  -- why the lift is null
+    auc double,
+    auc_low double,
+    auc_high double,
+    auc_note varchar,
+    top_segment_name varchar,
+    bottom_segment_name varchar,
+    revenue decimal(38, 12),            -- spent in the horizon by the customers segmented at d
+    new_customers bigint,               -- first used line in the horizon
+    new_customer_revenue decimal(38, 12)
+);
+
+-- One row per build and segment of its backtest's fit (as of d): what its
+-- customers did in (d, d + horizon], each figure with its 95% bootstrap
+-- interval (customers resampled, seeded). lift and auc repeat the build's.
+create table if not exists segments.backtest_history (
+    run_id varchar not null,
+    backtest_as_of_date date not null,
+    horizon_days integer not null,
+    segment_id integer not null,
+    segment_name varchar not null,
+    segment_rank integer not null,      -- 1 = expected to buy most (from the centroids alone)
+    n_customers bigint not null,
+    n_bought_again bigint not null,
+    repurchase_share double,
+    repurchase_share_low double,
+    repurchase_share_high double,
+    revenue decimal(38, 12),
+    mean_spend decimal(38, 12),
+    mean_spend_low decimal(38, 12),
+    mean_spend_high decimal(38, 12),
+    revenue_share double,               -- of the revenue of customers segmented at d
+    revenue_share_low double,
+    revenue_share_high double,
+    purchase_days bigint,
+    purchase_days_per_customer double,
+    purchase_days_per_customer_low double,
+    purchase_days_per_customer_high double,
+    lift double,
+    lift_low double,
+    lift_high double,
+    auc double,
+    auc_low double,
+    auc_high double
+);

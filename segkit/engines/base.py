@@ -146,3 +146,38 @@ class Engine:
 
     def discard_outputs(self) -> None:
         """The build failed: remove what :meth:`write_outputs` wrote; earlier outputs stay."""
+
+    # -- what each segment is worth, and the backtest (segkit/pipeline/worth.py) --
+
+    #: the dialect the build's own queries (``sql/build/``) are rendered for
+    sql_dialect = "duckdb"
+
+    def money_scale(self) -> int | None:
+        """Decimal places of the build's money (``features.customer_purchases.revenue``);
+        ``None`` in a customers-only build."""
+        raise NotImplementedError
+
+    def first_purchase_day(self) -> object:
+        """The first day with a used transaction line (a ``datetime.date``), or ``None``."""
+        raise NotImplementedError
+
+    def segment_kpis(self, feats, model: Segmenter, ids: list[int], sql: str) -> pl.DataFrame:
+        """``sql/build/segment_kpis.sql`` (rendered, ``sql``) over the assigned customers
+        and ``features.customer_purchases``: one row per segment."""
+        raise NotImplementedError
+
+    def backtest_engine(self, cfg: Config) -> Engine:
+        """A second engine of the same kind for the backtest's fit, with ``cfg``
+        (the build's, as of the backtest date). It shares this engine's
+        connection or session where it has one, never its tables."""
+        return type(self)(cfg)
+
+    def backtest_outcomes(self, fit: Engine, fit_feats, model: Segmenter, ids: list[int],
+                          sql: str) -> pl.DataFrame:
+        """``sql/build/backtest_outcomes.sql`` (rendered, ``sql``): one row per customer of
+        the backtest's fit (``fit``, after :meth:`assign`) and per customer new in
+        the horizon, ordered by ``customer_id``."""
+        raise NotImplementedError
+
+    def release_backtest(self, fit: Engine) -> None:
+        """Let go of what the backtest's fit engine holds."""

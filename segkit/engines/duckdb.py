@@ -33,6 +33,8 @@ class DuckDBEngine(Engine):
         super().__init__(cfg)
         self.con = None  # the work database, open during the SQL stage only
         self.opened = {}  # the sources made readable in it (segkit.sources.OpenSource)
+        # features.customer_purchases, fetched before the work database closes
+        self.purchases: pl.DataFrame | None = None
 
     def register_sources(self) -> dict[str, str]:
         """Each source made readable in the work database (:meth:`segkit.sources.Source.open`).
@@ -54,6 +56,7 @@ class DuckDBEngine(Engine):
             with stages("sql", "Loading and cleaning the source in DuckDB") as info:
                 self.register_sources()
                 feats = build_features(self.con, self.cfg, self.opened)
+                self.purchases = self._fetch_purchases()
                 info["detail"] = sql_detail(feats)
         finally:
             # Closed before the model runs: its memory is the model's now.
@@ -123,6 +126,67 @@ class DuckDBEngine(Engine):
         """The frame's first rows."""
         return feats.frame.head(n).select(features)
 
+
+    # -- what each segment is worth, and the backtest ---------------------------
+    def _fetch_purchases(self) -> pl.DataFrame:
+        """``features.customer_purchases`` (a table of the work database); in a
+        customers-only build, its columns without rows."""
+        if self.cfg.transactions:
+            return self.con.sql("select * from features.customer_purchases").pl()
+        return pl.DataFrame(schema=PURCHASE_COLUMNS)
+
+    def money_scale(self) -> int | None:
+        """The scale of ``revenue``'s DECIMAL type; ``None`` without transactions."""
+        return self.purchases.schema["revenue"].scale if self.cfg.transactions else None
+
+    def first_purchase_day(self):
+        """The earliest ``first_purchase_date`` of the purchases frame."""
+        return self.purchases["first_purchase_date"].min()
+
+    def segment_kpis(self, feats: FeatureResult, model: Segmenter, ids: list[int],
+                     sql: str) -> pl.DataFrame:
+        """The KPI query in a short in-memory DuckDB over the members and purchases frames."""
+        segments = pl.DataFrame({"segment_index": pl.Series(range(model.k_), dtype=pl.Int32),
+                                 "segment_id": pl.Series(ids, dtype=pl.Int32),
+                                 "segment_name": list(model.segment_names_)})
+        return _run_frames(sql, {"segment_members": _members(feats, model, ids),
+                                 "customer_purchases": self.purchases,
+                                 "fitted_segments": segments})
+
+    def backtest_outcomes(self, fit: DuckDBEngine, fit_feats: FeatureResult, model: Segmenter,
+                          ids: list[int], sql: str) -> pl.DataFrame:
+        """The outcome query over the fit's members and purchases and the build's purchases."""
+        return _run_frames(sql, {"backtest_members": _members(fit_feats, model, ids),
+                                 "backtest_purchases": fit.purchases,
+                                 "build_purchases": self.purchases})
+
+    def release_backtest(self, fit: DuckDBEngine) -> None:
+        """The fit's purchases frame goes."""
+        fit.purchases = None
+
+
+# features.customer_purchases' columns (a customers-only build has no rows)
+PURCHASE_COLUMNS = {"customer_id": pl.String, "n_purchase_days": pl.Int64,
+                    "n_orders": pl.Int64, "revenue": pl.Decimal(38, 2),
+                    "first_purchase_date": pl.Date, "last_purchase_date": pl.Date}
+
+
+def _members(feats: FeatureResult, model: Segmenter, ids: list[int]) -> pl.DataFrame:
+    """Every fitted customer's ``customer_id`` and ``segment_id``."""
+    return pl.DataFrame({"customer_id": feats.frame["customer_id"],
+                         "segment_id": np.asarray(ids, dtype=np.int32)[model.labels_]})
+
+
+def _run_frames(sql: str, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """``sql`` over ``frames`` in a short in-memory DuckDB (one thread: the same input
+    gives identical results)."""
+    con = warehouse.connect_memory(threads=1)
+    try:
+        for name, frame in frames.items():
+            con.register(name, frame)
+        return con.sql(sql).pl()
+    finally:
+        con.close()
 
 def profile_frames(feats: FeatureResult, model: Segmenter,
                    query: ProfileQuery) -> dict[str, pl.DataFrame]:

@@ -23,8 +23,10 @@ from segkit import __version__, warehouse
 from segkit.config import Config
 from segkit.engines import DuckDBEngine, Engine
 from segkit.errors import InputError, SegkitError
+from segkit.pipeline.backtest import run_backtest
 from segkit.pipeline.carryover import _keep_names, _name_segments, _segment_ids
 from segkit.pipeline.gates import check_data, check_model
+from segkit.pipeline.kpis import segment_kpis
 from segkit.pipeline.progress import _stage_seconds, _Stages, BuildResult, Progress
 from segkit.pipeline.publish import _insert_stages, _publish, EarlyWrite
 from segkit.pipeline.runs import _mark_failed, _now, _previous_run, _register_run, new_run_id
@@ -107,12 +109,18 @@ def _build(cfg: Config, engine: Engine, run_id: str, started_at: dt.datetime, pr
         engine.assign(model, ids, stages)
         tsne, points = _draw_map(cfg, engine, feats, model, ids, stages)
         tables = build_tables(engine, run_id, feats, model, ids, tsne, points, previous)
+        tables["segments.kpi_history"] = segment_kpis(cfg, engine, run_id, feats, model, ids)
+        backtest = run_backtest(cfg, engine, feats, run_id, stages)
+        tables.update(backtest.tables(run_id))
         chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
         build_warnings = feats.warnings + list(model.warnings_)
+        if backtest.message:
+            build_warnings.append(backtest.message)
         for message in build_warnings:
             progress.warn(message)
         engine.write_outputs(run_id, stages)
-        mlflow_ids = _track(cfg, engine, run_id, feats, model, tables, tracking_ready, stages)
+        mlflow_ids = _track(cfg, engine, run_id, feats, model, tables, tracking_ready, stages,
+                            backtest.metrics())
         run_row = _run_row(cfg, started_at, feats, model, chosen, tsne, build_warnings,
                            mlflow_ids)
         with stages("write-back", "Writing the next warehouse beside the live one") as info:
@@ -211,7 +219,7 @@ def _draw_map(cfg: Config, engine: Engine, feats, model: Segmenter, ids: list[in
 
 
 def _track(cfg: Config, engine: Engine, run_id: str, feats, model: Segmenter, tables: dict,
-           tracking_ready, stages: _Stages) -> dict:
+           tracking_ready, stages: _Stages, extra_metrics: dict | None = None) -> dict:
     """Stage ``mlflow`` (when enabled): params, metrics, artifacts and the model version."""
     if not cfg.mlflow.enabled:
         return {}
@@ -220,7 +228,8 @@ def _track(cfg: Config, engine: Engine, run_id: str, feats, model: Segmenter, ta
     feats.example = engine.example_rows(feats, model.features_)
     with stages("mlflow", "Logging to MLflow and registering the model") as info:
         mlflow_ids = tracking.log_build(cfg, run_id, feats, model, tables,
-                                        experiment_id=tracking_ready.result())
+                                        experiment_id=tracking_ready.result(),
+                                        extra_metrics=extra_metrics)
         info["detail"] = f"model {mlflow_ids['model_name']} v{mlflow_ids['model_version']}"
     return mlflow_ids
 

@@ -45,6 +45,8 @@ class ReportData:
     change_counts: pl.DataFrame = field(default_factory=pl.DataFrame)
     changed_customers: pl.DataFrame = field(default_factory=pl.DataFrame)
     segment_since: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # segment KPIs and the backtest: frames "kpis", "backtest", "backtest_run"
+    worth: dict[str, pl.DataFrame] = field(default_factory=dict)
     # When the warehouse was read: the page's "generated on", so rendering the
     # same data twice gives the same bytes.
     read_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
@@ -75,6 +77,7 @@ def _read(con, cfg: Config, run_id: str | None) -> ReportData:
         run_id=run_id, run=run, is_latest=run_id == latest_id, warehouse_path=cfg.warehouse,
         n_bins=_n_bins(run), previous_run_id=previous_id, migration=migration,
         **load_customer_data(con, run_id),
+        worth=_read_worth(con, run_id),
         **{name: queries.frame(con, f"report.{name}", [run_id]) for name in _PER_RUN})
 
 
@@ -122,3 +125,15 @@ def _n_bins(run: dict) -> int | None:
         return int(json.loads(run.get("config_json") or "{}").get("model", {})["n_bins"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _read_worth(con, run_id: str) -> dict[str, pl.DataFrame]:
+    """The run's segment KPIs and backtest rows (segkit/reporting/worth.py shows them);
+    empty frames in a warehouse written before those tables."""
+    out = {}
+    for name in ("kpis", "backtest", "backtest_run"):
+        try:
+            out[name] = queries.frame(con, f"report.{name}", [run_id])
+        except Exception:  # noqa: BLE001 - no such table yet
+            out[name] = pl.DataFrame()
+    return out

@@ -26,6 +26,7 @@ from segkit.reporting.charts import (
 from segkit.reporting.customers import customers_sections
 from segkit.reporting.data import ReportData
 from segkit.reporting.style import _label, segment_color, STAGE_LABELS
+from segkit.reporting.worth import backtest_section, worth_section
 
 
 def _number(value: float | None) -> str:
@@ -117,6 +118,9 @@ def _context(data: ReportData) -> dict[str, Any]:
     context.update(choosing_k_section(data, charts))
     context.update(map_section(data, segs, charts))
     context.update(segments_section(data, segs, charts, clustered))
+    context.update(worth_section(data.worth.get("kpis", pl.DataFrame()), segs, charts))
+    context.update(backtest_section(data.worth.get("backtest", pl.DataFrame()),
+                                    data.worth.get("backtest_run", pl.DataFrame()), charts))
     context.update(movement_section(data, segs, charts))
     context.update(sql_section(data, clustered, context["cards"]))
     context.update(customers_sections(data))

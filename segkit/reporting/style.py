@@ -17,6 +17,7 @@ STAGE_LABELS = {
     "sweep": "K-Means sweep over k",
     "stability": "Bootstrap stability",
     "tsne": "Drawing the map (t-SNE)",
+    "backtest": "Backtest (fit as of an earlier day)",
     "mlflow": "Tracking (MLflow)",
     "write-back": "Publishing to the warehouse",
     "report": "Rendering the report",

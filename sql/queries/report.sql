@@ -112,3 +112,20 @@ from segments.segment_history
 where run_id = ? and segment_since is not null
 group by segment_id, segment_name
 order by segment_id
+
+-- name: kpis
+select * exclude (run_id)
+from segments.kpi_history
+where run_id = ?
+order by segment_index
+
+-- name: backtest
+select * exclude (run_id)
+from segments.backtest_history
+where run_id = ?
+order by segment_rank, segment_id
+
+-- name: backtest_run
+select * exclude (run_id)
+from segments.backtest_run_history
+where run_id = ?

@@ -748,5 +748,7 @@ def test_every_model_has_a_unit_test_here():
               "segments.successful_runs", "segments.latest_run", "segments.previous_run",
               "segments.customer_segments", "segments.model_selection", "segments.bin_edges",
               "segments.centroids", "segments.tsne_map", "segments.segment_profiles",
-              "segments.migration", "segments.live_segments"}
+              "segments.migration", "segments.live_segments",
+              # tests/sql/test_worth_models.py
+              "features.customer_purchases", "segments.segment_kpis", "segments.backtest"}
     assert {m.name for m in project.load_models()} == tested
