@@ -26,8 +26,8 @@ from segkit import features, project, warehouse  # noqa: E402
 from segkit.config import EngineConfig, load_config  # noqa: E402
 from segkit.spark import session  # noqa: E402
 from segkit.spark import sql as spark_sql  # noqa: E402
-from tests.money_reference import (RETAIL_EUR, demo_money, expected_money, half_up,  # noqa: E402
-                                   spend_per_day)
+from tests.money_reference import (RETAIL_EUR, demo_money, eur_parquet,  # noqa: E402
+                                   expected_money, half_up, spend_per_day)
 
 pytestmark = pytest.mark.slow
 
@@ -96,16 +96,19 @@ def test_round_quotient_on_spark_is_the_exact_quotient_rounded_half_up_once(spar
         assert got == expected, (digits, scale)
 
 
-@pytest.mark.parametrize("mapping, extra", [
-    ('amount = "AmountEUR"', ""),
-    ('quantity = "Quantity"\nunit_price = "UnitPriceEUR"', ""),
-    ('amount = "AmountEUR"', "amount_decimals = 2"),
+@pytest.mark.parametrize("source, mapping, extra", [
+    ("csv", 'amount = "AmountEUR"', ""),
+    ("parquet", 'amount = "AmountEUR"', "amount_decimals = 2"),
+    ("parquet", 'quantity = "Quantity"\nunit_price = "UnitPriceEUR"', "amount_decimals = 2"),
 ])
 def test_spark_sums_four_decimal_amounts_exactly_and_rounds_averages_half_up(
-        spark, tmp_path, mapping, extra):
+        spark, tmp_path, source, mapping, extra):
+    """Text and DOUBLE columns (Parquet), an amount or quantity x unit price, kept at 4
+    decimals or rounded to 2: the same exact money and accounting as DuckDB."""
+    path = RETAIL_EUR if source == "csv" else eur_parquet(tmp_path)
     cfg = _config(tmp_path, f"""
         [transactions]
-        path = "{RETAIL_EUR}"
+        path = "{path}"
         customer_id = "CustomerID"
         timestamp = "InvoiceDate"
         order_id = "InvoiceNo"
