@@ -152,3 +152,31 @@ def test_spark_rounds_every_demo_average_half_up(spark, tmp_path):
     assert got == demo_money()
     assert (got["00020"], got["00170"]) == ((Decimal("653.0100"), Decimal("326.51")),
                                             (Decimal("74.3900"), Decimal("37.20")))
+
+
+def test_a_catalog_table_keeps_its_money_types(spark, tmp_path):
+    """table = a Spark catalog table with DOUBLE amounts: read as doubles (by the text
+    they print as), and the DuckDB spelling the warehouse publishes still binds."""
+    import duckdb
+
+    spark.sql("create database if not exists shop_money")
+    spark.read.parquet(str(eur_parquet(tmp_path))).write.mode("overwrite") \
+        .saveAsTable("shop_money.orders")
+    cfg = _config(tmp_path, """
+        [transactions]
+        table = "shop_money.orders"
+        customer_id = "CustomerID"
+        timestamp = "InvoiceDate"
+        order_id = "InvoiceNo"
+        amount = "AmountEUR"
+    """)
+    context, models, rendered, _, _ = spark_sql.run_models(spark, cfg)
+    assert context["transactions"]["amount_kind"] == "float"
+    assert _spark_money(spark) == expected_money(
+        spend_per_day(RETAIL_EUR, lambda row: Decimal(row["AmountEUR"])))
+    con = duckdb.connect()
+    for schema in ("staging", "cleaning", "features"):
+        con.execute(f"create schema {schema}")
+    for model in models:
+        con.execute(project.create_sql(model.name, rendered[model.name]))
+    assert con.execute("select count(*) from features.customer_rfm").fetchall() == [(0,)]

@@ -134,16 +134,19 @@ def read_source(spark, section: TransactionsConfig | CustomersConfig, name: str)
 _STAND_IN_TYPE = re.compile(r"decimal\(\d+,\d+\)|tinyint|smallint|int|bigint|float|double")
 
 
+def _stand_in_columns(spark, view: str) -> list[tuple[str, str]]:
+    """(quoted name, DuckDB type) of each column of a Spark catalog table."""
+    return [(project.quote_ident(c), kind if _STAND_IN_TYPE.fullmatch(kind) else "varchar")
+            for c, kind in spark.table(view).dtypes]
+
+
 def _stand_in(con, spark, section, view: str) -> None:
     """A ``table =`` source is in Spark's catalog: DuckDB checks the mapping on an empty copy."""
     parts = section.table.split(".")
-    dtypes = spark.table(view).dtypes
     if len(parts) == 2:
         con.execute(f"create schema if not exists {project.quote_ident(parts[0])}")
     qualified = ".".join(project.quote_ident(p) for p in parts)
-    body = ", ".join(f"{project.quote_ident(c)} "
-                     f"{kind if _STAND_IN_TYPE.fullmatch(kind) else 'varchar'}"
-                     for c, kind in dtypes)
+    body = ", ".join(f"{name} {kind}" for name, kind in _stand_in_columns(spark, view))
     con.execute(f"create table {qualified} ({body})")
 
 
@@ -213,8 +216,8 @@ def run_models(spark, cfg: Config) -> tuple[dict[str, Any], list, dict[str, str]
         if section.table:
             # A Spark catalog table is not readable from the DuckDB warehouse: its
             # published live views read an empty relation of the same columns.
-            columns = ", ".join(f"cast(null as varchar) as {project.quote_ident(c)}"
-                                for c in spark.table(view).columns)
+            columns = ", ".join(f"cast(null as {kind}) as {column}"
+                                for column, kind in _stand_in_columns(spark, view))
             context[name]["source"] = f"(select {columns} where false) as spark_table"
     models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
     names = {m.name for m in models}
