@@ -21,6 +21,21 @@ RETAIL = TEST_DATA / "online_retail_lines.csv"
 RETAIL_EUR = TEST_DATA / "online_retail_eur.csv"
 
 
+def eur_parquet(folder: Path) -> Path:
+    """online_retail_eur.csv as Parquet, its money as a DOUBLE column holds it (an
+    integer quantity; prices and amounts are doubles, read by their shortest text)."""
+    import duckdb
+
+    path = folder / "online_retail_eur.parquet"
+    duckdb.sql(f"""
+        copy (select * replace (cast(Quantity as bigint) as Quantity,
+                                cast(UnitPriceEUR as double) as UnitPriceEUR,
+                                cast(AmountEUR as double) as AmountEUR)
+              from read_csv('{RETAIL_EUR}', all_varchar = true))
+        to '{path}' (format parquet)""")
+    return path
+
+
 def half_up(value: Decimal, digits: int) -> Decimal:
     """``value`` rounded half away from zero (half-up for amounts) to ``digits`` decimals."""
     return value.quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)

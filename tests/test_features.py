@@ -15,8 +15,8 @@ from segkit import features, warehouse
 from segkit.config import DEMO_DATA, load_config
 from segkit.synthetic import generate
 from tests.conftest import write_config
-from tests.money_reference import (RETAIL, RETAIL_EUR, demo_money, expected_money, half_up,
-                                   spend_per_day)
+from tests.money_reference import (RETAIL, RETAIL_EUR, demo_money, eur_parquet, expected_money,
+                                   half_up, spend_per_day)
 
 
 def run_sql_stage(tmp_path: Path, config_text: str):
@@ -154,10 +154,11 @@ def test_online_retail_missing_ids_and_cancellations_are_quarantined(tmp_path):
         assert quarantined == [(30,)]
 
 
-def _eur_config(mapping: str, extra: str = "", features_extra: str = "") -> str:
+def _eur_config(mapping: str, extra: str = "", features_extra: str = "",
+                path: Path = RETAIL_EUR) -> str:
     return f"""
         [transactions]
-        path = "{RETAIL_EUR}"
+        path = "{path}"
         customer_id = "CustomerID"
         timestamp = "InvoiceDate"
         order_id = "InvoiceNo"
@@ -202,6 +203,28 @@ def test_four_decimal_amounts_are_summed_exactly_and_averaged_half_up_once(
         used = result.accounting.filter(pl.col("reason").is_null()).row(0, named=True)
         assert (used["n_amounts_rounded"], used["n_amounts_float_noise"]) == (0, 0)
         assert not [w for w in result.warnings if "rounded" in w]
+
+
+@pytest.mark.parametrize("mapping, decimals", [
+    ('amount = "AmountEUR"', 4),
+    ('quantity = "Quantity"\n        unit_price = "UnitPriceEUR"', 4),
+    ('amount = "AmountEUR"', 2),
+])
+def test_amounts_in_a_double_column_are_the_decimals_they_print_as(tmp_path, mapping, decimals):
+    """Parquet doubles: 17.8812 is the double 17.881199999999999..., read as 17.8812;
+    at 2 decimals, 17.88 (half-up of the value as printed, not of its binary)."""
+    path = eur_parquet(tmp_path)
+    result, con = run_sql_stage(tmp_path, _eur_config(
+        mapping, extra=f"amount_decimals = {decimals}", path=path))
+    with con:
+        kinds = con.execute("select typeof(amount_source), typeof(unit_price_source) "
+                            "from staging.transactions limit 1").fetchall()
+        assert "DOUBLE" in kinds[0]
+        days = spend_per_day(RETAIL_EUR, lambda row: Decimal(row["AmountEUR"]),
+                             decimals=decimals)
+        assert _money(con) == expected_money(days)
+        used = result.accounting.filter(pl.col("reason").is_null()).row(0, named=True)
+        assert (used["n_amounts_rounded"] > 0) == (decimals == 2)
 
 
 def test_amounts_with_more_decimals_than_kept_are_rounded_half_up_counted_and_warned(tmp_path):

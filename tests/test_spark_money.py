@@ -26,8 +26,8 @@ from segkit import features, project, warehouse  # noqa: E402
 from segkit.config import EngineConfig, load_config  # noqa: E402
 from segkit.spark import session  # noqa: E402
 from segkit.spark import sql as spark_sql  # noqa: E402
-from tests.money_reference import (RETAIL_EUR, demo_money, expected_money, half_up,  # noqa: E402
-                                   spend_per_day)
+from tests.money_reference import (RETAIL_EUR, demo_money, eur_parquet,  # noqa: E402
+                                   expected_money, half_up, spend_per_day)
 
 pytestmark = pytest.mark.slow
 
@@ -96,16 +96,19 @@ def test_round_quotient_on_spark_is_the_exact_quotient_rounded_half_up_once(spar
         assert got == expected, (digits, scale)
 
 
-@pytest.mark.parametrize("mapping, extra", [
-    ('amount = "AmountEUR"', ""),
-    ('quantity = "Quantity"\nunit_price = "UnitPriceEUR"', ""),
-    ('amount = "AmountEUR"', "amount_decimals = 2"),
+@pytest.mark.parametrize("source, mapping, extra", [
+    ("csv", 'amount = "AmountEUR"', ""),
+    ("parquet", 'amount = "AmountEUR"', "amount_decimals = 2"),
+    ("parquet", 'quantity = "Quantity"\nunit_price = "UnitPriceEUR"', "amount_decimals = 2"),
 ])
 def test_spark_sums_four_decimal_amounts_exactly_and_rounds_averages_half_up(
-        spark, tmp_path, mapping, extra):
+        spark, tmp_path, source, mapping, extra):
+    """Text and DOUBLE columns (Parquet), an amount or quantity x unit price, kept at 4
+    decimals or rounded to 2: the same exact money and accounting as DuckDB."""
+    path = RETAIL_EUR if source == "csv" else eur_parquet(tmp_path)
     cfg = _config(tmp_path, f"""
         [transactions]
-        path = "{RETAIL_EUR}"
+        path = "{path}"
         customer_id = "CustomerID"
         timestamp = "InvoiceDate"
         order_id = "InvoiceNo"
@@ -149,3 +152,31 @@ def test_spark_rounds_every_demo_average_half_up(spark, tmp_path):
     assert got == demo_money()
     assert (got["00020"], got["00170"]) == ((Decimal("653.0100"), Decimal("326.51")),
                                             (Decimal("74.3900"), Decimal("37.20")))
+
+
+def test_a_catalog_table_keeps_its_money_types(spark, tmp_path):
+    """table = a Spark catalog table with DOUBLE amounts: read as doubles (by the text
+    they print as), and the DuckDB spelling the warehouse publishes still binds."""
+    import duckdb
+
+    spark.sql("create database if not exists shop_money")
+    spark.read.parquet(str(eur_parquet(tmp_path))).write.mode("overwrite") \
+        .saveAsTable("shop_money.orders")
+    cfg = _config(tmp_path, """
+        [transactions]
+        table = "shop_money.orders"
+        customer_id = "CustomerID"
+        timestamp = "InvoiceDate"
+        order_id = "InvoiceNo"
+        amount = "AmountEUR"
+    """)
+    context, models, rendered, _, _ = spark_sql.run_models(spark, cfg)
+    assert context["transactions"]["amount_kind"] == "float"
+    assert _spark_money(spark) == expected_money(
+        spend_per_day(RETAIL_EUR, lambda row: Decimal(row["AmountEUR"])))
+    con = duckdb.connect()
+    for schema in ("staging", "cleaning", "features"):
+        con.execute(f"create schema {schema}")
+    for model in models:
+        con.execute(project.create_sql(model.name, rendered[model.name]))
+    assert con.execute("select count(*) from features.customer_rfm").fetchall() == [(0,)]
