@@ -298,3 +298,49 @@ database = "segkit_test"
     assert query(second.warehouse, "select count(*) from meta.runs where status = 'success'"
                  ) == [(2,)]
     assert query(second.warehouse, "select count(*) from staging.transactions") == [(0,)]
+
+
+LOOKING_BACK = ["customer_id", "segment_id", "segment_name", "previous_segment_id",
+                "previous_segment_name", "segment_since", "r_score", "f_score", "m_score",
+                "rfm_group"]
+CHANGE_COLUMNS = ["customer_id", "change_type", "previous_segment_id", "previous_segment_name",
+                  "segment_id", "segment_name", "changed_at"]
+
+
+def test_spark_gives_the_same_columns_that_look_back_and_changes(spark, tmp_path):
+    """Two builds per engine (the demo's first 5,000 lines, then its first 8,000):
+    previous segments, segment_since, scores, RFM groups and segment_changes are the
+    same on both."""
+    from tests.conftest import cdnow_sample
+
+    data = tmp_path / "data.csv"
+    config = cdnow_config(tmp_path, path=data, model="map = false\nbaseline_resamples = 0")
+    lake = tmp_path / "lake"
+    spark_config = _spark_config(config, "spark", f'[engine]\nkind = "spark"\n'
+                                 f'master = "local[2]"\noutput_path = "{lake}"\n')
+    duck_wh, spark_wh = tmp_path / "duck" / "segkit.duckdb", tmp_path / "spark" / "segkit.duckdb"
+    for lines in (5000, 8000):
+        (tmp_path / f"lines{lines}").mkdir()
+        shutil.copy(cdnow_sample(tmp_path / f"lines{lines}", lines), data)
+        segkit.build(config, engine="duckdb", warehouse=duck_wh)
+        last = segkit.build(spark_config, warehouse=spark_wh)
+    columns = ", ".join(LOOKING_BACK)
+    duck = pl.DataFrame(query(duck_wh, f"select {columns} from segments.customer_segments "
+                                       "order by customer_id"), schema=LOOKING_BACK,
+                        orient="row")
+    got = _parquet(lake, "customer_segments").select(LOOKING_BACK).sort("customer_id")
+    assert duck.height > 2000 and duck["rfm_group"].is_not_null().all()
+    assert duck["previous_segment_id"].is_null().any()  # customers new in the second build
+    assert_frame_equal(duck, got, check_dtypes=False)
+    changes = ", ".join(CHANGE_COLUMNS)
+    duck_changes = pl.DataFrame(query(duck_wh, f"""
+        select {changes} from segments.segment_changes
+        where run_id = (select run_id from segments.latest_run) order by customer_id"""),
+        schema=CHANGE_COLUMNS, orient="row")
+    spark_changes = _parquet(lake, "segment_changes")
+    assert spark_changes["run_id"].unique().to_list() == [last.run_id]  # none for the first
+    assert set(duck_changes["change_type"]) >= {"new", "moved"}
+    assert_frame_equal(duck_changes, spark_changes.select(CHANGE_COLUMNS).sort("customer_id"),
+                       check_dtypes=False)
+    # the history keeps both builds
+    assert _parquet(lake, "segment_history")["run_id"].n_unique() == 2

@@ -44,6 +44,8 @@ OUTPUTS = {
     "quarantine": "cleaning__quarantine",
 }
 HISTORY = "segment_history"  # every build's customer_segments, keyed by run_id
+# every build's customers who changed segment (never trimmed), keyed by run_id
+CHANGES = "segment_changes"
 
 
 class SparkEngine(Engine):
@@ -59,6 +61,7 @@ class SparkEngine(Engine):
         super().__init__(cfg)
         self.spark = None
         self.outputs: Outputs | None = None
+        self.as_of, self.scores = None, None  # set by run_sql
 
     def start(self, stages) -> None:
         """Stage ``session``: the Spark session of ``[engine]``."""
@@ -88,6 +91,10 @@ class SparkEngine(Engine):
                     "features.numeric_bounds": feats.numeric_bounds,
                 }
             info["detail"] = sql_detail(feats)
+        # what the per-customer outputs need besides the views (Outputs.looking_back)
+        self.as_of = feats.as_of
+        self.scores = ("features__customer_scores"
+                       if "features.customer_scores" in feats.rendered else None)
         return feats
 
     def fit(self, model, feats: ssql.SparkFeatures) -> str:
@@ -132,7 +139,8 @@ class SparkEngine(Engine):
 
     def write_outputs(self, run_id: str, stages) -> None:
         """Stage ``spark-write``: the per-customer tables, written beside the current ones."""
-        self.outputs = Outputs(self.spark, self.cfg, run_id)
+        self.outputs = Outputs(self.spark, self.cfg, run_id, as_of=self.as_of,
+                               scores=self.scores)
         with stages("spark-write", "Writing the per-customer tables with Spark") as info:
             with spark_errors(self.cfg.engine, "writing the per-customer tables"):
                 self.outputs.write()
@@ -218,8 +226,10 @@ class Outputs:
     folder, then renamed into place.
     """
 
-    def __init__(self, spark, cfg: Config, run_id: str):
+    def __init__(self, spark, cfg: Config, run_id: str, *, as_of=None,
+                 scores: str | None = None):
         self.spark, self.engine, self.run_id = spark, cfg.engine, run_id
+        self.as_of, self.scores = as_of, scores
         self.tag = _tag(run_id)
         self.written: list[str] = []
         # `catalog`.`database` (Unity Catalog) or `database`
@@ -231,22 +241,67 @@ class Outputs:
         frames = {name: spark.sql(f"select *, '{run}' as run_id from {view}")
                   for name, view in OUTPUTS.items()}
         previous = self._previous_history()
+        frames["customer_segments"], changes = self.looking_back(frames["customer_segments"],
+                                                                 previous)
         history = frames["customer_segments"]
         if previous is not None:
             history = previous.unionByName(history, allowMissingColumns=True)
         frames[HISTORY] = history
+        earlier_changes = self._previous_history(CHANGES)
+        frames[CHANGES] = (changes if earlier_changes is None
+                           else earlier_changes.unionByName(changes, allowMissingColumns=True))
         for name, frame in frames.items():
             self._write_one(name, frame)
 
-    def _previous_history(self):
-        """The earlier builds' history, or None before the first build.
+    def looking_back(self, customers, history):
+        """This build's customer rows with their previous segment, ``segment_since`` and
+        scores, and the customers who changed segment: the DuckDB engine's two queries
+        (``sql/build/customer_segment_rows.sql``, ``segment_change_rows.sql``), in Spark.
+
+        The previous build is the newest in the Spark history (run ids sort as the
+        builds ran). Its rows from before ``segment_since`` was kept start the run
+        at this build (the DuckDB warehouse rebuilds them from its history).
+        """
+        from segkit.pipeline.tables import CHANGE_ROWS_SQL, CUSTOMER_ROWS_SQL
+        from segkit.warehouse import sql_dir
+
+        spark = self.spark
+        previous_run = None
+        if history is not None:
+            previous_run = history.agg({"run_id": "max"}).collect()[0][0]
+        if previous_run is not None:
+            since = ("segment_since" if "segment_since" in history.columns
+                     else "cast(null as date) as segment_since")
+            history.createOrReplaceTempView("segkit_history")
+            previous = spark.sql(
+                "select customer_id, segment_id, segment_name, " + since + " from "
+                "segkit_history where run_id = '" + previous_run.replace("'", "''") + "'")
+        else:
+            previous = spark.sql("select cast(null as string) as customer_id, cast(null as int) "
+                                 "as segment_id, cast(null as string) as segment_name, "
+                                 "cast(null as date) as segment_since where false")
+        scores = (spark.table(self.scores) if self.scores else spark.sql(
+            "select cast(null as string) as customer_id, cast(null as int) as r_score, "
+            "cast(null as int) as f_score, cast(null as int) as m_score, "
+            "cast(null as string) as rfm_group where false"))
+        facts = spark.createDataFrame([(self.run_id, previous_run, self.as_of)],
+                                      "run_id string, previous_run_id string, as_of_date date")
+        for name, frame in {"build_segments": customers, "previous_segments": previous,
+                            "build_scores": scores, "build_facts": facts}.items():
+            frame.createOrReplaceTempView(name)
+        read = lambda path: (sql_dir() / path).read_text(encoding="utf-8")  # noqa: E731
+        return spark.sql(read(CUSTOMER_ROWS_SQL)), spark.sql(read(CHANGE_ROWS_SQL))
+
+    def _previous_history(self, table: str = HISTORY):
+        """The earlier builds' rows of ``table`` (the history by default), or None before
+        the first build that wrote it.
 
         Asked for explicitly: on Spark Connect reading a table or a folder is
         lazy, so a missing one is found only when the union is written, and a
         ``try`` around the read catches nothing.
         """
         if self.engine.output_path:
-            path = self._path(HISTORY)
+            path = self._path(table)
             if "://" not in path:
                 return self.spark.read.parquet(path) if Path(path).exists() else None
             from pyspark.errors import AnalysisException
@@ -259,9 +314,9 @@ class Outputs:
                     return None
                 raise
             return frame
-        if not self.spark.catalog.tableExists(f"{self.engine.database}.{HISTORY}"):
+        if not self.spark.catalog.tableExists(f"{self.engine.database}.{table}"):
             return None
-        return self.spark.table(f"{self.db}.`{HISTORY}`")
+        return self.spark.table(f"{self.db}.`{table}`")
 
     def _path(self, name: str) -> str:
         return f"{self.engine.output_path.rstrip('/')}/{name}"
