@@ -148,7 +148,7 @@ def init(path: str | Path = "segkit.toml", *, force: bool = False, source: str |
     """
     if source is None:
         return write_template(path, force=force)
-    from segkit.sources.init import write_guessed
+    from segkit.config.from_source import write_guessed
 
     return write_guessed(Path(path), source, table=table, query=query, force=force)
 

@@ -262,7 +262,6 @@ class Outputs:
         builds ran). Its rows from before ``segment_since`` was kept start the run
         at this build (the DuckDB warehouse rebuilds them from its history).
         """
-        from segkit.pipeline.tables import CHANGE_ROWS_SQL, CUSTOMER_ROWS_SQL
         from segkit.warehouse import sql_dir
 
         spark = self.spark
@@ -290,7 +289,8 @@ class Outputs:
                             "build_scores": scores, "build_facts": facts}.items():
             frame.createOrReplaceTempView(name)
         read = lambda path: (sql_dir() / path).read_text(encoding="utf-8")  # noqa: E731
-        return spark.sql(read(CUSTOMER_ROWS_SQL)), spark.sql(read(CHANGE_ROWS_SQL))
+        return (spark.sql(read("build/customer_segment_rows.sql")),
+                spark.sql(read("build/segment_change_rows.sql")))
 
     def _previous_history(self, table: str = HISTORY):
         """The earlier builds' rows of ``table`` (the history by default), or None before

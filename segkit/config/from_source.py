@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from segkit import warehouse
+from segkit.config.sections import TransactionsConfig
 from segkit.errors import ConfigError, InputError
 from segkit.sources.files import FileSource
 from segkit.sources.guess import config_text, guess_mapping
@@ -18,8 +19,6 @@ _QUERY = re.compile(r"^\s*(select|with|from)\b", re.IGNORECASE)
 
 
 def _section(**values):
-    from segkit.config import TransactionsConfig  # the section the sources read
-
     return TransactionsConfig(customer_id="", timestamp="", **values)
 
 
