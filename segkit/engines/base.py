@@ -61,7 +61,9 @@ class Engine:
     The build calls the methods in this order: :meth:`start`, :meth:`run_sql`
     (which calls :meth:`register_sources`), :meth:`fit`, :meth:`assign`,
     :meth:`map_sample`, :meth:`segment_profiles`, :meth:`customer_tables`,
-    :meth:`write_outputs`, :meth:`example_rows`, then, once the warehouse
+    :meth:`segment_kpis`, the backtest's (:meth:`first_purchase_day`,
+    :meth:`backtest_engine`, :meth:`backtest_outcomes`, :meth:`release_backtest`),
+    :meth:`release_purchases`, :meth:`write_outputs`, :meth:`example_rows`, then, once the warehouse
     is written, :meth:`publish_outputs`; :meth:`discard_outputs` when the
     build fails after :meth:`run_sql`. ``stages`` is the build's stage timer:
     ``with stages(name, description) as info`` times a stage and shows it.
@@ -181,3 +183,6 @@ class Engine:
 
     def release_backtest(self, fit: Engine) -> None:
         """Let go of what the backtest's fit engine holds."""
+
+    def release_purchases(self) -> None:
+        """The KPIs and the backtest are done: let go of the build's purchases."""

@@ -164,6 +164,10 @@ class DuckDBEngine(Engine):
         """The fit's purchases frame goes."""
         fit.purchases = None
 
+    def release_purchases(self) -> None:
+        """The build's purchases frame goes (one row per customer)."""
+        self.purchases = None
+
 
 # features.customer_purchases' columns (a customers-only build has no rows)
 PURCHASE_COLUMNS = {"customer_id": pl.String, "n_purchase_days": pl.Int64,

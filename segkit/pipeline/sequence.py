@@ -112,6 +112,7 @@ def _build(cfg: Config, engine: Engine, run_id: str, started_at: dt.datetime, pr
         tables["segments.kpi_history"] = segment_kpis(cfg, engine, run_id, feats, model, ids)
         backtest = run_backtest(cfg, engine, feats, run_id, stages)
         tables.update(backtest.tables(run_id))
+        engine.release_purchases()
         chosen = model.selection_.filter(pl.col("is_chosen")).row(0, named=True)
         build_warnings = feats.warnings + list(model.warnings_)
         if backtest.message:

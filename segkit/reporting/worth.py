@@ -14,7 +14,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from segkit.reporting.charts import _records, _Segments, _spec
+from segkit.reporting.charts import _Segments, _spec
 
 
 def money(value) -> str:

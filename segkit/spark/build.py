@@ -46,6 +46,7 @@ OUTPUTS = {
 HISTORY = "segment_history"  # every build's customer_segments, keyed by run_id
 # every build's customers who changed segment (never trimmed), keyed by run_id
 CHANGES = "segment_changes"
+PURCHASES = "features__customer_purchases"  # the used lines per customer (segment KPIs)
 
 
 class SparkEngine(Engine):
@@ -163,6 +164,88 @@ class SparkEngine(Engine):
         if self.outputs is not None:
             self.outputs.discard()
 
+
+    # -- what each segment is worth, and the backtest -----------------------------
+    sql_dialect = "spark"
+
+    def money_scale(self) -> int | None:
+        """The scale of ``features__customer_purchases.revenue``; ``None`` without transactions."""
+        if not self.cfg.transactions:
+            return None
+        kind = dict(self.spark.table(PURCHASES).dtypes)["revenue"]  # decimal(38,2)
+        return int(re.search(r",\s*(\d+)\)", kind).group(1))
+
+    def first_purchase_day(self):
+        """``min(first_purchase_date)`` of the purchases, in Spark."""
+        with spark_errors(self.cfg.engine, "reading the first purchase day"):
+            return self.spark.sql(f"select min(first_purchase_date) from {PURCHASES}"
+                                  ).collect()[0][0]
+
+    def segment_kpis(self, feats, model, ids: list[int], sql: str) -> pl.DataFrame:
+        """The KPI query as Spark SQL over the assigned customers and their purchases."""
+        from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+        with spark_errors(self.cfg.engine, "computing the segment KPIs"):
+            self.spark.sql(f"select customer_id, segment_id from {smodel.ASSIGNED}"
+                           ).createOrReplaceTempView("segment_members")
+            self._purchases().createOrReplaceTempView("customer_purchases")
+            self.spark.createDataFrame(
+                [(i, int(ids[i]), model.segment_names_[i]) for i in range(model.k_)],
+                StructType([StructField("segment_index", IntegerType()),
+                            StructField("segment_id", IntegerType()),
+                            StructField("segment_name", StringType())])
+            ).createOrReplaceTempView("fitted_segments")
+            return pl.from_arrow(self.spark.sql(sql).toArrow())
+
+    def _purchases(self):
+        """``features__customer_purchases``, or its columns without rows (customers only)."""
+        if self.cfg.transactions:
+            return self.spark.table(PURCHASES)
+        return self.spark.sql(
+            "select cast(null as string) as customer_id, cast(null as bigint) as n_purchase_days, "
+            "cast(null as bigint) as n_orders, cast(null as decimal(38, 2)) as revenue, "
+            "cast(null as date) as first_purchase_date, cast(null as date) as last_purchase_date "
+            "where false")
+
+    def backtest_engine(self, cfg: Config) -> SparkEngine:
+        """A Spark engine on a new session of this one's context: its own temporary
+        views (the backtest's models), the same Spark SQL settings."""
+        fit = SparkEngine(cfg)
+        fit.spark = self.spark.newSession()
+        with contextlib.suppress(Exception):  # settings a running session cannot change
+            for key, value in self.spark.conf.getAll.items():
+                if key.startswith("spark.sql."):
+                    with contextlib.suppress(Exception):
+                        fit.spark.conf.set(key, value)
+        return fit
+
+    def backtest_outcomes(self, fit: SparkEngine, fit_feats, model, ids: list[int],
+                          sql: str) -> pl.DataFrame:
+        """The outcome query as Spark SQL in this session; the fit's members and purchases
+        come from its session through global temporary views."""
+        tag = f"segkit_backtest_{id(fit)}"
+        shared = {"backtest_members": f"{tag}_members", "backtest_purchases": f"{tag}_purchases"}
+        with spark_errors(self.cfg.engine, "measuring the backtest's outcomes"):
+            try:
+                fit.spark.sql(f"select customer_id, segment_id from {smodel.ASSIGNED}"
+                              ).createOrReplaceGlobalTempView(shared["backtest_members"])
+                fit.spark.table(PURCHASES).createOrReplaceGlobalTempView(
+                    shared["backtest_purchases"])
+                for view, name in shared.items():
+                    self.spark.table(f"global_temp.{name}").createOrReplaceTempView(view)
+                self._purchases().createOrReplaceTempView("build_purchases")
+                return pl.from_arrow(self.spark.sql(sql).toArrow())
+            finally:
+                for name in shared.values():
+                    with contextlib.suppress(Exception):
+                        self.spark.catalog.dropGlobalTempView(name)
+
+    def release_backtest(self, fit: SparkEngine) -> None:
+        """Drop the fit session's temporary views (their checkpointed rows go with them)."""
+        with contextlib.suppress(Exception):
+            for table in fit.spark.catalog.listTables():
+                if table.isTemporary:
+                    fit.spark.catalog.dropTempView(table.name)
 
 def _tag(run_id: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", run_id.lower())

@@ -38,7 +38,9 @@ SOURCE_VIEW = "segkit_source_{}"
 # bin edges, the binning, the assignment and the outputs, so Spark computes them once.
 MATERIALIZED = {"features.customer_features"}
 # A model reference outside a string literal: staging.transactions -> staging__transactions.
-_REFERENCE = re.compile(r"'(?:[^']|'')*'|\b(staging|cleaning|features|segments)\.(\w+)\b")
+# Comments are skipped whole: an apostrophe in one ("customer's") would otherwise
+# open a literal that swallows the references after it.
+_REFERENCE = re.compile(r"--[^\n]*|'(?:[^']|'')*'|\b(staging|cleaning|features|segments)\.(\w+)\b")
 
 
 def view_name(model: str) -> str:

@@ -25,7 +25,8 @@ def test_kpis_one_row_per_segment_revenue_exact_and_shares_add_up(cdnow_build):
                      "n_orders, n_purchase_days, average_order_value, revenue_per_customer, "
                      "median_days_between_purchases, one_time_buyer_share "
                      "from segments.segment_kpis order by segment_index")
-    names = [r[0] for r in query(wh, "select distinct segment_name from segments.customer_segments")]
+    names = [r[0] for r in query(wh, "select distinct segment_name "
+                                     "from segments.customer_segments")]
     assert sorted(r[0] for r in kpis) == sorted(names)
     # Revenue adds up, exactly, to the total of the lines the build used.
     used_total = query(wh, "select sum(amount) from cleaning.transactions")[0][0]
@@ -137,7 +138,8 @@ def test_backtest_metrics_reach_mlflow(cdnow_build):
                                            "join segments.latest_run using (run_id)")[0][0]
     assert metrics["backtest_lift"] == pytest.approx(lift)
     assert 0.5 < metrics["backtest_auc"] <= 1
-    ids = [r[0] for r in query(cdnow_build["warehouse"], "select segment_id from segments.backtest")]
+    ids = [r[0] for r in query(cdnow_build["warehouse"],
+                               "select segment_id from segments.backtest")]
     assert {f"backtest_repurchase_{i}" for i in ids} <= set(metrics)
 
 
@@ -231,7 +233,8 @@ def test_backtest_skipped_with_too_few_customers_at_the_backtest_date(tmp_path):
     path, as_of = _generated(tmp_path, days_before=400, horizon=60, new_customers=150)
     cfg = _generated_config(tmp_path, path, 60)
     cfg.write_text(cfg.read_text().replace("k = 3", "k = 3\nmin_customers = 1000"))
-    segkit.build(cfg, as_of=str(as_of))  # 1,050 customers at the as-of date, 900 at the backtest date
+    # 1,050 customers at the as-of date, 900 at the backtest date
+    segkit.build(cfg, as_of=str(as_of))
     status, reason = query(tmp_path / "wh.duckdb",
                            "select status, reason from segments.backtest_run_history")[0]
     assert status == "skipped"
@@ -248,7 +251,8 @@ def test_customers_new_in_the_horizon_are_reported_on_their_own(tmp_path):
     assert (new, n) == (150, 900)
     assert new_revenue == Decimal(150 * 20)  # each spent 20.00 in the horizon
     # the segments' revenue shares are of the customers segmented at d only
-    assert abs(sum(r[0] for r in query(wh, "select revenue_share from segments.backtest")) - 1) < 1e-9
+    shares = [r[0] for r in query(wh, "select revenue_share from segments.backtest")]
+    assert abs(sum(shares) - 1) < 1e-9
 
 
 def test_backtest_off_with_zero_days(tmp_path):
