@@ -28,7 +28,7 @@ import polars as pl
 from segkit.config import Config
 from segkit.engines import Engine
 from segkit.errors import InputError
-from segkit.pipeline.carryover import _keep_names, _segment_ids
+from segkit.pipeline.carryover import _keep_names, _name_segments, _segment_ids
 from segkit.pipeline.kpis import money_scale, render_build_sql
 from segkit.pipeline.progress import _Stages, Progress
 
@@ -170,6 +170,7 @@ def _fit_and_measure(fit_cfg: Config, engine: Engine, run_id: str, d: dt.date,
         except InputError as exc:
             return Backtest("skipped", h, f"as of {d}: {exc}", as_of=d)
         # Numbered and named as a first build in an empty warehouse: no previous build.
+        _name_segments(fit_cfg, model, {})
         ids = _segment_ids(model, {})
         _keep_names(model, ids, {})
         fit.assign(model, ids, quiet)
