@@ -238,9 +238,10 @@ def test_a_single_customer(prior, tmp_path, capsys):
     data = HEADER + "".join("c1," + line.split(",", 1)[1] + "\n"
                             for line in good_rows().splitlines())
     code, err = build(project(tmp_path, data), capsys)
-    assert_refused(code, err, 3, "cannot segment", "data.csv",
-                   "need at least 2 customers to segment, got 1")
-    assert_untouched(warehouse, before, failed_with="at least 2 customers")
+    # the gate on too few customers stops it before the model (min_customers = 2 here)
+    assert_refused(code, err, 3, "data.csv has 1 customer to segment",
+                   "[model] min_customers = 2")
+    assert_untouched(warehouse, before, failed_with="1 customer to segment")
 
 
 def test_every_customer_identical(prior, tmp_path, capsys):

@@ -35,7 +35,8 @@ def check_data(cfg: Config, feats, previous: dict) -> None:
     found = feats.n_customers
     if found < m.min_customers:
         raise InputError(
-            f"{feats.source} has {found:,} customers to segment, fewer than "
+            f"{feats.source} has {found:,} customer{'s' if found != 1 else ''} to segment, "
+            "fewer than "
             f"[model] min_customers = {m.min_customers:,}: segments of so few customers "
             f"would not mean much, so nothing was built (the previous build's results are "
             f"unchanged). Add data, or lower {_setting(cfg, 'min_customers')} (at least 2) "

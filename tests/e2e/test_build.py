@@ -74,6 +74,7 @@ def test_few_customers_adapt_the_k_range_and_say_so(tmp_path):
         amount = "amount"
         [model]
         map = false
+        min_customers = 2
         [mlflow]
         enabled = false
     """)

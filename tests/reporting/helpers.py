@@ -84,6 +84,7 @@ def _write_project(folder: Path, *, evil: bool) -> Path:
         'timestamp = "InvoiceDate"\namount = "Revenue"\n\n'
         '[customers]\npath = "customers.csv"\ncustomer_id = "ID"\nnumeric = ["Income"]\n'
         'categorical = ["Channel"]\n\n'
-        "[model]\nn_resamples = 5\nn_init = 10\ntsne_sample_size = 500\n\n"
+        # a small file on purpose (the gate on too few customers: tests/customers/)
+        "[model]\nn_resamples = 5\nn_init = 10\ntsne_sample_size = 500\nmin_customers = 2\n\n"
         "[mlflow]\nenabled = false\n", encoding="utf-8")
     return config
