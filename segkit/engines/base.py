@@ -60,8 +60,8 @@ class Engine:
     -----
     The build calls the methods in this order: :meth:`start`, :meth:`run_sql`
     (which calls :meth:`register_sources`), :meth:`fit`, :meth:`assign`,
-    :meth:`map_sample`, :meth:`segment_profiles`, :meth:`customer_tables`,
-    :meth:`write_outputs`, :meth:`example_rows`, then, once the warehouse
+    :meth:`map_sample`, :meth:`customer_tables`, :meth:`segment_profiles`,
+    :meth:`write_outputs`, :meth:`example_rows` (when tracking), then, once the warehouse
     is written, :meth:`publish_outputs`; :meth:`discard_outputs` when the
     build fails after :meth:`run_sql`. ``stages`` is the build's stage timer:
     ``with stages(name, description) as info`` times a stage and shows it.
