@@ -60,10 +60,11 @@ class Engine:
     -----
     The build calls the methods in this order: :meth:`start`, :meth:`run_sql`
     (which calls :meth:`register_sources`), :meth:`fit`, :meth:`assign`,
-    :meth:`map_sample`, :meth:`segment_profiles`, :meth:`customer_tables`,
+    :meth:`map_sample`, :meth:`customer_tables`, :meth:`segment_profiles`,
     :meth:`segment_kpis`, the backtest's (:meth:`first_purchase_day`,
     :meth:`backtest_engine`, :meth:`backtest_outcomes`, :meth:`release_backtest`),
-    :meth:`release_purchases`, :meth:`write_outputs`, :meth:`example_rows`, then, once the warehouse
+    :meth:`release_purchases`, :meth:`write_outputs`, :meth:`example_rows` (when
+    tracking), then, once the warehouse
     is written, :meth:`publish_outputs`; :meth:`discard_outputs` when the
     build fails after :meth:`run_sql`. ``stages`` is the build's stage timer:
     ``with stages(name, description) as info`` times a stage and shows it.
