@@ -112,6 +112,9 @@ class _BuildRows:
 
     def __init__(self, cfg: Config, run_id: str | None):
         self.cfg = cfg
+        if not cfg.warehouse.exists():
+            raise InputError(f"no warehouse at {cfg.warehouse} yet; run `python -m segkit "
+                             "build` first.")
         # Opened once as segkit opens a warehouse (waiting out a writer, damage said
         # clearly), then attached read-only to a scratch database that holds the views.
         wh.connect(cfg.warehouse, cfg.duckdb, read_only=True).close()
