@@ -107,7 +107,8 @@ class Backtest:
         s = self.stats
         if s is None:
             return {}
-        metrics = {"backtest_seconds": round(self.seconds, 4)}
+        # Not its seconds: meta.run_stages has them, and metrics are the same on every run.
+        metrics = {}
         if s.lift is not None:
             metrics["backtest_lift"] = s.lift
         if s.auc is not None:
