@@ -72,6 +72,7 @@ def test_a_build_exports_the_current_tables_to_parquet_and_csv(two_builds):
     exports = folder / "exports"
     assert sorted(p.name for p in exports.iterdir()) == [
         "customer_segments.csv", "customer_segments.parquet",
+        "segment_changes.csv", "segment_changes.parquet",
         "segment_profiles.csv", "segment_profiles.parquet"]  # no temporary file left
     live = sorted(query(warehouse, "select * from segments.customer_segments"))
     con = duckdb.connect()
@@ -121,14 +122,15 @@ def test_a_build_older_than_the_history_kept_is_refused_with_the_builds_that_can
 
 def test_a_table_added_to_the_warehouse_is_exported_with_its_types(
         two_builds, tmp_path, postgres_server, monkeypatch):
-    """segment_changes appears without a code change; DECIMAL keeps its scale, dates stay dates."""
+    """A table of the exported list is exported as the warehouse holds it, with its own
+    columns: DECIMAL keeps its scale, dates stay dates."""
     monkeypatch.setenv("PGPASSWORD", postgres_server.password)
     target = tmp_path / "warehouse" / "segkit.duckdb"
     target.parent.mkdir()
     shutil.copy(two_builds["warehouse"], target)
     con = duckdb.connect(str(target))
     con.execute("""
-        create table segments.segment_changes as
+        create or replace table segments.segment_changes as
         select run_id, customer_id, segment_id as to_segment_id,
                date '1998-06-30' as changed_on,
                timestamp '1998-06-30 12:34:56.789' as changed_at,
