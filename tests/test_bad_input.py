@@ -542,7 +542,7 @@ def test_two_customers_with_the_map_on(tmp_path, capsys):
 
 @pytest.mark.parametrize("customers, expected", [
     # one customer: nothing to compare; a clear input error
-    (["a,2023-01-01,10\n"], (3, "need at least 2 customers to segment, got 1")),
+    (["a,2023-01-01,10\n"], (3, "has 1 customer to segment, fewer than [model] min_customers")),
     # three customers, one distinct vector: nothing separates them
     (["a,2023-01-01,10\n", "b,2023-01-01,10\n", "c,2023-01-01,10\n"],
      (3, "were dropped (each carries no information after discretization)")),
