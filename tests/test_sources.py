@@ -220,7 +220,7 @@ def test_init_source_writes_a_mapping_the_first_build_needs_no_edit_of(tmp_path)
     assert "# Columns not used: StockCode, Description, Quantity" in text
     cfg = load_config(tmp_path / "segkit.toml")
     assert cfg.transactions.timestamp == "InvoiceDate"
-    result = segkit.build(cfg.replace_model(map=False).replace(
+    result = segkit.build(cfg.replace_model(map=False, min_customers=2).replace(
         mlflow=cfg.mlflow.__class__(enabled=False)))
     assert result.customers > 0
 

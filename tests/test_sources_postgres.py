@@ -64,7 +64,7 @@ def test_a_postgresql_query_is_run_by_postgresql(tmp_path, pg_env):
     # date_trunc and ::casts are PostgreSQL's SQL; the numeric keeps its scale
     source = ('query = "select customer_id, date_trunc(\'day\', purchase_date)::timestamptz '
               'as purchase_date, dollar_value::numeric(14, 2) as dollar_value '
-              'from sales.orders where customer_id < \'00100\'"')
+              'from sales.orders where customer_id < \'00200\'"')
     done = segkit.build(_config(tmp_path, pg_env, source))
     assert done.customers > 0
     warehouse = tmp_path / "warehouse" / "segkit.duckdb"
