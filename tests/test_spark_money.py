@@ -116,7 +116,7 @@ def test_spark_sums_four_decimal_amounts_exactly_and_rounds_averages_half_up(
         {extra}
     """)
     decimals = cfg.transactions.amount_decimals
-    result = spark_sql.build_features(spark, cfg)
+    result = spark_sql.build_features(spark, cfg, spark_sql.read_sources(spark, cfg))
     expected = expected_money(spend_per_day(RETAIL_EUR, lambda row: Decimal(row["AmountEUR"]),
                                             decimals=decimals))
     got = _spark_money(spark)
@@ -146,7 +146,7 @@ def test_spark_rounds_every_demo_average_half_up(spark, tmp_path):
         timestamp = "purchase_date"
         amount = "dollar_value"
     """)
-    spark_sql.build_features(spark, cfg)
+    spark_sql.build_features(spark, cfg, spark_sql.read_sources(spark, cfg))
     got = _spark_money(spark)
     assert len(got) == 23_502
     assert got == demo_money()
@@ -170,7 +170,12 @@ def test_a_catalog_table_keeps_its_money_types(spark, tmp_path):
         order_id = "InvoiceNo"
         amount = "AmountEUR"
     """)
-    context, models, rendered, _, _ = spark_sql.run_models(spark, cfg)
+    from segkit.features.run import run_models
+
+    views = spark_sql.read_sources(spark, cfg)
+    context = spark_sql.spark_context(spark, cfg, views)
+    run = run_models(cfg, context, spark_sql.SparkModels(spark, context, views))
+    models, rendered = run.models, run.rendered
     assert context["transactions"]["amount_kind"] == "float"
     assert _spark_money(spark) == expected_money(
         spend_per_day(RETAIL_EUR, lambda row: Decimal(row["AmountEUR"])))
