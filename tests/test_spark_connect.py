@@ -180,7 +180,8 @@ def test_output_path_build(server, duckdb_segments, tmp_path):
         f"select * from read_parquet('{lake}/customer_segments/*.parquet')").arrow())
     _assert_same_segments(duckdb_segments, segments)
     assert sorted(p.name for p in lake.iterdir()) == [
-        "customer_features", "customer_segments", "quarantine", "segment_history"]
+        "customer_features", "customer_segments", "quarantine", "segment_changes",
+        "segment_history"]
 
 
 def _one_paragraph(done: subprocess.CompletedProcess) -> str:
