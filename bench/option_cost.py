@@ -1,0 +1,131 @@
+"""What the backtest and the random stability baseline cost a build.
+
+    python bench/option_cost.py                          # demo and wide, 3 runs each
+    python bench/option_cost.py --regimes 1000000 10000000 --runs 3
+
+Both are on by default; each reports its own cost here. Regimes: "demo" (the
+bundled CDNOW copy, as `segkit build` builds it), "wide" (bench/run.py's
+customers-only table of 2,240 customers and 13 numeric attributes: it has no
+transactions, so no backtest) and transaction counts (bench/run.py's generated
+data under bench/data/, reused when present).
+
+Per regime and run, interleaved so that machine load hits all variants alike,
+each variant builds twice in a new folder and the second build (the everyday
+rebuild) is timed: "default" (both on), "no backtest" (``[backtest] enabled =
+false``), "no baseline" (``[model] baseline_resamples = 0``) and "neither". The
+seconds are the build's own (meta.runs.seconds_total). An option's cost is the
+median of the default build less the median of the build without it; its share
+is that cost over the default build's median. Targets: the backtest at most 25%
+of a build at 10M; the baseline under 15% on the demo and the wide table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from run import BUILD_ENV, PY, ensure_data, ensure_wide, write_config  # noqa: E402
+
+DEMO = """
+[transactions]
+path = "{path}"
+customer_id = "customer_id"
+timestamp = "purchase_date"
+amount = "dollar_value"
+"""
+
+VARIANTS = {
+    "default": "",
+    "no backtest": "[backtest]\nenabled = false\n",
+    "no baseline": "[model]\nbaseline_resamples = 0\n",
+    "neither": "[backtest]\nenabled = false\n\n[model]\nbaseline_resamples = 0\n",
+}
+
+
+def config_for(regime: str, run_dir: Path, variant: str) -> Path:
+    """The regime's segkit.toml in ``run_dir`` with the variant's sections added."""
+    run_dir.mkdir(parents=True)
+    if regime == "demo":
+        from segkit.config import DEMO_DATA
+
+        path = run_dir / "segkit.toml"
+        path.write_text(f'warehouse = "{run_dir}/warehouse/segkit.duckdb"\n'
+                        f'reports_dir = "{run_dir}/reports"\n' + DEMO.format(path=DEMO_DATA))
+    else:
+        data = ensure_wide() if regime == "wide" else ensure_data(int(regime))
+        path = write_config(data, run_dir, None)
+    text = path.read_text()
+    for section, body in _sections(VARIANTS[variant]).items():
+        header = f"[{section}]\n"
+        text = text.replace(header, header + body) if header in text else text + "\n" + header + body
+    path.write_text(text)
+    return path
+
+
+def _sections(text: str) -> dict[str, str]:
+    """``[name]\\nkey = value`` blocks as {name: "key = value\\n"}."""
+    sections: dict[str, str] = {}
+    for block in filter(None, text.split("[")):
+        name, body = block.split("]\n", 1)
+        sections[name] = body.strip() + "\n"
+    return sections
+
+
+def rebuild_seconds(config: Path) -> float:
+    """Two `segkit build`s in child processes; the seconds the second one recorded."""
+    for _ in range(2):
+        done = subprocess.run([PY, "-m", "segkit", "build", "--config", str(config)],
+                              cwd=ROOT, env=BUILD_ENV, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"build failed ({config}):\n{done.stderr[-2000:]}")
+    import duckdb
+
+    warehouse = tomllib.loads(config.read_text())["warehouse"]
+    con = duckdb.connect(warehouse, read_only=True)
+    try:
+        return con.execute("select seconds_total from meta.runs where status = 'success' "
+                           "order by finished_at desc limit 1").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--regimes", nargs="+", default=["demo", "wide"])
+    args = parser.parse_args()
+    print("| regime | default (s) | no backtest (s) | no baseline (s) | neither (s) "
+          "| backtest | baseline |")
+    print("|---|---|---|---|---|---|---|")
+    for regime in args.regimes:
+        variants = [v for v in VARIANTS if regime != "wide" or "backtest" not in VARIANTS[v]]
+        seconds: dict[str, list[float]] = {v: [] for v in variants}
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(args.runs):
+                for variant in variants:
+                    run_dir = Path(tmp) / f"{variant.replace(' ', '-')}-{i}"
+                    seconds[variant].append(rebuild_seconds(config_for(regime, run_dir, variant)))
+        med = {v: statistics.median(s) for v, s in seconds.items()}
+        on = med["default"]
+
+        def cost(off: str) -> str:
+            if off not in med:
+                return "n/a"
+            return f"{on - med[off]:+.2f} s ({(on - med[off]) / on:.1%})"
+
+        cells = [f"{med[v]:.2f}" if v in med else "n/a" for v in VARIANTS]
+        print(f"| {regime} | " + " | ".join(cells)
+              + f" | {cost('no backtest')} | {cost('no baseline')} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
