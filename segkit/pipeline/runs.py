@@ -81,13 +81,32 @@ def previous_customers(con, run_id: str) -> pl.DataFrame:
     e.g. a Spark build, whose per-customer tables are its own).
 
     A warehouse whose history predates segment_since gets it rebuilt from the
-    history kept (``history.previous_rows_backfilled``), once: from then on
-    every build carries it forward in its rows.
+    history kept (:func:`backfilled_customers`), once: from then on every
+    build carries it forward in its rows.
     """
     backfill = (not queries.rows(con, "history.has_since")[0][0]
                 or queries.rows(con, "history.since_missing", [run_id])[0][0] > 0)
-    name = "history.previous_rows_backfilled" if backfill else "history.previous_rows"
-    return queries.frame(con, name, [run_id]).cast(PREVIOUS_CUSTOMERS_SCHEMA)
+    if backfill:
+        return backfilled_customers(con, run_id)
+    return queries.frame(con, "history.previous_rows", [run_id]).cast(PREVIOUS_CUSTOMERS_SCHEMA)
+
+
+BACKFILL_SQL = "build/segment_since_backfill.sql"
+
+
+def backfilled_customers(con, run_id: str) -> pl.DataFrame:
+    """:func:`previous_customers` rebuilt from the history kept: the rows of build
+    ``run_id`` that ``sql/build/segment_since_backfill.sql`` gives, over the
+    warehouse's history (``history.kept_history``) and its builds in the order
+    they ran (``history.kept_builds``); the Spark engine runs the same file."""
+    for name in ("kept_history", "kept_builds"):
+        # temporary views: the connection is read-only, and they go with it
+        con.execute(f"create or replace temp view {name} as\n"
+                    + queries.sql(f"history.{name}"))
+    backfill = (warehouse.sql_dir() / BACKFILL_SQL).read_text(encoding="utf-8")
+    return con.sql(f"select customer_id, segment_id, segment_name, segment_since "
+                   f"from ({backfill}) where run_id = ?", params=[run_id]
+                   ).pl().cast(PREVIOUS_CUSTOMERS_SCHEMA)
 
 
 def _mark_failed(cfg: Config, run_id: str, message: str) -> None:

@@ -44,22 +44,38 @@ def crosstab_section(data: ReportData) -> dict[str, Any]:
 
 
 def changes_section(data: ReportData) -> dict[str, Any]:
-    """Who changed segment since the last build, and since when segments hold customers."""
+    """Who changed segment since the last build, and since when segments hold customers.
+
+    A first build has no previous build: no one can have stayed, so the share
+    that stayed is unknown ("–"), not 0%.
+    """
     counts = data.change_counts
     by_type = {t: int(counts.filter(pl.col("change_type") == t)["n_customers"].sum())
                for t in ("moved", "new", "gone")}
+    first = data.previous_run_id is None
     since = [{**row, "share_stayed": (row["n_stayed"] / row["n_customers"]
-                                      if row["n_customers"] else None)}
+                                      if row["n_customers"] and not first else None)}
              for row in data.segment_since.iter_rows(named=True)]
     return {"changes": {
         "total": sum(by_type.values()), **by_type,
         "top": counts.head(8).to_dicts(),
         "examples": data.changed_customers.to_dicts(),
-    } if data.previous_run_id else None, "segment_since": since}
+    } if not first else None, "segment_since": since, "is_first_build": first}
+
+
+# Stability at most this far above the random baseline's tells nothing: data with
+# no structure comes back as steadily (few distinct binned vectors, e.g. the demo's 32,
+# are split the same way on every resample whatever they are).
+BASELINE_MARGIN = 0.05
+# ... and at least this far above, the structure is clearly the customers'.
+BASELINE_CLEAR = 0.2
 
 
 def baseline_section(data: ReportData) -> dict[str, Any]:
-    """The chosen k's stability next to the random baseline's at the same k."""
+    """The chosen k's stability next to the random baseline's at the same k, and what
+    the gap says: ``clear`` (far steadier than chance), ``some``, or ``none`` (the
+    baseline is within :data:`BASELINE_MARGIN`: stability cannot tell structure
+    from noise on this data)."""
     selection = data.selection
     if "stability_baseline" not in selection.columns:
         return {"baseline": None}
@@ -67,8 +83,16 @@ def baseline_section(data: ReportData) -> dict[str, Any]:
     if chosen.is_empty() or chosen["stability_baseline"][0] is None:
         return {"baseline": None}
     row = chosen.row(0, named=True)
-    return {"baseline": {"k": row["k"], "stability": row["stability_ari_mean"],
-                         "baseline": row["stability_baseline"]}}
+    stability, baseline = row["stability_ari_mean"], row["stability_baseline"]
+    if stability is None:
+        return {"baseline": None}
+    # as the page shows them: 1.00 against 0.95 is within the margin
+    gap = round(round(stability, 2) - round(baseline, 2), 2)
+    verdict = ("clear" if gap >= BASELINE_CLEAR
+               else "some" if gap > BASELINE_MARGIN else "none")
+    return {"baseline": {"k": row["k"], "stability": stability, "baseline": baseline,
+                         "verdict": verdict,
+                         "distinct_vectors": data.run.get("distinct_vectors")}}
 
 
 def customers_sections(data: ReportData) -> dict[str, Any]:

@@ -312,6 +312,7 @@ class Outputs:
     def __init__(self, spark, cfg: Config, run_id: str, *, as_of=None,
                  scores: str | None = None):
         self.spark, self.engine, self.run_id = spark, cfg.engine, run_id
+        self.warehouse, self.duckdb = cfg.warehouse, cfg.duckdb  # its builds' as-of dates
         self.as_of, self.scores = as_of, scores
         self.tag = _tag(run_id)
         self.written: list[str] = []
@@ -342,21 +343,24 @@ class Outputs:
         (``sql/build/customer_segment_rows.sql``, ``segment_change_rows.sql``), in Spark.
 
         The previous build is the newest in the Spark history (run ids sort as the
-        builds ran). Its rows from before ``segment_since`` was kept start the run
-        at this build (the DuckDB warehouse rebuilds them from its history).
+        builds ran). A history written before ``segment_since`` was kept gets it
+        rebuilt for that build's customers by the DuckDB warehouse's query
+        (:mod:`segkit.spark.history`); from then on every build carries it.
         """
+        from segkit.spark import history as since
         from segkit.warehouse import sql_dir
 
         spark = self.spark
         previous_run = None
         if history is not None:
             previous_run = history.agg({"run_id": "max"}).collect()[0][0]
-        if previous_run is not None:
-            since = ("segment_since" if "segment_since" in history.columns
-                     else "cast(null as date) as segment_since")
+        if previous_run is not None and "segment_since" not in history.columns:
+            previous = since.backfilled_previous(
+                spark, history, previous_run, since.run_dates(self.warehouse, self.duckdb))
+        elif previous_run is not None:
             history.createOrReplaceTempView("segkit_history")
             previous = spark.sql(
-                "select customer_id, segment_id, segment_name, " + since + " from "
+                "select customer_id, segment_id, segment_name, segment_since from "
                 "segkit_history where run_id = '" + previous_run.replace("'", "''") + "'")
         else:
             previous = spark.sql("select cast(null as string) as customer_id, cast(null as int) "
