@@ -442,12 +442,12 @@ def usable_lines(db, context, rows):
         create(db, name, context)
 
 
-def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
+def test_cleaning_purchases_takes_repeats_and_days_after_the_as_of_date_out(db, context):
     usable_lines(db, context, [
         ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
-        ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day: one visit
+        ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day, another country
         ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00")),
-        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),  # a repeat: counted once
+        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),  # a repeat: used once
         ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),
         ("A", "4", T(2024, 1, 11), "UK", Decimal("9.00")),  # after the as-of date
         ("A", "4", T(2024, 1, 11), "UK", Decimal("9.00")),
@@ -455,6 +455,68 @@ def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
     ])
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     create(db, "cleaning.transactions_set_aside", context)
+    assert columns(db, "cleaning.purchases", context) == [
+        "customer_id", "purchase_date", "country", "n_lines", "amount"]
+    assert run(db, "cleaning.purchases", context) == [
+        ("A", D(2024, 1, 1), "FR", 1, Decimal("6.0000")),
+        ("A", D(2024, 1, 1), "UK", 1, Decimal("4.0000")),
+        ("A", D(2024, 1, 8), "FR", 2, Decimal("10.0000")),  # 3 lines less 1 copy
+        ("B", D(2024, 1, 10), None, 1, Decimal("1.2500")),
+    ]
+    model = next(m for m in project.load_models() if m.name == "cleaning.purchases")
+    assert db.execute(f"select distinct typeof(n_lines), typeof(amount) from "
+                      f"({project.render(model, context)})").fetchall() == [
+        ("BIGINT", "DECIMAL(38,4)")]
+
+
+@pytest.mark.parametrize("frequency", ["days", "orders"])
+@pytest.mark.parametrize("categorical", [True, False])
+def test_cleaning_purchases_are_the_used_lines_grouped_by_purchase(db, context, frequency,
+                                                                   categorical):
+    """Exactly the rows of grouping cleaning.transactions (every line used) by the keys."""
+    shaped = {**context, "features": {**context["features"], "frequency": frequency},
+              "transactions": {**context["transactions"],
+                               "categorical": context["transactions"]["categorical"]
+                               if categorical else []}}
+    day, later = T(2024, 1, 3, 9), T(2024, 1, 9)
+    repeated = ("A", "1", day, Decimal("5"), 1, 7)
+    staged(db, shaped, [
+        repeated, repeated, repeated,  # one used, two duplicates
+        ("A", "1", day, Decimal("2.5"), 1, 8),  # the same order, another line
+        ("A", "2", day, Decimal("6"), 1, 9),  # the same day, another order
+        ("A", None, day, Decimal("1"), 1, 10),  # no order id
+        ("A", None, day, Decimal("1"), 1, 10),  # ... repeated
+        ("A", "3", day, Decimal("0"), 1, 11),  # rejected: zero
+        ("A", "3", day, Decimal("0"), 1, 11),
+        ("A", "4", later, Decimal("3"), 1, 12),  # after the as-of date
+        ("A", "4", later, Decimal("3"), 1, 12),
+        ("B", "5", T(2024, 1, 2), Decimal("4"), 1, 13),  # a day with no repeat
+        ("B", "5", T(2024, 1, 2, 10), Decimal("4"), 1, 14),
+        ("B", "6", T(2024, 1, 3), Decimal("-2"), -1, 15),  # a return
+    ], as_of=D(2024, 1, 5))
+    for name in ("cleaning.transactions_checked", "cleaning.transactions"):
+        create(db, name, shaped)
+    keys = "".join(f"{key}, " for key in (["order_id"] if frequency == "orders" else [])
+                   + (["country"] if categorical else []))
+    grouped = db.execute(
+        f"select customer_id, cast(ordered_at as date), {keys}count(*), sum(amount) "
+        f"from cleaning.transactions group by all order by all").fetchall()
+    assert run(db, "cleaning.purchases", shaped) == grouped
+    assert len(grouped) == (4 if frequency == "orders" else 2)
+
+
+PURCHASES_INPUT = ("customer_id varchar, purchase_date date, country varchar, "
+                   "n_lines bigint, amount decimal(38,4)")
+
+
+def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
+    given(db, "cleaning.purchases", PURCHASES_INPUT, [
+        ("A", D(2024, 1, 1), "UK", 1, Decimal("4.00")),
+        ("A", D(2024, 1, 1), "FR", 1, Decimal("6.00")),  # same day: one visit
+        ("A", D(2024, 1, 8), "FR", 2, Decimal("10.00")),
+        ("B", D(2024, 1, 10), None, 1, Decimal("1.25")),
+    ])
+    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     got = run(db, "features.customer_rfm", context)
     assert [r[:6] for r in got] == [
         ("A", 2, 2, Decimal("10.00"), 9, "FR"),  # 20.00 over 2 days; FR on 3 lines
@@ -462,21 +524,16 @@ def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
     ]
 
 
-def test_features_customer_rfm_without_other_keys_counts_each_group_as_a_day(db, context):
-    # No order and no categorical: a line group is a customer day, and the
-    # model skips its per-day aggregate; a removed repeat must still count once.
+def test_features_customer_rfm_without_other_keys_counts_each_purchase_as_a_day(db, context):
+    # No order and no categorical: a purchase is a customer day
     plain = {**context, "transactions": {**context["transactions"], "categorical": []}}
-    usable_lines(db, plain, [
-        ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
-        ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day: one visit
-        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),  # repeated: counted once
-        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),
-        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),
-        ("A", "4", T(2024, 1, 11), "UK", Decimal("9.00")),  # after the as-of date
-        ("B", "4", T(2024, 1, 10), None, Decimal("1.25")),
-    ])
+    given(db, "cleaning.purchases", "customer_id varchar, purchase_date date, "
+          "n_lines bigint, amount decimal(38,4)", [
+              ("A", D(2024, 1, 1), 2, Decimal("10.00")),
+              ("A", D(2024, 1, 8), 1, Decimal("5.00")),
+              ("B", D(2024, 1, 10), 1, Decimal("1.25")),
+          ])
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
-    create(db, "cleaning.transactions_set_aside", plain)
     got = run(db, "features.customer_rfm", plain)
     assert [r[:5] for r in got] == [
         ("A", 2, 2, 7.5, 9),  # 15.00 over 2 days
@@ -487,44 +544,36 @@ def test_features_customer_rfm_without_other_keys_counts_each_group_as_a_day(db,
 
 def test_features_customer_rfm_counts_orders_when_asked(db, context):
     orders = {**context, "features": {**context["features"], "frequency": "orders"}}
-    usable_lines(db, orders, [
-        ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
-        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("6.00")),  # same day, two orders
-        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00")),  # a second line of order 2
-        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00"), 7),  # repeated: counted once
-        ("A", "2", T(2024, 1, 1, 17), "UK", Decimal("2.00"), 7),
-        ("B", "3", T(2024, 1, 10), None, Decimal("1.25")),
-    ])
+    given(db, "cleaning.purchases", "customer_id varchar, purchase_date date, "
+          "order_id varchar, country varchar, n_lines bigint, amount decimal(38,4)", [
+              ("A", D(2024, 1, 1), "1", "UK", 1, Decimal("4.00")),
+              ("A", D(2024, 1, 1), "2", "UK", 2, Decimal("4.00")),  # same day, two orders
+              ("A", D(2024, 1, 2), "2", "FR", 3, Decimal("6.00")),  # order 2 the next day
+              ("B", D(2024, 1, 10), "3", None, 1, Decimal("1.25")),
+          ])
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
-    create(db, "cleaning.transactions_set_aside", orders)
     got = run(db, "features.customer_rfm", orders)
-    assert [r[:5] for r in got] == [
-        ("A", 9, 2, Decimal("7.00"), 9),  # 14.00 over 2 orders, on one day
-        ("B", 0, 1, Decimal("1.25"), 0),
+    assert [r[:6] for r in got] == [
+        ("A", 8, 2, Decimal("7.00"), 9, "FR"),  # 14.00 over 2 orders; 3 lines each: FR first
+        ("B", 0, 1, Decimal("1.25"), 0, None),
     ]
 
 
 def test_features_customer_rfm_rounds_the_exact_average_half_up_once(db, context):
     plain = {**context, "transactions": {**context["transactions"], "categorical": []}}
-    usable_lines(db, plain, [
-        # 653.01 over 2 days is 326.505: half-up 326.51 (a DOUBLE holds 326.50499...)
-        ("A", "1", T(2024, 1, 1), None, Decimal("326.5")),
-        ("A", "2", T(2024, 1, 2), None, Decimal("326.51")),
-        # 74.39 / 2 = 37.195 -> 37.20; 0.25 / 2 = 0.125 -> 0.13 (half-even would say 0.12)
-        ("B", "3", T(2024, 1, 1), None, Decimal("37")),
-        ("B", "4", T(2024, 1, 2), None, Decimal("37.39")),
-        ("C", "5", T(2024, 1, 1), None, Decimal("0.1")),
-        ("C", "6", T(2024, 1, 2), None, Decimal("0.15")),
-        # 20.0099 / 2 = 10.00495: below the half cent
-        ("D", "7", T(2024, 1, 1), None, Decimal("10.0049")),
-        ("D", "8", T(2024, 1, 2), None, Decimal("10.005")),
-        # 1 / 3 days = 0.3333...
-        ("E", "9", T(2024, 1, 1), None, Decimal("0.3333")),
-        ("E", "10", T(2024, 1, 2), None, Decimal("0.3333")),
-        ("E", "11", T(2024, 1, 3), None, Decimal("0.3334")),
-    ])
+    given(db, "cleaning.purchases", "customer_id varchar, purchase_date date, "
+          "n_lines bigint, amount decimal(38,4)", [
+              (c, D(2024, 1, 1 + i), 1, amount) for c, amounts in [
+                  # 653.01 over 2 days is 326.505: half-up 326.51 (a DOUBLE holds 326.50499...)
+                  ("A", ["326.5", "326.51"]),
+                  # 74.39 / 2 = 37.195 -> 37.20; 0.25 / 2 = 0.125 -> 0.13 (half-even: 0.12)
+                  ("B", ["37", "37.39"]), ("C", ["0.1", "0.15"]),
+                  # 20.0099 / 2 = 10.00495: below the half cent
+                  ("D", ["10.0049", "10.005"]),
+                  # 1 / 3 days = 0.3333...
+                  ("E", ["0.3333", "0.3333", "0.3334"]),
+              ] for i, amount in enumerate(Decimal(a) for a in amounts)])
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 3),)])
-    create(db, "cleaning.transactions_set_aside", plain)
     names = columns(db, "features.customer_rfm", plain)
     got = [dict(zip(names, r)) for r in run(db, "features.customer_rfm", plain)]
     assert [(r["customer_id"], r["monetary"], r["total_spend"]) for r in got] == [
@@ -740,7 +789,7 @@ def test_every_model_has_a_unit_test_here():
               "cleaning.line_groups", "cleaning.transactions_set_aside",
               "cleaning.as_of", "cleaning.transactions_checked", "cleaning.transactions",
               "cleaning.customers_checked", "cleaning.customers", "cleaning.quarantine",
-              "cleaning.amount_rounding",
+              "cleaning.amount_rounding", "cleaning.purchases",
               "cleaning.quarantine_reasons", "features.customer_rfm",
               "features.customer_features_raw", "features.numeric_bounds",
               "features.customer_features", "features.column_quality",

@@ -16,24 +16,40 @@ def build_query(name: str, **values) -> str:
 
 
 def test_features_customer_purchases_counts_days_orders_and_exact_revenue(db, context):
-    usable_lines(db, context, [
-        ("A", "1", T(2024, 1, 1, 9), "UK", Decimal("4.00")),
-        ("A", "2", T(2024, 1, 1, 17), "FR", Decimal("6.00")),  # same day, another order
-        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00")),
-        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),  # a repeat: counted once
-        ("A", "3", T(2024, 1, 8), "FR", Decimal("5.00"), 7),
-        ("A", "4", T(2024, 1, 11), "UK", Decimal("9.00")),  # after the as-of date
-        ("B", "4", T(2024, 1, 10), None, Decimal("1.25")),
-    ])
-    given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
-    for name in ("cleaning.transactions_set_aside", "cleaning.transactions_checked",
-                 "cleaning.transactions"):
-        create(db, name, context)
+    # purchases are days (split by country): the orders come from the used lines
+    given(db, "cleaning.purchases", "customer_id varchar, purchase_date date, "
+          "country varchar, n_lines bigint, amount decimal(38,4)", [
+              ("A", D(2024, 1, 1), "UK", 1, Decimal("4.00")),
+              ("A", D(2024, 1, 1), "FR", 1, Decimal("6.00")),  # same day, another country
+              ("A", D(2024, 1, 8), "FR", 2, Decimal("10.00")),
+              ("B", D(2024, 1, 10), None, 1, Decimal("1.25")),
+          ])
+    given(db, "cleaning.transactions", "customer_id varchar, order_id varchar", [
+        ("A", "1"), ("A", "2"), ("A", "3"), ("A", "3"), ("B", "4")])
     got = run(db, "features.customer_purchases", context)
     assert got == [
         # days, orders (distinct order ids of the used lines), revenue, first, last
         ("A", 2, 3, Decimal("20.00"), D(2024, 1, 1), D(2024, 1, 8)),
         ("B", 1, 1, Decimal("1.25"), D(2024, 1, 10), D(2024, 1, 10)),
+    ]
+
+
+def test_features_customer_purchases_counts_the_orders_of_its_purchases(db, context):
+    # purchases are orders: counted from the purchases, no line read
+    orders = {**context, "features": {**context["features"], "frequency": "orders"},
+              "transactions": {**context["transactions"], "categorical": []}}
+    given(db, "cleaning.purchases", "customer_id varchar, purchase_date date, "
+          "order_id varchar, n_lines bigint, amount decimal(38,4)", [
+              ("A", D(2024, 1, 1), "1", 1, Decimal("4.00")),
+              ("A", D(2024, 1, 1), "2", 2, Decimal("6.00")),
+              ("A", D(2024, 1, 2), "2", 1, Decimal("1.00")),  # order 2 the next day
+              ("B", D(2024, 1, 10), None, 1, Decimal("1.25")),  # no order id
+          ])
+    model = next(m for m in project.load_models() if m.name == "features.customer_purchases")
+    assert project.dependencies(project.render(model, orders)) == {"cleaning.purchases"}
+    assert run(db, "features.customer_purchases", orders) == [
+        ("A", 2, 2, Decimal("11.00"), D(2024, 1, 1), D(2024, 1, 2)),
+        ("B", 1, 0, Decimal("1.25"), D(2024, 1, 10), D(2024, 1, 10)),
     ]
 
 
