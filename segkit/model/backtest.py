@@ -130,7 +130,7 @@ class BacktestStatistics:
 
 
 def backtest_statistics(segments, ranks, bought_again, spend, purchase_days, *, scale=2,
-                        n_resamples=1000, confidence=0.95, seed=0):
+                        money_decimals=None, n_resamples=1000, confidence=0.95, seed=0):
     """Per-segment outcomes of a backtest, its lift and AUC, each with a bootstrap interval.
 
     Parameters
@@ -149,7 +149,10 @@ def backtest_statistics(segments, ranks, bought_again, spend, purchase_days, *, 
     purchase_days : array-like of int, shape (n,)
         Purchase days in the horizon.
     scale : int, default=2
-        Decimal places of money; reported money is rounded once, half up.
+        Decimal places of the spend; sums (revenue) keep them.
+    money_decimals : int, optional
+        Decimal places of the mean spend per customer, a quotient rounded once,
+        half up, to this many places (default: ``scale``).
     n_resamples : int, default=1000
     confidence : float, default=0.95
         Percentile intervals: the (1 - confidence) / 2 and (1 + confidence) / 2
@@ -162,6 +165,11 @@ def backtest_statistics(segments, ranks, bought_again, spend, purchase_days, *, 
     BacktestStatistics
     """
     seg, bought, units, days = _inputs(segments, ranks, bought_again, spend, purchase_days, scale)
+    places = scale if money_decimals is None else money_decimals
+    if not (isinstance(places, int) and 0 <= places <= scale):
+        raise ValueError(f"money_decimals must be an integer from 0 to scale ({scale}), "
+                         f"got {money_decimals!r}")
+    to_places = Fraction(10) ** (places - scale)  # units of 10^-scale -> of 10^-places
     if not (isinstance(n_resamples, int) and n_resamples >= 1):
         raise ValueError(f"n_resamples must be an integer >= 1, got {n_resamples!r}")
     if not 0 < confidence < 1:
@@ -197,8 +205,8 @@ def backtest_statistics(segments, ranks, bought_again, spend, purchase_days, *, 
             repurchase_share=b_i / n_i if n_i else None,
             repurchase_share_ci=_interval(share_r[:, i], qs),
             revenue=_money(Fraction(u_i), scale),
-            mean_spend=_money(Fraction(u_i, n_i) if n_i else Fraction(0), scale),
-            mean_spend_ci=_interval(mean_r[:, i], qs, money=scale),
+            mean_spend=_money(Fraction(u_i, n_i) * to_places if n_i else Fraction(0), places),
+            mean_spend_ci=_interval(mean_r[:, i] * float(to_places), qs, money=places),
             revenue_share=u_i / total_units if total_units else None,
             revenue_share_ci=_interval(revenue_r[:, i], qs),
             purchase_days=d_i, purchase_days_per_customer=d_i / n_i if n_i else 0.0,

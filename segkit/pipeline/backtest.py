@@ -192,7 +192,7 @@ def _fit_and_measure(fit_cfg: Config, engine: Engine, run_id: str, d: dt.date,
         segmented["segment_id"].to_numpy(), {ids[i]: int(r) for i, r in enumerate(ranks)},
         segmented["bought_again"].to_numpy(), units.to_numpy(),
         segmented["purchase_days"].cast(pl.Int64).to_numpy(), scale=scale,
-        seed=fit_cfg.model.seed)
+        money_decimals=min(fit_cfg.features.money_decimals, scale), seed=fit_cfg.model.seed)
     new_revenue = new["spend"].sum() if new.height else Decimal(0)
     return Backtest("ran", h, as_of=d, stats=stats, scale=scale,
                     names={ids[i]: name for i, name in enumerate(model.segment_names_)},

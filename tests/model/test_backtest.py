@@ -79,6 +79,19 @@ def test_money_rounds_once_half_up():
     assert res.segments[0].revenue == Decimal("0.0003")
 
 
+def test_mean_spend_is_rounded_once_to_the_money_decimals():
+    # 4-decimal spend, mean kept to cents: 0.0150 / 1 and 0.0249 + 0.0001 = 0.0250 / 2 = 0.0125
+    res = backtest_statistics([0, 1, 1], {0: 1, 1: 2}, np.array([True, True, True]),
+                              [Decimal("0.0150"), Decimal("0.0249"), Decimal("0.0001")],
+                              np.array([1, 1, 1]), scale=4, money_decimals=2, n_resamples=10)
+    assert [s.mean_spend for s in res.segments] == [Decimal("0.02"), Decimal("0.01")]
+    assert res.segments[1].revenue == Decimal("0.0250")  # sums keep the spend's scale
+    assert all(s.mean_spend_ci.low.as_tuple().exponent == -2 for s in res.segments)
+    with pytest.raises(ValueError, match="money_decimals"):
+        backtest_statistics([0], {0: 1}, np.array([True]), [1], np.array([1]), scale=2,
+                            money_decimals=4, n_resamples=10)
+
+
 def test_identical_inputs_give_identical_results_and_the_seed_matters():
     data = _random_backtest()
     one = backtest_statistics(**data, n_resamples=300, seed=4)
