@@ -13,7 +13,8 @@ def test_sections_of_second_build(project):
     page = _assert_no_injection(html)
     text = " ".join(" ".join(page.text).split())
     for heading in ("1. Summary", "2. Data quality", "3. Features", "4. Choosing k",
-                    "5. The map", "6. Segments", "7. Movement", "8. Use it in SQL"):
+                    "5. The map", "6. Segments", "7. Do the segments predict?", "8. Movement",
+                    "9. Use it in SQL"):
         assert heading in text
     assert "No map for this build" in text and "--no-map" in text
     assert f"Compared with build {project['first'].run_id}" in text
