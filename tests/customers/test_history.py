@@ -190,8 +190,13 @@ def test_the_report_shows_the_crosstab_the_changes_and_the_baseline(two_demo_bui
     assert "Since when customers have had their segment" in html
     stability, baseline = query(wh, "select stability_ari_mean, stability_baseline "
                                     "from segments.model_selection where is_chosen")[0]
-    assert (f"the segments' stability is {stability:.2f} against {baseline:.2f} for data "
-            "with no structure") in html
+    if round(stability, 2) - round(baseline, 2) <= 0.05:  # the demo: 1.00 and 1.00
+        assert "Stability cannot tell structure from noise on this data" in html
+        assert (f"the segments' stability is {stability:.2f}, and data with no structure"
+                in html) and f"scores {baseline:.2f}, just as high" in html
+    else:
+        assert (f"the segments' stability is {stability:.2f} against {baseline:.2f} for data "
+                "with no structure") in html
     for group in [r[0] for r in query(wh, "select distinct rfm_group "
                                           "from segments.customer_segments")]:
         assert f'<th class="num">{group}</th>' in html
