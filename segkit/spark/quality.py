@@ -27,8 +27,6 @@ def _histograms(spark, names: list[str], raw: dict[str, tuple], capped: dict[str
 
     The edges are numpy's (``np.histogram``'s) for the column's min and max; a
     value goes to the last bin whose lower edge it reaches, the maximum to the last.
-    One query per relation counts every feature's bins (a query per feature and
-    relation was a Spark job each, two dozen for six features).
     """
     rows = []
     for stage, relation, bounds in (("raw", "features__customer_features_raw", raw),
@@ -41,22 +39,19 @@ def _histograms(spark, names: list[str], raw: dict[str, tuple], capped: dict[str
                                                      bins=HISTOGRAM_BINS)
         if not edges:
             continue
-        bins = []
+        # every feature's bins counted in one query: a group by per feature, their
+        # union (a query per feature was a Spark job or two each: two dozen for six
+        # features; one aggregate of every bin expression at once took 20 times a min/max
+        # of the same rows at 10M lines)
+        parts = []
         for j, (name, e) in enumerate(edges.items()):
             column = f"cast(`{name}` as double)"
             index = " + ".join(f"case when {column} >= {float(x)!r} then 1 else 0 end"
                                for x in e[1:-1])
-            # the bin of a finite value; null for a missing, NaN or infinite one
-            bins.append(f"case when {column} is not null and not isnan({column}) "
-                        f"and abs({column}) != double('inf') then {index} end as b{j}")
-        # one row per customer and feature (stack), counted per feature and bin: each
-        # bin expression is computed once per value (a count_if per bin repeated it)
-        pairs = ", ".join(f"{j}, b{j}" for j in range(len(edges)))
-        counted = {(j, b): n for j, b, n in spark.sql(f"""
-            select j, b, count(*) from (
-                select stack({len(edges)}, {pairs}) as (j, b)
-                from (select {', '.join(bins)} from {relation}))
-            where b is not null group by j, b""").collect()}
+            parts.append(f"select {j} as j, {index} as b, count(*) as n from {relation} "
+                         f"where {column} is not null and not isnan({column}) "
+                         f"and abs({column}) != double('inf') group by 2")
+        counted = {(j, b): n for j, b, n in spark.sql(" union all ".join(parts)).collect()}
         for j, (name, e) in enumerate(edges.items()):
             rows += [{"feature": name, "stage": stage, "bin_lower": float(e[i]),
                       "bin_upper": float(e[i + 1]), "n_customers": int(counted.get((j, i), 0))}
