@@ -2,11 +2,12 @@
 
     python bench/spark.py                      # 1M transactions, one build per engine
     python bench/spark.py --sizes 1000000 10000000 --runs 2
+    python bench/spark.py --data bench/data/t10m   # a folder with a segkit.toml
 
 For each size it generates data once with `python -m segkit generate` (Parquet,
 under bench/data/, reused when present), then builds with each engine as a
-child process (`python -m segkit build --engine ...`, map and MLflow off,
-Spark on `local[2]` writing Parquet), alternating engines run by run so that
+child process (`python -m segkit build --engine ...`, map, MLflow, the backtest and
+the random baseline off, Spark on `local[2]` writing Parquet), alternating engines run by run so that
 load on the machine hits both alike. It reads the seconds per stage each build
 recorded in meta.run_stages and checks that both engines gave every customer
 the same segment. Each run also times Spark's floor (bench/spark_floor.py: the
@@ -22,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,10 +43,17 @@ def _data(size: int) -> Path:
     return folder
 
 
+# The builds' configs, warehouses and Parquet outputs: beside the data, never in it.
+WORK = Path(tempfile.mkdtemp(prefix="segkit-bench-spark-"))
+
+
 def _config(folder: Path, engine: str) -> Path:
-    text = (folder / "segkit.toml").read_text()
-    path = folder / f"bench_{engine}.toml"
-    extra = "\n[model]\nmap = false\n[mlflow]\nenabled = false\n"
+    # the data's own config, its relative paths made absolute
+    text = (folder / "segkit.toml").read_text().replace('path = "', f'path = "{folder}/')
+    path = WORK / folder.name / f"bench_{engine}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = ("\n[model]\nmap = false\nbaseline_resamples = 0\n[backtest]\nenabled = false\n"
+             "[mlflow]\nenabled = false\n")
     if engine == "spark":
         extra += f'[engine]\nkind = "spark"\nmaster = "local[2]"\noutput_path = "lake"\n'
     path.write_text(text + extra)
@@ -52,7 +61,7 @@ def _config(folder: Path, engine: str) -> Path:
 
 
 def _build(folder: Path, engine: str, run: int) -> dict:
-    warehouse = folder / f"wh_{engine}_{run}" / "segkit.duckdb"
+    warehouse = WORK / folder.name / f"wh_{engine}_{run}" / "segkit.duckdb"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "segkit", "build", "--config",
@@ -90,7 +99,7 @@ def _same_segments(folder: Path, duck: Path) -> bool:
     try:
         different = con.execute(f"""
             select count(*) from segments.customer_segments d
-            full join read_parquet('{folder / "lake" / "customer_segments"}/*.parquet') s
+            full join read_parquet('{WORK / folder.name / "lake" / "customer_segments"}/*.parquet') s
                 using (customer_id)
             where d.segment_id is distinct from s.segment_id
                or d.segment_name is distinct from s.segment_name""").fetchall()[0][0]
@@ -102,6 +111,8 @@ def _same_segments(folder: Path, duck: Path) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--data", type=Path, nargs="+", default=[],
+                        help="folders with a segkit.toml (and its data) instead of --sizes")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     stages = ["session", "load", "features", "discretize", "sweep", "stability", "assign",
@@ -109,8 +120,8 @@ def main() -> None:
     print("| transactions | engine | customers | wall s | floor s | x floor | "
           + " | ".join(stages) + " |")
     print("|---" * (len(stages) + 6) + "|")
-    for size in args.sizes:
-        folder = _data(size)
+    for size, folder in ([(None, f.resolve()) for f in args.data] if args.data
+                         else [(n, _data(n)) for n in args.sizes]):
         results: dict[str, list[dict]] = {"duckdb": [], "spark": []}
         floors: dict[str, list[float]] = {"duckdb": [], "spark": []}
         for run in range(args.runs):
@@ -123,12 +134,12 @@ def main() -> None:
                                                    for r in runs)
             wall = statistics.median(r["wall"] for r in runs)
             floor = statistics.median(floors[engine])
-            row = [f"{size:,}", engine, f"{runs[0]['customers']:,}", f"{wall:.1f}",
+            row = [f"{size:,}" if size else folder.name, engine, f"{runs[0]['customers']:,}", f"{wall:.1f}",
                    f"{floor:.1f}", f"{wall / floor:.1f}x"]
             row += [f"{median(s):.2f}" if any(s in r["stages"] for r in runs) else "-"
                     for s in stages]
             print("| " + " | ".join(row) + " |")
-        print(f"<!-- {size:,}: same segment for every customer: {same} -->")
+        print(f"<!-- {size or folder.name}: same segment for every customer: {same} -->")
 
 
 if __name__ == "__main__":

@@ -325,9 +325,10 @@ class Outputs:
         frames = {name: spark.sql(f"select *, '{run}' as run_id from {view}")
                   for name, view in OUTPUTS.items()}
         previous = self._previous_history()
-        frames["customer_segments"], changes = self.looking_back(frames["customer_segments"],
-                                                                 previous)
-        history = frames["customer_segments"]
+        customers, changes = self.looking_back(frames["customer_segments"], previous)
+        # Written twice (the table and the history): computed once, with the RFM scores'
+        # windows over every customer, instead of once per write.
+        frames["customer_segments"] = history = customers.localCheckpoint(eager=True)
         if previous is not None:
             history = previous.unionByName(history, allowMissingColumns=True)
         frames[HISTORY] = history

@@ -76,12 +76,18 @@ def bin_edges(spark, features: list[str], n_bins: int) -> dict[str, list[float]]
     numpy's own interpolation and the removal of bins narrower than 1e-8 run here.
     """
     edges = {}
+    # count, min, max and the bad values of every feature in one query (a job each
+    # feature before)
+    parts = []
     for feature in features:
         column = f"cast(`{feature}` as double)"
-        n, low, high, bad = spark.sql(
-            f"select count(*), min({column}), max({column}), "
-            f"count_if({column} is null or isnan({column}) or abs({column}) = double('Infinity'))"
-            f" from {FEATURES}").collect()[0]
+        parts += [f"min({column})", f"max({column})", f"count_if({column} is null or "
+                  f"isnan({column}) or abs({column}) = double('Infinity'))"]
+    summary = spark.sql(f"select count(*), {', '.join(parts)} from {FEATURES}").collect()[0] \
+        if features else None
+    for j, feature in enumerate(features):
+        column = f"cast(`{feature}` as double)"
+        n, (low, high, bad) = summary[0], summary[1 + 3 * j:4 + 3 * j]
         if bad:
             raise ValueError(f"column {feature!r} contains nulls, NaN or infinite values; "
                              "impute them upstream")
@@ -152,13 +158,42 @@ def assign(spark, model, ids: list[int]) -> None:
         StructField("segment_id", IntegerType()), StructField("segment_index", IntegerType()),
         StructField("segment_name", StringType()), StructField("feature", StringType()),
         StructField("centroid", DoubleType())])).createOrReplaceTempView("segkit_centroids")
+    # The rule reads a customer only through its binned vector (the bins, the one-hot
+    # values), so it runs on one customer per distinct vector (at most n_bins ** d) and
+    # every customer gets its vector's segment and distance by a broadcast join. The
+    # rule over every customer unpivoted a row per customer and feature and shuffled
+    # them three times: at 1M customers, most of the assign stage.
+    keys = [f"{_vector_part(model, f)} as k{j}" for j, f in enumerate(model.features_)]
+    spark.sql(f"select customer_id, {', '.join(keys)} from {FEATURES}"
+              ).createOrReplaceTempView("segkit_binned")
+    materialize(spark, "segkit_one_per_vector", f"""
+        with firsts as (
+            select min(customer_id) as customer_id from segkit_binned
+            group by {', '.join(f"k{j}" for j in range(len(keys)))}
+        )
+        select /*+ broadcast(firsts) */ f.* from {FEATURES} f
+        left semi join firsts on f.customer_id = firsts.customer_id""")
     context = for_dialect(segment_context(model.features_), "spark")
     sql = project.render_string(
-        "with {{ assign_segments('" + FEATURES + "', segment_features, "
+        "with {{ assign_segments('segkit_one_per_vector', segment_features, "
         "edges='segkit_bin_edges', centroids='segkit_centroids') }}\n"
-        "select * from assigned", context, dialect="spark")
+        f"select {', '.join(keys)}, a.segment_id, a.segment_name, a.distance_to_centroid\n"
+        "from assigned a join segkit_one_per_vector using (customer_id)",
+        context, dialect="spark")
+    materialize(spark, "segkit_vector_segments", sql)
+    same_vector = " and ".join(f"b.k{j} <=> v.k{j}" for j in range(len(keys)))
     spark.catalog.dropTempView(ASSIGNED)  # the last build's, in a long-lived session
-    materialize(spark, ASSIGNED, sql)
+    materialize(spark, ASSIGNED, f"""
+        select /*+ broadcast(v) */ b.customer_id, v.segment_id, v.segment_name,
+               v.distance_to_centroid
+        from segkit_binned b join segkit_vector_segments v on {same_vector}""")
+
+
+def _vector_part(model, feature: str) -> str:
+    """A feature's coordinate in the binned vector: its bin, or a one-hot value as it is."""
+    if feature in model.bin_edges_:
+        return bin_expression(feature, model.bin_edges_[feature])
+    return f"cast(`{feature}` as double)"
 
 
 def _sample_positions(model, sample_size: int, rng) -> dict[int, np.ndarray]:
@@ -201,9 +236,7 @@ def map_sample(spark, model, ids: list[int], sample_size: int, seed: int):
         StructField("segment_index", IntegerType()), StructField("position", IntegerType())])
     ).createOrReplaceTempView("segkit_map_picks")
     index = " ".join(f"when {int(ids[i])} then {i}" for i in range(model.k_))
-    bins = ", ".join(
-        f"{bin_expression(f, model.bin_edges_[f]) if f in model.bin_edges_ else f'cast(`{f}` as double)'}"
-        f" as b{j}" for j, f in enumerate(model.features_))
+    bins = ", ".join(f"{_vector_part(model, f)} as b{j}" for j, f in enumerate(model.features_))
     sample = pl.from_arrow(spark.sql(f"""
         with ranked as (
             select customer_id, segment_id, case segment_id {index} end as segment_index,
