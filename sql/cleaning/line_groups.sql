@@ -1,15 +1,16 @@
 -- model:
 --   materialized: table
 --   published: live
---   grain: one row per customer, purchase day and categorical values of usable lines
+--   grain: one row per customer, purchase day, order and categorical values of usable lines
 --   requires: transactions
 --   not_null: customer_id, purchase_date, n_lines, amount, may_repeat
 -- The usable lines (those no check of their own rejects: the line_reason
 -- macro) collapsed by what the features need: customer, day, the order when
--- frequency counts orders, the categorical values; with how many lines, their
--- spend, and how many amounts were rounded to the scale kept (by more than
--- float noise, or by float noise alone; cleaning.amount_rounding adds them
--- up). A build stores it as a table: it is its one full read of the source,
+-- an order id is mapped (the segment KPIs count orders whatever frequency
+-- counts, and need not read the lines again for it), the categorical values;
+-- with how many lines, their spend, and how many amounts were rounded to the
+-- scale kept (by more than float noise, or by float noise alone;
+-- cleaning.amount_rounding adds them up). A build stores it as a table: it is its one full read of the source,
 -- one hash aggregate to a few million groups, where a table of every line and
 -- a window over it cost seconds and a gigabyte at 10M lines.
 -- may_repeat: exact repeats are copies of one line, so they fall in one group
@@ -32,7 +33,7 @@ grouped as (
     select
         customer_id,
         cast(ordered_at as date) as purchase_date,
-        {{ purchase_keys(features.frequency == 'orders', transactions.categorical) }}
+        {{ purchase_keys(transactions.order_id, transactions.categorical) }}
         count(*) as n_lines,
         sum(amount) as amount,
         count(*) filter (where amount_rounding = 'rounded') as n_amounts_rounded,
@@ -49,7 +50,7 @@ grouped as (
     group by
         customer_id,
         cast(ordered_at as date)
-        {%- if features.frequency == 'orders' %},
+        {%- if transactions.order_id %},
         order_id
         {%- endif %}
         {%- for column in transactions.categorical %},
@@ -61,7 +62,7 @@ final as (
     select
         customer_id,
         purchase_date,
-        {{ purchase_keys(features.frequency == 'orders', transactions.categorical) }}
+        {{ purchase_keys(transactions.order_id, transactions.categorical) }}
         n_lines,
         amount,
         n_amounts_rounded,

@@ -1,13 +1,14 @@
 -- model:
 --   materialized: view
 --   published: live
---   grain: one row per customer, purchase and categorical values of its lines
+--   grain: one row per customer, purchase day, order and categorical values of its lines
 --   requires: transactions
 --   not_null: customer_id, purchase_date, n_lines, amount
 -- One row per customer and purchase, from the lines used: a purchase is a
--- day, or an order on its day when [features] frequency = "orders". When the
--- transactions have categorical columns, a purchase is split by their values
--- (a customer's most frequent value is counted in lines). Each row has how
+-- day, split by order when an order id is mapped (so that orders can be
+-- counted without reading the lines again, whatever [features] frequency
+-- counts). When the transactions have categorical columns, a purchase is also
+-- split by their values (a customer's most frequent value is counted in lines). Each row has how
 -- many lines it holds and their spend, exact, DECIMAL(38, s): the same counts
 -- and sums as grouping the lines used (cleaning.transactions) by these keys.
 -- Exact repeats are out (their first copy is used), and so are the days after
@@ -23,7 +24,7 @@
 -- that may hold a repeat (may_repeat, a few percent of them): every other
 -- group is used as it is; these lose their extra copies, the lines set aside
 -- as duplicates.
-{%- set keys = purchase_keys(features.frequency == 'orders', transactions.categorical) %}
+{%- set keys = purchase_keys(transactions.order_id, transactions.categorical) %}
 with
 
 line_groups as (

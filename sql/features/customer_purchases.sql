@@ -24,14 +24,14 @@ purchases as (
 per_customer as (
     select
         customer_id,
-        {% if features.frequency == 'orders' or transactions.categorical -%}
+        {% if transactions.order_id or transactions.categorical -%}
         -- a day is split by order or by the lines' categorical values: count it once
         count(distinct purchase_date) as n_purchase_days,
         {%- else -%}
         -- each row is one purchase day
         count(*) as n_purchase_days,
         {%- endif %}
-        {% if features.frequency == 'orders' -%}
+        {% if transactions.order_id -%}
         count(distinct order_id) as n_orders,
         {%- endif %}
         sum(amount) as revenue,
@@ -41,36 +41,21 @@ per_customer as (
     group by customer_id
 ),
 
-{% if transactions.order_id and features.frequency != 'orders' -%}
--- purchases are days: the orders come from the used lines
-orders as (
-    select
-        customer_id,
-        count(distinct order_id) as n_orders
-    from cleaning.transactions
-    group by customer_id
-),
-{%- endif %}
-
 final as (
     select
-        per_customer.customer_id,
-        per_customer.n_purchase_days,
-        {% if features.frequency == 'orders' -%}
-        per_customer.n_orders,
-        {%- elif transactions.order_id -%}
-        coalesce(orders.n_orders, 0) as n_orders,
+        customer_id,
+        n_purchase_days,
+        {% if transactions.order_id -%}
+        n_orders,
         {%- else -%}
-        per_customer.n_purchase_days as n_orders,
+        -- no order id: a purchase day is an order
+        n_purchase_days as n_orders,
         {%- endif %}
         -- exact at the scale of the amounts: DECIMAL(38, s) on both engines
-        cast(per_customer.revenue as decimal(38, {{ transactions.amount_scale }})) as revenue,
-        per_customer.first_purchase_date,
-        per_customer.last_purchase_date
+        cast(revenue as decimal(38, {{ transactions.amount_scale }})) as revenue,
+        first_purchase_date,
+        last_purchase_date
     from per_customer
-    {% if transactions.order_id and features.frequency != 'orders' -%}
-    left join orders on orders.customer_id = per_customer.customer_id
-    {%- endif %}
 )
 
 select * from final

@@ -30,8 +30,8 @@ per_customer as (
         max(purchase_date) as last_purchase_date,
         {% if features.frequency == 'orders' -%}
         count(distinct order_id) as n_purchases,
-        {%- elif transactions.categorical -%}
-        -- a day is split by the lines' categorical values: count it once
+        {%- elif transactions.order_id or transactions.categorical -%}
+        -- a day is split by order or by the lines' categorical values: count it once
         count(distinct purchase_date) as n_purchases,
         {%- else -%}
         -- each row is one purchase day

@@ -335,22 +335,21 @@ def test_cleaning_transactions_checked_keeps_one_copy_of_a_repeated_line(db, con
 
 def test_cleaning_line_groups_flags_every_group_that_may_hold_a_repeat(db, context):
     at = T(2024, 1, 3)
-    staged(db, context, [("A", str(i), at, Decimal("1"), 1, h)
-                         for i, h in enumerate([1, 2, 3, 1 + 2 ** 18, 5])]
+    staged(db, context, [("A", "1", at, Decimal("1"), 1, h)  # one order of five lines
+                         for h in [1, 2, 3, 1 + 2 ** 18, 5]]
            + [("B", "1", at, Decimal("1"), 1, 2 + 2 ** 18 * k) for k in (1, 2)]
            + [("C", "1", at, Decimal("1"), 1, h) for h in (1 + 2 ** 6, 2, 3)])
     got = run(db, "cleaning.line_groups", context, order_by="customer_id")
     # A: five different hashes, one of which shares every map's bit with hash 1:
     # set aside and compared, no repeat; B: two hashes that differ only above the
     # maps' 18 bits: set aside too; C: the first map tells its three lines apart
-    assert [(r[0], r[3], r[4], r[8]) for r in got] == [
+    assert [(r[0], r[4], r[5], r[9]) for r in got] == [
         ("A", 5, Decimal("5"), True), ("B", 2, Decimal("2"), True),
         ("C", 3, Decimal("3"), False)]
     assert run(db, "cleaning.transactions_checked", context,
                order_by="customer_id, order_id") == [
         (c, o, at, Decimal("1"), None, "UK", None, None, None)
-        for c, o in [("A", "0"), ("A", "1"), ("A", "2"), ("A", "3"), ("A", "4"),
-                     ("B", "1"), ("B", "1"), ("C", "1"), ("C", "1"), ("C", "1")]]
+        for c, o in [("A", "1")] * 5 + [("B", "1")] * 2 + [("C", "1")] * 3]
 
 
 def test_cleaning_transactions_keeps_the_usable_lines(db, context):
@@ -455,13 +454,14 @@ def test_cleaning_purchases_takes_repeats_and_days_after_the_as_of_date_out(db, 
     ])
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     create(db, "cleaning.transactions_set_aside", context)
+    # an order id is mapped: a day is split by order, so orders count from here
     assert columns(db, "cleaning.purchases", context) == [
-        "customer_id", "purchase_date", "country", "n_lines", "amount"]
+        "customer_id", "purchase_date", "order_id", "country", "n_lines", "amount"]
     assert run(db, "cleaning.purchases", context) == [
-        ("A", D(2024, 1, 1), "FR", 1, Decimal("6.0000")),
-        ("A", D(2024, 1, 1), "UK", 1, Decimal("4.0000")),
-        ("A", D(2024, 1, 8), "FR", 2, Decimal("10.0000")),  # 3 lines less 1 copy
-        ("B", D(2024, 1, 10), None, 1, Decimal("1.2500")),
+        ("A", D(2024, 1, 1), "1", "UK", 1, Decimal("4.0000")),
+        ("A", D(2024, 1, 1), "2", "FR", 1, Decimal("6.0000")),
+        ("A", D(2024, 1, 8), "3", "FR", 2, Decimal("10.0000")),  # 3 lines less 1 copy
+        ("B", D(2024, 1, 10), "4", None, 1, Decimal("1.2500")),
     ]
     model = next(m for m in project.load_models() if m.name == "cleaning.purchases")
     assert db.execute(f"select distinct typeof(n_lines), typeof(amount) from "
@@ -473,7 +473,8 @@ def test_cleaning_purchases_takes_repeats_and_days_after_the_as_of_date_out(db, 
 @pytest.mark.parametrize("categorical", [True, False])
 def test_cleaning_purchases_are_the_used_lines_grouped_by_purchase(db, context, frequency,
                                                                    categorical):
-    """Exactly the rows of grouping cleaning.transactions (every line used) by the keys."""
+    """Exactly the rows of grouping cleaning.transactions (every line used) by the keys:
+    the order (mapped here, whatever frequency counts) and the categorical columns."""
     shaped = {**context, "features": {**context["features"], "frequency": frequency},
               "transactions": {**context["transactions"],
                                "categorical": context["transactions"]["categorical"]
@@ -496,13 +497,12 @@ def test_cleaning_purchases_are_the_used_lines_grouped_by_purchase(db, context, 
     ], as_of=D(2024, 1, 5))
     for name in ("cleaning.transactions_checked", "cleaning.transactions"):
         create(db, name, shaped)
-    keys = "".join(f"{key}, " for key in (["order_id"] if frequency == "orders" else [])
-                   + (["country"] if categorical else []))
+    keys = "".join(f"{key}, " for key in ["order_id"] + (["country"] if categorical else []))
     grouped = db.execute(
         f"select customer_id, cast(ordered_at as date), {keys}count(*), sum(amount) "
         f"from cleaning.transactions group by all order by all").fetchall()
     assert run(db, "cleaning.purchases", shaped) == grouped
-    assert len(grouped) == (4 if frequency == "orders" else 2)
+    assert len(grouped) == 4
 
 
 PURCHASES_INPUT = ("customer_id varchar, purchase_date date, country varchar, "

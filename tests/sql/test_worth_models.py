@@ -16,19 +16,20 @@ def build_query(name: str, **values) -> str:
 
 
 def test_features_customer_purchases_counts_days_orders_and_exact_revenue(db, context):
-    # purchases are days (split by country): the orders come from the used lines
+    # purchases are days, split by order (mapped) and country: each counted once
     given(db, "cleaning.purchases", "customer_id varchar, purchase_date date, "
-          "country varchar, n_lines bigint, amount decimal(38,4)", [
-              ("A", D(2024, 1, 1), "UK", 1, Decimal("4.00")),
-              ("A", D(2024, 1, 1), "FR", 1, Decimal("6.00")),  # same day, another country
-              ("A", D(2024, 1, 8), "FR", 2, Decimal("10.00")),
-              ("B", D(2024, 1, 10), None, 1, Decimal("1.25")),
+          "order_id varchar, country varchar, n_lines bigint, amount decimal(38,4)", [
+              ("A", D(2024, 1, 1), "1", "UK", 1, Decimal("4.00")),
+              ("A", D(2024, 1, 1), "2", "FR", 1, Decimal("6.00")),  # same day, another order
+              ("A", D(2024, 1, 8), "3", "FR", 1, Decimal("7.00")),
+              ("A", D(2024, 1, 8), "3", "UK", 1, Decimal("3.00")),  # same order, another country
+              ("B", D(2024, 1, 10), "4", None, 1, Decimal("1.25")),
           ])
-    given(db, "cleaning.transactions", "customer_id varchar, order_id varchar", [
-        ("A", "1"), ("A", "2"), ("A", "3"), ("A", "3"), ("B", "4")])
+    model = next(m for m in project.load_models() if m.name == "features.customer_purchases")
+    assert project.dependencies(project.render(model, context)) == {"cleaning.purchases"}
     got = run(db, "features.customer_purchases", context)
     assert got == [
-        # days, orders (distinct order ids of the used lines), revenue, first, last
+        # days, orders (distinct order ids), revenue, first, last
         ("A", 2, 3, Decimal("20.00"), D(2024, 1, 1), D(2024, 1, 8)),
         ("B", 1, 1, Decimal("1.25"), D(2024, 1, 10), D(2024, 1, 10)),
     ]
