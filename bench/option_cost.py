@@ -33,15 +33,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from run import BUILD_ENV, PY, ensure_data, ensure_wide, write_config  # noqa: E402
-
-DEMO = """
-[transactions]
-path = "{path}"
-customer_id = "customer_id"
-timestamp = "purchase_date"
-amount = "dollar_value"
-"""
+from run import BUILD_ENV, PY, ensure_data, ensure_wide, run_config  # noqa: E402
 
 VARIANTS = {
     "default": "",
@@ -54,15 +46,9 @@ VARIANTS = {
 def config_for(regime: str, run_dir: Path, variant: str) -> Path:
     """The regime's segkit.toml in ``run_dir`` with the variant's sections added."""
     run_dir.mkdir(parents=True)
-    if regime == "demo":
-        from segkit.config import DEMO_DATA
-
-        path = run_dir / "segkit.toml"
-        path.write_text(f'warehouse = "{run_dir}/warehouse/segkit.duckdb"\n'
-                        f'reports_dir = "{run_dir}/reports"\n' + DEMO.format(path=DEMO_DATA))
-    else:
-        data = ensure_wide() if regime == "wide" else ensure_data(int(regime))
-        path = write_config(data, run_dir, None)
+    data = (None if regime == "demo" else ensure_wide() if regime == "wide"
+            else ensure_data(int(regime)))
+    path = run_config(data, run_dir, None, with_options=True)
     text = path.read_text()
     for section, body in _sections(VARIANTS[variant]).items():
         header = f"[{section}]\n"

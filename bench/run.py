@@ -5,7 +5,7 @@
     python bench/run.py --runs 5 --pandas-runs 1 --sizes 10000000
     python bench/run.py --regimes demo wide --runs 3   # the two small regimes only
 
-Regimes: "demo" is the bundled CDNOW demo (69,659 lines, `segkit build` with no
+Regimes: "demo" is the bundled CDNOW demo (69,659 lines, the config `segkit build` uses with no
 config: the fixed cost of a build); "wide" is a customers-only table of 2,240
 customers and 13 numeric attributes (segkit.synthetic.generate_wide_customers:
 nearly every customer is a distinct vector); the others are transaction counts.
@@ -23,6 +23,9 @@ processes (wall time, and peak RSS from os.wait4):
           meta.run_stages (load, features, discretize, sweep, stability, tsne,
           mlflow, write-back, report);
 * pandas: bench/pandas_reference.py, the notebook way.
+
+Builds run with the backtest and the random stability baseline off (each adds
+its own cost, measured by bench/option_cost.py); --with-options keeps them on.
 
 Prints a Markdown table of medians (and writes the raw numbers as JSON under
 bench/results/raw/); paste it into docs/BENCHMARKS.md.
@@ -182,7 +185,35 @@ def run_stages(warehouse: Path) -> dict[str, float]:
 
 # -- the benchmark ---------------------------------------------------------------------
 
-def bench_size(n, runs: int, pandas_runs: int, memory_limit: str | None) -> dict:
+def run_config(data: Path | None, run_dir: Path, memory_limit: str | None,
+               with_options: bool) -> Path:
+    """The run's segkit.toml: the generated data's, or the bundled demo's (data None).
+
+    The backtest and the random stability baseline are off unless ``with_options``:
+    each is measured on its own by bench/option_cost.py.
+    """
+    if data is None:
+        from segkit.config import DEMO_DATA
+
+        path = run_dir / "segkit.toml"
+        path.write_text(f'warehouse = "{run_dir / "warehouse" / "segkit.duckdb"}"\n'
+                        f'reports_dir = "{run_dir / "reports"}"\n\n'
+                        f'[transactions]\npath = "{DEMO_DATA}"\n'
+                        'customer_id = "customer_id"\ntimestamp = "purchase_date"\n'
+                        'amount = "dollar_value"\n')
+    else:
+        path = write_config(data, run_dir, memory_limit)
+    if not with_options:
+        text = path.read_text()
+        model = "baseline_resamples = 0\n"
+        text = (text.replace("[model]\n", "[model]\n" + model) if "[model]\n" in text
+                else text + "\n[model]\n" + model)
+        path.write_text(text + "\n[backtest]\nenabled = false\n")
+    return path
+
+
+def bench_size(n, runs: int, pandas_runs: int, memory_limit: str | None,
+               with_options: bool = False) -> dict:
     small = n in SMALL
     data = None if n == "demo" else ensure_wide() if n == "wide" else ensure_data(n)
     glob = None if small else transactions_glob(data)
@@ -203,8 +234,7 @@ def bench_size(n, runs: int, pandas_runs: int, memory_limit: str | None) -> dict
             run_dir = BENCH / "data" / "runs" / f"{label(n).lower()}-{i}"
             shutil.rmtree(run_dir, ignore_errors=True)
             run_dir.mkdir(parents=True)
-            # The demo: no segkit.toml in the folder means the bundled CDNOW data.
-            args = [] if n == "demo" else ["--config", str(write_config(data, run_dir, memory_limit))]
+            args = ["--config", str(run_config(data, run_dir, memory_limit, with_options))]
             # The first build also creates the warehouse and the MLflow store (its
             # migrations take seconds); the rebuild is the everyday case.
             for kind in KINDS:
@@ -318,6 +348,9 @@ def main() -> None:
                         help="regimes to run: demo, wide and/or transaction counts "
                              "(default: demo wide 1000000 10000000)")
     parser.add_argument("--memory-limit-100m", default="4GB")
+    parser.add_argument("--with-options", action="store_true",
+                        help="keep the backtest and the random baseline on (default: off; "
+                             "bench/option_cost.py measures what each adds)")
     args = parser.parse_args()
     if args.regimes:
         sizes = [r if r in SMALL else int(r) for r in args.regimes]
@@ -336,7 +369,8 @@ def main() -> None:
         # pandas on 100M rows needs ~10+ GB and many minutes: the 100M row is segkit only.
         # The small regimes have no pandas counterpart.
         skip_pandas = big or n in SMALL
-        results.append(bench_size(n, args.runs, 0 if skip_pandas else pandas_runs, limit))
+        results.append(bench_size(n, args.runs, 0 if skip_pandas else pandas_runs, limit,
+                                  args.with_options))
     load_after = os.getloadavg()
     raw = BENCH / "results" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
