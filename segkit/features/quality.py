@@ -125,9 +125,9 @@ def _lost_customers(con, quarantine) -> pl.DataFrame:
         con.unregister("_segkit_quarantine")
 
 
-def _quarantine_warnings(accounting: pl.DataFrame, hints: dict[str, dict[str, str]],
-                         samples: dict | None = None,
-                         lost: pl.DataFrame | None = None) -> list[str]:
+def quarantine_warnings(accounting: pl.DataFrame, hints: dict[str, dict[str, str]],
+                        samples: dict | None = None,
+                        lost: pl.DataFrame | None = None) -> list[str]:
     """A warning per reason that rejected a notable share of a source's rows, and
     one for customers who lost every line; each names the reason, count and a sample.
 
@@ -221,7 +221,7 @@ def build_warnings(con, cfg: Config, context: dict[str, Any], accounting: pl.Dat
     ages, outliers removed."""
     hints = {source: reason_hints(con, source)
              for source in accounting["source"].unique().to_list()}
-    warnings = _quarantine_warnings(accounting, hints, _quarantine_samples(con, quarantine), lost)
+    warnings = quarantine_warnings(accounting, hints, _quarantine_samples(con, quarantine), lost)
     warnings += rounding_warnings(accounting, rounding_counts(con))
     n_absurd = 0
     if context["customers"] and context["customers"]["has_age"]:

@@ -15,7 +15,7 @@ from segkit.config import Config
 from segkit.errors import InputError
 from segkit.sources import source_for
 from segkit.features.quality import (AMOUNT_ROUNDING_SQL, HISTOGRAM_BINS, ROUNDING_COLUMNS,
-                                     _quarantine_warnings, customer_warnings,
+                                     customer_warnings, quarantine_warnings,
                                      lost_customers_sql, quarantine_samples_sql,
                                      rounding_warnings, with_lost_customers,
                                      with_rounded_amounts)
@@ -146,7 +146,7 @@ def _warnings(spark, cfg: Config, context: dict, accounting: pl.DataFrame,
     samples = {(s, r): v for s, r, v
                in spark.sql(quarantine_samples_sql("cleaning__quarantine")).collect()
                if v is not None}
-    warnings = _quarantine_warnings(accounting, hints, samples, lost)
+    warnings = quarantine_warnings(accounting, hints, samples, lost)
     warnings += rounding_warnings(accounting, rounding)
     n_absurd = 0
     if context["customers"] and context["customers"]["has_age"]:
