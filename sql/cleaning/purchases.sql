@@ -13,7 +13,8 @@
 -- and sums as grouping the lines used (cleaning.transactions) by these keys.
 -- Exact repeats are out (their first copy is used), and so are the days after
 -- the as-of date. The models of what customers did read this model, never
--- the lines: features.customer_rfm, features.customer_purchases.
+-- the lines: features.customer_purchases (and, through it,
+-- features.customer_rfm), and customer_rfm's categorical counts.
 --
 -- Why it is shaped so: the lines used are not stored (at 10M lines, a table
 -- of them, or a window over them to find repeats, costs seconds and a

@@ -9,12 +9,14 @@
 -- as-of date: what the customer is worth, aggregated from the customer's
 -- purchases (cleaning.purchases). Revenue is the exact DECIMAL sum of the
 -- used lines' amounts, never rounded. Orders are distinct order ids when
--- order_id is mapped, else purchase days. The build reads it for the segment
+-- order_id is mapped, else purchase days. features.customer_rfm derives
+-- recency, frequency and monetary from it; the build reads it for the segment
 -- KPIs (sql/build/segment_kpis.sql) and, compared with the same table as of an
 -- earlier day, for what a backtest's customers did next
--- (sql/build/backtest_outcomes.sql). A table: it reads the line groups
--- (through cleaning.purchases), which the build lets go of once the features
--- exist.
+-- (sql/build/backtest_outcomes.sql). A table: the purchases are aggregated
+-- once for all of these (a view would aggregate them again for each reader),
+-- and it reads the line groups (through cleaning.purchases), which the build
+-- lets go of once the features exist.
 with
 
 purchases as (

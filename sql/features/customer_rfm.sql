@@ -6,17 +6,19 @@
 --   unique: customer_id
 --   not_null: customer_id, recency_days, frequency, monetary, tenure_days
 -- One row per customer with at least one used transaction line: recency,
--- frequency, monetary and tenure, aggregated from the customer's purchases
--- (cleaning.purchases). A purchase is a day by default, because one order
+-- frequency, monetary and tenure, from what the customer bought
+-- (features.customer_purchases: purchase days, orders, exact revenue, first
+-- and last purchase day). A purchase is a day by default, because one order
 -- spans many lines and some sources have no order id; an order when
 -- [features] frequency = "orders". Money is exact: total_spend is the DECIMAL
 -- sum of the amounts of the used lines; monetary is their average per
 -- purchase rounded half-up once (or the total). With categorical columns on
--- the transactions, each is the customer's most frequent value, in lines.
+-- the transactions, each is the customer's most frequent value, in lines,
+-- counted on the customer's purchases (cleaning.purchases).
 with
 
-purchases as (
-    select * from cleaning.purchases
+customer_purchases as (
+    select * from features.customer_purchases
 ),
 
 as_of as (
@@ -26,22 +28,23 @@ as_of as (
 per_customer as (
     select
         customer_id,
-        min(purchase_date) as first_purchase_date,
-        max(purchase_date) as last_purchase_date,
+        first_purchase_date,
+        last_purchase_date,
         {% if features.frequency == 'orders' -%}
-        count(distinct order_id) as n_purchases,
-        {%- elif transactions.order_id or transactions.categorical -%}
-        -- a day is split by order or by the lines' categorical values: count it once
-        count(distinct purchase_date) as n_purchases,
+        n_orders as n_purchases,
         {%- else -%}
-        -- each row is one purchase day
-        count(*) as n_purchases,
+        n_purchase_days as n_purchases,
         {%- endif %}
-        sum(amount) as total_spend
-    from purchases
-    group by customer_id
+        revenue as total_spend
+    from customer_purchases
 ),
 
+{% if transactions.categorical -%}
+purchases as (
+    select * from cleaning.purchases
+),
+
+{% endif -%}
 {% for column in transactions.categorical -%}
 {{ column.plain }}_counts as (
     -- the customer's most frequent value; ties go to the first in sort order
