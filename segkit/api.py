@@ -345,7 +345,7 @@ def sql_list(config: str | Path | Config | None = None, *,
     for m in models:
         sql = rendered[m.name]
         fp = project.fingerprint(sql)
-        deps = sorted({project._base(d) for d in project.dependencies(sql)} & names - {m.name})
+        deps = sorted({project.base_name(d) for d in project.dependencies(sql)} & names - {m.name})
         rows.append({"model": m.name, "materialized": m.materialized, "published": m.published,
                      "grain": m.grain, "depends_on": ", ".join(deps), "fingerprint": fp,
                      "version": known.get((m.name, fp))})

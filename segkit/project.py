@@ -269,7 +269,7 @@ def fingerprint(sql: str, *, dialect: str = "duckdb") -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _base(name: str) -> str:
+def base_name(name: str) -> str:
     """A live_ name points at its model for ordering: features.live_x is features.x."""
     schema, _, table = name.partition(".")
     return f"{schema}.{table[5:]}" if table.startswith("live_") else name
@@ -281,7 +281,7 @@ def order(models: list[Model], rendered: dict[str, str], *,
     by_name = {m.name: m for m in models}
     graph = {}
     for model in models:
-        deps = {_base(d) for d in dependencies(rendered[model.name], dialect=dialect,
+        deps = {base_name(d) for d in dependencies(rendered[model.name], dialect=dialect,
                                                name=str(model.path))}
         graph[model.name] = (deps & by_name.keys()) - {model.name}
     try:
@@ -304,7 +304,7 @@ def upstream(model_name: str, models: list[Model], rendered: dict[str, str]) -> 
     while todo:
         name = todo.pop()
         for dep in dependencies(rendered[name]):
-            dep = _base(dep)
+            dep = base_name(dep)
             if dep in by_name and dep not in seen and dep != name:
                 seen.add(dep)
                 todo.append(dep)

@@ -47,7 +47,15 @@ class TsneResult(tuple):
         return self[1]
 
 
-def _stratified_sample(labels, sample_size, rng, min_per_segment=5):
+def stratified_sample(labels, sample_size, rng, min_per_segment=5):
+    """Sorted positions of a sample of ``sample_size`` customers, drawn per segment.
+
+    Each segment gets its share of the sample (floored), and at least
+    ``min_per_segment`` (or all its customers), so that small segments show on
+    the map. Which positions are drawn within a segment depends only on the
+    segments' sizes and ``rng``: the Spark engine relies on it to draw the same
+    customers without bringing the labels to Python.
+    """
     n = labels.shape[0]
     if sample_size >= n:
         return np.arange(n)
@@ -108,7 +116,7 @@ def tsne_map(binned, labels, *, sample_size=5000, seed=0, method="distinct",
     params = {**TSNE_DEFAULTS, **tsne_params, "method": method}
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    idx = _stratified_sample(labels, sample_size, rng)
+    idx = stratified_sample(labels, sample_size, rng)
     Xs = X[idx]
     tsne_seed = int(rng.integers(2**31 - 1))
     if method == "jitter":
@@ -170,7 +178,7 @@ def _distinct_map(X, labels, idx, rng, max_points, params, tsne_seed):
         # wide customer table: 9 s); a stratified sub-sample keeps every segment's
         # island at a bounded cost. Drawn only in this case, so maps of RFM data
         # (tens of vectors) are unchanged.
-        idx = idx[_stratified_sample(labels[idx], max_points, rng)]
+        idx = idx[stratified_sample(labels[idx], max_points, rng)]
         Xs = X[idx]
         distinct, inverse = np.unique(Xs, axis=0, return_inverse=True)
         params["max_points"] = int(max_points)

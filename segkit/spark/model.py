@@ -200,15 +200,15 @@ def _sample_positions(model, sample_size: int, rng) -> dict[int, np.ndarray]:
     """Per segment, the ranks (by customer_id) of the customers the map samples.
 
     The DuckDB build samples from its customers in customer_id order with
-    :func:`segkit.model.tsne._stratified_sample`. Which ranks within a segment
+    :func:`segkit.model.tsne.stratified_sample`. Which ranks within a segment
     it draws depends only on the segments' sizes, so the same function on
     labels laid out segment by segment draws the same ranks from the same rng.
     """
-    from segkit.model.tsne import _stratified_sample
+    from segkit.model.tsne import stratified_sample
 
     sizes = model.segment_sizes_.astype(np.int64)
     laid_out = np.repeat(np.arange(model.k_, dtype=np.int16), sizes)
-    picked = _stratified_sample(laid_out, sample_size, rng)
+    picked = stratified_sample(laid_out, sample_size, rng)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     segment = laid_out[picked]
     return {int(s): picked[segment == s] - starts[s] for s in np.unique(segment)}

@@ -80,7 +80,7 @@ def test_models_come_in_dependency_order(tmp_path):
     names = [m.name for m in models]
     for model in models:
         for dep in project.dependencies(rendered[model.name]):
-            dep = project._base(dep)
+            dep = project.base_name(dep)
             if dep in names:
                 assert names.index(dep) < names.index(model.name), (dep, model.name)
     assert names.index("cleaning.as_of") < names.index("cleaning.transactions_checked")
