@@ -75,15 +75,11 @@ lines as (
 -- the copies of each content
 copies as (
     select
-        {% for column in content -%}
-        {{ column }},
-        {% endfor -%}
+        {{ content | join(',\n        ') }},
         count(*) as n_copies
     from lines
     group by
-        {% for column in content -%}
-        {{ column }}{{ ',' if not loop.last }}
-        {% endfor %}
+        {{ content | join(',\n        ') }}
 ),
 
 -- every copy, numbered from 0
