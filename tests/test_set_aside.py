@@ -117,8 +117,15 @@ def test_spark_sets_aside_the_same_lines_in_one_pass(order_id, tmp_path):
     got = Counter(tuple(row) for row in spark.sql(
         QUARANTINE.replace("cleaning.quarantine", "cleaning__quarantine")).collect())
     assert got == expected
-    # the model's plan: one scan of the source, the candidate days broadcast
-    model = spark.sql(result.spark_sql["cleaning.transactions_set_aside"])
-    plan = model._jdf.queryExecution().executedPlan().toString()
+    # the model's plan: one scan of the source, the candidate days broadcast even
+    # where Spark would not by their estimated size (a large cleaning.line_groups)
+    threshold = "spark.sql.autoBroadcastJoinThreshold"
+    size_rule = spark.conf.get(threshold)
+    spark.conf.set(threshold, "-1")
+    try:
+        model = spark.sql(result.spark_sql["cleaning.transactions_set_aside"])
+        plan = model._jdf.queryExecution().executedPlan().toString()
+    finally:
+        spark.conf.set(threshold, size_rule)
     assert plan.count("FileScan csv") == 1, plan
     assert "BroadcastHashJoin" in plan and "SortMergeJoin" not in plan, plan

@@ -11,16 +11,16 @@
 -- Why it is shaped so: the lines are read once (Spark inlines a CTE
 -- referenced twice and would read the source twice), and they meet the
 -- candidate days in a broadcast join (the days are a few percent of the
--- customer-days: Spark sends them whole to every task and shuffles no line).
+-- customer-days: Spark sends them whole to every task rather than shuffle
+-- every line to meet them).
 -- The lines set aside are then counted by content, an aggregate, not a
 -- window: nothing is sorted. Of the copies of one content on a day that may
 -- hold a repeat, the first is used and the others are duplicates (which copy
 -- comes first does not matter: they are identical); a rejected line or one
 -- after the as-of date keeps its reason in every copy.
-{#- The content a line is counted by: what the rows show, and, for a line
-    that may be a repeat, the whole source row (its hash and source values),
-    so two rows that share a hash but differ in a column kept are each used,
-    with their own content. -#}
+{#- The content a line is counted by: what its row shows, and the whole
+    source row (its hash and source values), so two rows that share a hash but
+    differ in a column kept are each used, with their own content. -#}
 {%- set content = ['customer_id', 'order_id', 'ordered_at', 'amount', 'amount_rounding']
     + transactions.categorical | map(attribute='name') | list
     + ['quarantine_reason', 'ordered_at_text', 'amount_text', 'may_repeat', 'is_after',
