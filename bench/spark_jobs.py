@@ -2,6 +2,7 @@
 
     python bench/spark_jobs.py bench/data/t1m/segkit.toml         # a build, then the table
     python bench/spark_jobs.py CONFIG --top 40
+    python bench/spark_jobs.py CONFIG --plan cleaning.transactions_set_aside
 
 Builds once in this process with the config given, on Spark (`local[2]` unless its
 [engine] names a master), writing Parquet to a temporary folder (the map,
@@ -11,8 +12,10 @@ localCheckpoint, a write...) is labelled with the line of segkit that called it,
 Spark job in the log names its caller. Prints the build's stages (meta.run_stages), then
 per caller: calls, wall seconds on the driver, Spark jobs, rows read from files (a pass
 over the source shows as its row count), rows read back from checkpoints and rows
-written to shuffles. Timings on a shared
-machine are noisy; the job and row counts are not.
+written to shuffles. With ``--plan MODEL`` (repeatable), prints the physical plan
+Spark ran for that materialized model (the final adaptive plan: its joins, how
+many times it scans the source). Timings on a shared machine are noisy; the job
+and row counts are not.
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ def caller() -> str:
     return "?"
 
 
-def instrument(timings: dict) -> None:
-    """Label each Spark action with its caller (the job description) and time it."""
+def instrument(timings: dict, plans: dict[str, str]) -> None:
+    """Label each Spark action with its caller (the job description) and time it; keep
+    the executed plan of each checkpoint of a view named in ``plans``."""
     from pyspark.sql.classic.dataframe import DataFrame
     from pyspark.sql.readwriter import DataFrameWriter
 
@@ -69,7 +73,11 @@ def instrument(timings: dict) -> None:
                 context.setJobDescription(site)
                 started = time.perf_counter()
                 try:
-                    return __original(self, *args, **kwargs)
+                    result = __original(self, *args, **kwargs)
+                    view = site.partition(" [")[2].partition("]")[0]
+                    if __method == "localCheckpoint" and view in plans:
+                        plans[view] = self._jdf.queryExecution().executedPlan().toString()
+                    return result
                 finally:
                     timings[site][0] += 1
                     timings[site][1] += time.perf_counter() - started
@@ -125,6 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", type=Path)
     parser.add_argument("--top", type=int, default=60)
+    parser.add_argument("--plan", action="append", default=[], metavar="MODEL",
+                        help="print the physical plan of this materialized model")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import duckdb
@@ -145,7 +155,8 @@ def main() -> None:
             *cfg.engine.conf, ("spark.eventLog.enabled", "true"),
             ("spark.eventLog.dir", events.as_uri()))))
     timings: dict[str, list] = collections.defaultdict(lambda: [0, 0.0])
-    instrument(timings)
+    plans = {model.replace(".", "__"): "" for model in args.plan}
+    instrument(timings, plans)
     started = time.perf_counter()
     run_id = build(cfg, warehouse=work / "segkit.duckdb").run_id
     wall = time.perf_counter() - started
@@ -174,6 +185,8 @@ def main() -> None:
         j = jobs.get(site, collections.Counter())
         print(f"| {site} | {calls} | {seconds:.2f} | {j['jobs']} | {j['job_ms'] / 1000:.2f} | "
               f"{j['file_rows']:,} | {j['stored_rows']:,} | {j['shuffle_rows']:,} |")
+    for view, plan in plans.items():
+        print(f"\nplan of {view}:\n{plan or '(not materialized in this build)'}")
 
 
 if __name__ == "__main__":

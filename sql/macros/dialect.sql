@@ -260,3 +260,12 @@ shiftleft(cast(1 as bigint), cast(shiftright({{ hash }}, {{ 6 * slice }}) & 63 a
 (cast(1 as ubigint) << ((({{ hash }}) >> {{ 6 * slice }}) & 63))
 {%- endif -%}
 {%- endmacro %}
+
+{#- Spark's hint that a join's small side (a CTE or relation name) is sent
+    whole to every task: a broadcast hash join, where the large side is not
+    shuffled (Spark cannot tell a filtered aggregate is small). Written right
+    after `select`; nothing on DuckDB, whose hash join builds on the smaller
+    side by itself. -#}
+{% macro broadcast(relation) -%}
+{%- if dialect == 'spark' %}/*+ broadcast({{ relation }}) */{% endif -%}
+{%- endmacro %}
