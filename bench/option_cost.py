@@ -17,11 +17,16 @@ seconds are the build's own (meta.runs.seconds_total). An option's cost is the
 median of the default build less the median of the build without it; its share
 is that cost over the default build's median. Targets: the backtest at most 25%
 of a build at 10M; the baseline under 15% on the demo and the wide table.
+
+``--variants default "no backtest"`` times only those (the backtest's cost in
+half the time); ``--code DIR`` builds with the segkit of another checkout (its
+root folder), to compare two versions with the same script and data.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -66,11 +71,16 @@ def _sections(text: str) -> dict[str, str]:
     return sections
 
 
-def rebuild_seconds(config: Path) -> float:
-    """Two `segkit build`s in child processes; the seconds the second one recorded."""
+def rebuild_seconds(config: Path, code: Path = ROOT) -> float:
+    """Two `segkit build`s in child processes (with the segkit of ``code``); the seconds
+    the second one recorded."""
+    # Another checkout: run in the config's folder (`python -m` imports from the
+    # folder it runs in first), with that checkout on the path.
+    env, cwd = ((BUILD_ENV, ROOT) if code == ROOT
+                else ({**os.environ, "PYTHONPATH": str(code)}, config.parent))
     for _ in range(2):
         done = subprocess.run([PY, "-m", "segkit", "build", "--config", str(config)],
-                              cwd=ROOT, env=BUILD_ENV, capture_output=True, text=True)
+                              cwd=cwd, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"build failed ({config}):\n{done.stderr[-2000:]}")
     import duckdb
@@ -88,18 +98,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--regimes", nargs="+", default=["demo", "wide"])
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="root of the segkit checkout to build with (default: this one)")
     args = parser.parse_args()
     print("| regime | default (s) | no backtest (s) | no baseline (s) | neither (s) "
           "| backtest | baseline |")
     print("|---|---|---|---|---|---|---|")
     for regime in args.regimes:
-        variants = [v for v in VARIANTS if regime != "wide" or "backtest" not in VARIANTS[v]]
+        variants = [v for v in args.variants
+                    if regime != "wide" or "backtest" not in VARIANTS[v]]
         seconds: dict[str, list[float]] = {v: [] for v in variants}
         with tempfile.TemporaryDirectory() as tmp:
             for i in range(args.runs):
                 for variant in variants:
                     run_dir = Path(tmp) / f"{variant.replace(' ', '-')}-{i}"
-                    seconds[variant].append(rebuild_seconds(config_for(regime, run_dir, variant)))
+                    seconds[variant].append(rebuild_seconds(config_for(regime, run_dir, variant),
+                                                            args.code.resolve()))
         med = {v: statistics.median(s) for v, s in seconds.items()}
         on = med["default"]
 

@@ -161,7 +161,7 @@ def _fit_and_measure(fit_cfg: Config, engine: Engine, run_id: str, d: dt.date,
     fit = engine.backtest_engine(fit_cfg)
     try:
         try:
-            fit_feats = fit.run_sql(f"{run_id}-backtest", quiet)
+            fit_feats = engine.backtest_sql(fit, f"{run_id}-backtest", quiet)
         except InputError as exc:
             return Backtest("skipped", h, f"as of {d}: {exc}", as_of=d)
         n = fit_feats.n_customers
