@@ -102,7 +102,8 @@ def fit_model_names(models: list[project.Model], rendered: dict[str, str]) -> se
     for model in models:  # upstream first
         if model.name in made:
             continue
-        reads = {d for d in project.dependencies(rendered[model.name])} & {
+        # named as project.order names them: the same cached parse
+        reads = project.dependencies(rendered[model.name], name=str(model.path)) & {
             m.name for m in models}
         if reads and reads <= made:
             made.add(model.name)
@@ -131,7 +132,7 @@ def keep_line_work(con, cfg: Config, context: dict[str, Any],
     """What the backtest's fit needs of the build's work database ``con`` (None when
     the build fits no backtest). Called before the line groups are let go."""
     day = backtest_day(cfg, as_of)
-    if day is None or day > as_of:
+    if day is None:
         return None
     customers = (con.sql(f"select * from {STAGED_CUSTOMERS}").to_arrow_table()
                  if cfg.customers else None)
