@@ -173,7 +173,8 @@ class Engine:
     def backtest_engine(self, cfg: Config) -> Engine:
         """A second engine of the same kind for the backtest's fit, with ``cfg``
         (the build's, as of the backtest date). It shares this engine's
-        connection or session where it has one, never its tables."""
+        connection or session where it has one; of its tables, only what
+        :meth:`backtest_sql` hands it (the purchases cut at the backtest date)."""
         return type(self)(cfg)
 
     def backtest_sql(self, fit: Engine, run_id: str, stages):
