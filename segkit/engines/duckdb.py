@@ -164,10 +164,15 @@ class DuckDBEngine(Engine):
 
     def backtest_outcomes(self, fit: DuckDBEngine, fit_feats: FeatureResult, model: Segmenter,
                           ids: list[int], sql: str) -> pl.DataFrame:
-        """The outcome query over the fit's members and purchases and the build's purchases."""
+        """The outcome query over the fit's members and purchases and the build's purchases.
+
+        On every thread: its sums are exact (integers, DECIMAL) and its rows are
+        ordered by customer, one per segmented customer and one per new
+        customer, so the same input gives the same rows however many threads run.
+        """
         return _run_frames(sql, {"backtest_members": _members(fit_feats, model, ids),
                                  "backtest_purchases": fit.purchases,
-                                 "build_purchases": self.purchases})
+                                 "build_purchases": self.purchases}, threads=None)
 
     def backtest_sql(self, fit: DuckDBEngine, run_id: str, stages) -> FeatureResult:
         """The fit's features from the build's purchases cut at its date
@@ -200,10 +205,12 @@ def _members(feats: FeatureResult, model: Segmenter, ids: list[int]) -> pl.DataF
                          "segment_id": np.asarray(ids, dtype=np.int32)[model.labels_]})
 
 
-def _run_frames(sql: str, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """``sql`` over ``frames`` in a short in-memory DuckDB (one thread: the same input
-    gives identical results)."""
-    con = warehouse.connect_memory(threads=1)
+def _run_frames(sql: str, frames: dict[str, pl.DataFrame], *,
+                threads: int | None = 1) -> pl.DataFrame:
+    """``sql`` over ``frames`` in a short in-memory DuckDB (by default one thread: a
+    float sum can differ in its last bits between parallel runs; ``None``: DuckDB's
+    default, for a query whose result does not depend on it)."""
+    con = warehouse.connect_memory(threads=threads)
     try:
         for name, frame in frames.items():
             con.register(name, frame)
