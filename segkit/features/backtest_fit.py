@@ -169,8 +169,6 @@ def fit_features(shared: SharedLineWork, cfg: Config, run_id: str) -> tuple[
             raise InputError("no customer has usable data: every row was quarantined.")
         frame = con.sql("select * from features.customer_features").pl()
         purchases = con.sql("select * from features.customer_purchases").pl()
-        quality = con.sql("select * from features.column_quality order by column_kind desc, "
-                          "column_name").pl()
     finally:
         con.close()
         shutil.rmtree(work_tmp, ignore_errors=True)
@@ -179,7 +177,8 @@ def fit_features(shared: SharedLineWork, cfg: Config, run_id: str) -> tuple[
         onehot_features=run.onehot_features, as_of=shared.day,
         accounting=pl.DataFrame(schema={"source": pl.String, "reason": pl.String,
                                         "n_rows": pl.Int64}),
-        column_quality=quality, histograms=pl.DataFrame(), quarantine=None,
+        # what only a build reports (the fit's figures are its segments)
+        column_quality=pl.DataFrame(), histograms=pl.DataFrame(), quarantine=None,
         models=run.models, rendered=run.rendered, source=shared.source,
         labels=run.labels, categoricals=run.categoricals)
     return feats, purchases
