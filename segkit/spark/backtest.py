@@ -81,7 +81,7 @@ def fit_features(fit_spark, cfg: Config, context: dict[str, Any], day: dt.date,
     context = fit_context(context, day)
     models = FitModels(fit_spark, context, {})
     run = run_models(cfg, context, models, started=started, only=fit_model_names)
-    n_raw = fit_spark.sql(f"select count(*) from {ssql.view_name(RAW_FEATURES)}").collect()[0][0]
+    n_raw = fit_spark.table(ssql.view_name(RAW_FEATURES)).count()
     if n_raw == 0:
         raise InputError("no customer has usable data: every row was quarantined.")
     features = fit_spark.table("features__customer_features")
