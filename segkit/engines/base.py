@@ -62,7 +62,8 @@ class Engine:
     (which calls :meth:`register_sources`), :meth:`fit`, :meth:`assign`,
     :meth:`map_sample`, :meth:`customer_tables`, :meth:`segment_profiles`,
     :meth:`segment_kpis`, the backtest's (:meth:`first_purchase_day`,
-    :meth:`backtest_engine`, :meth:`backtest_outcomes`, :meth:`release_backtest`),
+    :meth:`backtest_engine`, :meth:`backtest_sql`, :meth:`backtest_outcomes`,
+    :meth:`release_backtest`),
     :meth:`release_purchases`, :meth:`write_outputs`, :meth:`example_rows` (when
     tracking), then, once the warehouse
     is written, :meth:`publish_outputs`; :meth:`discard_outputs` when the
@@ -172,8 +173,20 @@ class Engine:
     def backtest_engine(self, cfg: Config) -> Engine:
         """A second engine of the same kind for the backtest's fit, with ``cfg``
         (the build's, as of the backtest date). It shares this engine's
-        connection or session where it has one, never its tables."""
+        connection or session where it has one; of its tables, only what
+        :meth:`backtest_sql` hands it (the purchases cut at the backtest date)."""
         return type(self)(cfg)
+
+    def backtest_sql(self, fit: Engine, run_id: str, stages):
+        """The SQL stage of the backtest's fit (``fit``, from :meth:`backtest_engine`):
+        its features result, as :meth:`run_sql` as of the backtest date returns it.
+
+        By default the fit runs its whole SQL project, from the source. An
+        engine that kept the build's line work (the DuckDB engine) makes only
+        the models after the purchases, from the build's purchases cut at the
+        backtest date (:mod:`segkit.features.backtest_fit` says why that is exact).
+        """
+        return fit.run_sql(run_id, stages)
 
     def backtest_outcomes(self, fit: Engine, fit_feats, model: Segmenter, ids: list[int],
                           sql: str) -> pl.DataFrame:

@@ -18,6 +18,7 @@ import polars as pl
 from segkit import warehouse
 from segkit.engines.base import Engine, ProfileQuery, sql_detail
 from segkit.features import FeatureResult, build_features
+from segkit.features.backtest_fit import SharedLineWork, fit_features, keep_line_work
 from segkit.sources import open_sources
 
 if TYPE_CHECKING:  # importing scikit-learn takes seconds: the warm-up thread does it
@@ -35,6 +36,8 @@ class DuckDBEngine(Engine):
         self.opened = {}  # the sources made readable in it (segkit.sources.OpenSource)
         # features.customer_purchases, fetched before the work database closes
         self.purchases: pl.DataFrame | None = None
+        # the line work the backtest's fit shares (segkit/features/backtest_fit.py)
+        self.shared: SharedLineWork | None = None
 
     def register_sources(self) -> dict[str, str]:
         """Each source made readable in the work database (:meth:`segkit.sources.Source.open`).
@@ -55,8 +58,10 @@ class DuckDBEngine(Engine):
         try:
             with stages("sql", "Loading and cleaning the source in DuckDB") as info:
                 self.register_sources()
-                feats = build_features(self.con, self.cfg, self.opened)
+                feats = build_features(self.con, self.cfg, self.opened, keep=self._keep)
                 self.purchases = self._fetch_purchases()
+                if self.shared is not None:
+                    self.shared.source = feats.source
                 info["detail"] = sql_detail(feats)
         finally:
             # Closed before the model runs: its memory is the model's now.
@@ -128,6 +133,10 @@ class DuckDBEngine(Engine):
 
 
     # -- what each segment is worth, and the backtest ---------------------------
+    def _keep(self, con, context, as_of) -> None:
+        """Keep the purchases the backtest's fit starts from, before the work database goes."""
+        self.shared = keep_line_work(con, self.cfg, context, as_of)
+
     def _fetch_purchases(self) -> pl.DataFrame:
         """``features.customer_purchases`` (a table of the work database); in a
         customers-only build, its columns without rows."""
@@ -155,18 +164,33 @@ class DuckDBEngine(Engine):
 
     def backtest_outcomes(self, fit: DuckDBEngine, fit_feats: FeatureResult, model: Segmenter,
                           ids: list[int], sql: str) -> pl.DataFrame:
-        """The outcome query over the fit's members and purchases and the build's purchases."""
+        """The outcome query over the fit's members and purchases and the build's purchases.
+
+        On every thread: its sums are exact (integers, DECIMAL) and its rows are
+        ordered by customer, one per segmented customer and one per new
+        customer, so the same input gives the same rows however many threads run.
+        """
         return _run_frames(sql, {"backtest_members": _members(fit_feats, model, ids),
                                  "backtest_purchases": fit.purchases,
-                                 "build_purchases": self.purchases})
+                                 "build_purchases": self.purchases}, threads=None)
+
+    def backtest_sql(self, fit: DuckDBEngine, run_id: str, stages) -> FeatureResult:
+        """The fit's features from the build's purchases cut at its date
+        (:func:`segkit.features.backtest_fit.fit_features`): the source is not read again."""
+        if self.shared is None:  # the build kept nothing (no backtest was expected)
+            return fit.run_sql(run_id, stages)
+        feats, fit.purchases = fit_features(self.shared, fit.cfg, run_id)
+        return feats
 
     def release_backtest(self, fit: DuckDBEngine) -> None:
-        """The fit's purchases frame goes."""
+        """The fit's purchases frame and the shared line work go."""
         fit.purchases = None
+        self.shared = None
 
     def release_purchases(self) -> None:
         """The build's purchases frame goes (one row per customer)."""
         self.purchases = None
+        self.shared = None
 
 
 # features.customer_purchases' columns (a customers-only build has no rows)
@@ -181,10 +205,12 @@ def _members(feats: FeatureResult, model: Segmenter, ids: list[int]) -> pl.DataF
                          "segment_id": np.asarray(ids, dtype=np.int32)[model.labels_]})
 
 
-def _run_frames(sql: str, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """``sql`` over ``frames`` in a short in-memory DuckDB (one thread: the same input
-    gives identical results)."""
-    con = warehouse.connect_memory(threads=1)
+def _run_frames(sql: str, frames: dict[str, pl.DataFrame], *,
+                threads: int | None = 1) -> pl.DataFrame:
+    """``sql`` over ``frames`` in a short in-memory DuckDB (by default one thread: a
+    float sum can differ in its last bits between parallel runs; ``None``: DuckDB's
+    default, for a query whose result does not depend on it)."""
+    con = warehouse.connect_memory(threads=threads)
     try:
         for name, frame in frames.items():
             con.register(name, frame)

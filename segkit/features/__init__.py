@@ -12,7 +12,8 @@ One module per job:
   engine (:func:`run_models`), DuckDB's SQL stage (:func:`build_features`,
   :class:`FeatureResult`), and ``segkit sql render`` (:func:`compile_project`);
 - ``context``: the values the SQL models render with (columns, levels, labels);
-- ``quality``: histograms and the quarantine warnings and samples.
+- ``quality``: histograms and the quarantine warnings and samples;
+- ``backtest_fit``: the backtest's fit over the build's purchases cut at its date.
 """
 
 from __future__ import annotations

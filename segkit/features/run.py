@@ -117,7 +117,7 @@ class FeatureResult:
 
 
 def build_features(con: duckdb.DuckDBPyConnection, cfg: Config,
-                   opened: dict | None = None) -> FeatureResult:
+                   opened: dict | None = None, *, keep=None) -> FeatureResult:
     """Apply the SQL pipeline in the work database and return the feature matrix.
 
     Parameters
@@ -128,6 +128,10 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config,
     opened : dict, default=None
         The sources made readable in ``con`` (:func:`segkit.sources.open_sources`,
         which runs when it is None).
+    keep : callable, default=None
+        ``keep(con, context, as_of)``, called once the models are made and
+        before the line groups are let go, with the render context as it was
+        before the levels were found (the backtest keeps its purchases so).
 
     Raises
     ------
@@ -137,8 +141,11 @@ def build_features(con: duckdb.DuckDBPyConnection, cfg: Config,
     opened = open_sources(con, cfg) if opened is None else opened
     context = render_context(con, cfg, opened)
     reads = {name: o.read for name, o in opened.items() if o.read != o.shown}
+    before_levels = dict(context)  # run_models replaces the levels' key, never edits it
     run = run_models(cfg, context, DuckDBModels(con, reads, context))
     as_of = con.execute(f"select as_of_date from {AS_OF}").fetchall()[0][0]
+    if keep is not None:
+        keep(con, before_levels, as_of)
     accounting = _accounting(con, cfg)
     n_raw = con.execute(f"select count(*) from {RAW_FEATURES}").fetchall()[0][0]
     if n_raw == 0:
@@ -274,17 +281,22 @@ class SqlRun:
 
 
 def run_models(cfg: Config, context: dict[str, Any], runner: ModelRunner, *,
-               started: float | None = None) -> SqlRun:
+               started: float | None = None, only=None) -> SqlRun:
     """Make every model up to features with ``runner``, in the one order both engines use.
 
     The "load" stage first: staging, the line groups and the as-of date (they
     read only each other, so running them first keeps the order valid). The
     categorical levels are data: found once ``features.customer_features_raw``
     exists, and the models after it render with them. ``started`` (default:
-    now) is when the load stage began.
+    now) is when the load stage began. ``only(models, rendered)``, when
+    given, names the models to make (the backtest's fit makes those after the
+    build's purchases: :func:`segkit.features.backtest_fit.fit_model_names`).
     """
     started = time.perf_counter() if started is None else started
     models, rendered = project_models(context, layers=("staging", "cleaning", "features"))
+    if only is not None:
+        names = only(models, rendered)
+        models = [m for m in models if m.name in names]
     loading = [m for m in models if m.layer == "staging" or m.name in (LINE_TABLE, AS_OF)]
     models = loading + [m for m in models if m not in loading]
     runner.prepare(models)

@@ -1,10 +1,13 @@
 """The backtest of a build: fit again as of (as-of date - horizon), then measure what came next.
 
-The fit is the build's own steps (the engine's SQL run, :func:`_fit_model`,
-the assignment) with the build's config as of the backtest date d, on a
-second engine of the same kind: exactly what ``segkit build --as-of d``
-would fit in an empty warehouse (its segments numbered and named afresh). It
-is not a build: it writes no run row, no per-customer history and no model
+The fit is the build's own steps (the SQL models, :func:`_fit_model`, the
+assignment) with the build's config as of the backtest date d, on a second
+engine of the same kind: exactly what ``segkit build --as-of d`` would fit
+in an empty warehouse (its segments numbered and named afresh). Its SQL
+(:meth:`Engine.backtest_sql`) starts from the build's own purchases cut at d
+and makes only the models after them: the line work does not depend on the
+as-of date (:func:`segkit.features.backtest_fit.purchases_until` says why
+the cut is exact), so the source is not read again. It is not a build: it writes no run row, no per-customer history and no model
 version. Then ``sql/build/backtest_outcomes.sql`` measures, on the build's
 engine, what each customer of the fit did in (d, d + horizon], and
 :func:`segkit.model.backtest_statistics` turns that into per-segment figures,
@@ -161,7 +164,7 @@ def _fit_and_measure(fit_cfg: Config, engine: Engine, run_id: str, d: dt.date,
     fit = engine.backtest_engine(fit_cfg)
     try:
         try:
-            fit_feats = fit.run_sql(f"{run_id}-backtest", quiet)
+            fit_feats = engine.backtest_sql(fit, f"{run_id}-backtest", quiet)
         except InputError as exc:
             return Backtest("skipped", h, f"as of {d}: {exc}", as_of=d)
         n = fit_feats.n_customers

@@ -23,6 +23,7 @@ Every Spark failure reaches the user as one paragraph
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 import shutil
 import time
@@ -33,6 +34,8 @@ import polars as pl
 
 from segkit.config import Config
 from segkit.engines import Engine, ProfileQuery, sql_detail
+from segkit.features.backtest_fit import backtest_day
+from segkit.spark import backtest as sbacktest
 from segkit.spark import model as smodel
 from segkit.spark import _address, session, spark_errors
 from segkit.spark import sql as ssql
@@ -63,6 +66,9 @@ class SparkEngine(Engine):
         self.spark = None
         self.outputs: Outputs | None = None
         self.as_of, self.scores = None, None  # set by run_sql
+        # the render context the backtest's fit starts from (None: no backtest to fit),
+        # the source's label, and the global views it shares (segkit/spark/backtest.py)
+        self.fit_context, self.source, self.shared_views = None, "", []
 
     def start(self, stages) -> None:
         """Stage ``session``: the Spark session of ``[engine]``."""
@@ -91,6 +97,10 @@ class SparkEngine(Engine):
                     "features.column_quality": feats.column_quality,
                     "features.numeric_bounds": feats.numeric_bounds,
                 }
+                if backtest_day(self.cfg, feats.as_of) is not None:
+                    # the mapping checked again on the headers, levels not yet found
+                    self.fit_context = ssql.spark_context(self.spark, self.cfg, sources)
+                    self.source = feats.source
             info["detail"] = sql_detail(feats)
         # what the per-customer outputs need besides the views (Outputs.looking_back)
         self.as_of = feats.as_of
@@ -219,6 +229,20 @@ class SparkEngine(Engine):
                         fit.spark.conf.set(key, value)
         return fit
 
+    def backtest_sql(self, fit: SparkEngine, run_id: str, stages) -> ssql.SparkFeatures:
+        """The fit's features from this session's purchases cut at its date, in its
+        session (:mod:`segkit.spark.backtest`): the source is not read again."""
+        if self.fit_context is None:
+            return fit.run_sql(run_id, stages)
+        day = dt.date.fromisoformat(fit.cfg.as_of)
+        with spark_errors(self.cfg.engine, "fitting the backtest"):
+            self.shared_views = sbacktest.share_line_work(
+                self.spark, fit.spark, self.cfg, day, f"segkit_backtest_{id(fit)}")
+            feats = sbacktest.fit_features(fit.spark, fit.cfg, self.fit_context, day,
+                                           self.source)
+        fit.as_of = day
+        return feats
+
     def backtest_outcomes(self, fit: SparkEngine, fit_feats, model, ids: list[int],
                           sql: str) -> pl.DataFrame:
         """The outcome query as Spark SQL in this session; the fit's members and purchases
@@ -241,7 +265,10 @@ class SparkEngine(Engine):
                         self.spark.catalog.dropGlobalTempView(name)
 
     def release_backtest(self, fit: SparkEngine) -> None:
-        """Drop the fit session's temporary views (their checkpointed rows go with them)."""
+        """Drop the fit session's temporary views (their checkpointed rows go with them)
+        and the views this session shared with it."""
+        sbacktest.drop_shared(self.spark, self.shared_views)
+        self.shared_views = []
         with contextlib.suppress(Exception):
             for table in fit.spark.catalog.listTables():
                 if table.isTemporary:
