@@ -100,8 +100,8 @@ def test_changing_a_view_records_a_new_version(tmp_path, monkeypatch):
     first = segkit.build(config)
     second = segkit.build(config)  # unchanged SQL: no new version
     rfm = sql / "features" / "customer_rfm.sql"
-    changed = rfm.read_text().replace("sum(amount) as total_spend",
-                                      "sum(amount) + 0 as total_spend")
+    changed = rfm.read_text().replace("revenue as total_spend",
+                                      "revenue + 0 as total_spend")
     assert changed != rfm.read_text()  # the edit below must change the logic
     rfm.write_text(changed)
     third = segkit.build(config)
@@ -121,7 +121,7 @@ def test_changing_a_view_records_a_new_version(tmp_path, monkeypatch):
     # Each run keeps the exact SQL it ran.
     (sql_ran,), = query(wh, "select sql from meta.run_views where run_id = ? and view_name = "
                             "'features.customer_rfm'", [third.run_id])
-    assert "sum(amount) + 0 as total_spend" in sql_ran and "{{" not in sql_ran
+    assert "revenue + 0 as total_spend" in sql_ran and "{{" not in sql_ran
 
 
 def _table_file(path, rows: int = 3_000_000) -> None:

@@ -509,13 +509,26 @@ PURCHASES_INPUT = ("customer_id varchar, purchase_date date, country varchar, "
                    "n_lines bigint, amount decimal(38,4)")
 
 
+def given_purchases(con, columns: str, rows: list[tuple], context: dict) -> None:
+    """``cleaning.purchases`` from literal rows, and ``features.customer_purchases`` over
+    them (what customer_rfm reads), made as a build makes it: counting orders only when
+    the rows have an order id."""
+    given(con, "cleaning.purchases", columns, rows)
+    has_order = "order_id" in [c[0] for c in con.execute("describe cleaning.purchases").fetchall()]
+    shaped = {**context, "transactions": {**context["transactions"],
+                                          "order_id": context["transactions"]["order_id"]
+                                          if has_order else None}}
+    model = next(m for m in project.load_models() if m.name == "features.customer_purchases")
+    con.execute(f"create view features.customer_purchases as {project.render(model, shaped)}")
+
+
 def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
-    given(db, "cleaning.purchases", PURCHASES_INPUT, [
+    given_purchases(db, PURCHASES_INPUT, [
         ("A", D(2024, 1, 1), "UK", 1, Decimal("4.00")),
         ("A", D(2024, 1, 1), "FR", 1, Decimal("6.00")),  # same day: one visit
         ("A", D(2024, 1, 8), "FR", 2, Decimal("10.00")),
         ("B", D(2024, 1, 10), None, 1, Decimal("1.25")),
-    ])
+    ], context)
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     got = run(db, "features.customer_rfm", context)
     assert [r[:6] for r in got] == [
@@ -527,12 +540,12 @@ def test_features_customer_rfm_counts_days_and_averages_spend(db, context):
 def test_features_customer_rfm_without_other_keys_counts_each_purchase_as_a_day(db, context):
     # No order and no categorical: a purchase is a customer day
     plain = {**context, "transactions": {**context["transactions"], "categorical": []}}
-    given(db, "cleaning.purchases", "customer_id varchar, purchase_date date, "
-          "n_lines bigint, amount decimal(38,4)", [
-              ("A", D(2024, 1, 1), 2, Decimal("10.00")),
-              ("A", D(2024, 1, 8), 1, Decimal("5.00")),
-              ("B", D(2024, 1, 10), 1, Decimal("1.25")),
-          ])
+    given_purchases(db, "customer_id varchar, purchase_date date, "
+                    "n_lines bigint, amount decimal(38,4)", [
+                        ("A", D(2024, 1, 1), 2, Decimal("10.00")),
+                        ("A", D(2024, 1, 8), 1, Decimal("5.00")),
+                        ("B", D(2024, 1, 10), 1, Decimal("1.25")),
+                    ], plain)
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     got = run(db, "features.customer_rfm", plain)
     assert [r[:5] for r in got] == [
@@ -544,13 +557,15 @@ def test_features_customer_rfm_without_other_keys_counts_each_purchase_as_a_day(
 
 def test_features_customer_rfm_counts_orders_when_asked(db, context):
     orders = {**context, "features": {**context["features"], "frequency": "orders"}}
-    given(db, "cleaning.purchases", "customer_id varchar, purchase_date date, "
-          "order_id varchar, country varchar, n_lines bigint, amount decimal(38,4)", [
-              ("A", D(2024, 1, 1), "1", "UK", 1, Decimal("4.00")),
-              ("A", D(2024, 1, 1), "2", "UK", 2, Decimal("4.00")),  # same day, two orders
-              ("A", D(2024, 1, 2), "2", "FR", 3, Decimal("6.00")),  # order 2 the next day
-              ("B", D(2024, 1, 10), "3", None, 1, Decimal("1.25")),
-          ])
+    given_purchases(db, "customer_id varchar, purchase_date date, order_id varchar, "
+                    "country varchar, n_lines bigint, amount decimal(38,4)", [
+                        ("A", D(2024, 1, 1), "1", "UK", 1, Decimal("4.00")),
+                        # same day, two orders
+                        ("A", D(2024, 1, 1), "2", "UK", 2, Decimal("4.00")),
+                        # order 2 the next day
+                        ("A", D(2024, 1, 2), "2", "FR", 3, Decimal("6.00")),
+                        ("B", D(2024, 1, 10), "3", None, 1, Decimal("1.25")),
+                    ], orders)
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 10),)])
     got = run(db, "features.customer_rfm", orders)
     assert [r[:6] for r in got] == [
@@ -561,8 +576,8 @@ def test_features_customer_rfm_counts_orders_when_asked(db, context):
 
 def test_features_customer_rfm_rounds_the_exact_average_half_up_once(db, context):
     plain = {**context, "transactions": {**context["transactions"], "categorical": []}}
-    given(db, "cleaning.purchases", "customer_id varchar, purchase_date date, "
-          "n_lines bigint, amount decimal(38,4)", [
+    given_purchases(db, "customer_id varchar, purchase_date date, "
+                    "n_lines bigint, amount decimal(38,4)", [
               (c, D(2024, 1, 1 + i), 1, amount) for c, amounts in [
                   # 653.01 over 2 days is 326.505: half-up 326.51 (a DOUBLE holds 326.50499...)
                   ("A", ["326.5", "326.51"]),
@@ -572,7 +587,7 @@ def test_features_customer_rfm_rounds_the_exact_average_half_up_once(db, context
                   ("D", ["10.0049", "10.005"]),
                   # 1 / 3 days = 0.3333...
                   ("E", ["0.3333", "0.3333", "0.3334"]),
-              ] for i, amount in enumerate(Decimal(a) for a in amounts)])
+              ] for i, amount in enumerate(Decimal(a) for a in amounts)], plain)
     given(db, "cleaning.as_of", "as_of_date date", [(D(2024, 1, 3),)])
     names = columns(db, "features.customer_rfm", plain)
     got = [dict(zip(names, r)) for r in run(db, "features.customer_rfm", plain)]
