@@ -25,7 +25,7 @@ from segkit.config import EngineConfig, load_config  # noqa: E402
 from segkit.pipeline.runs import previous_customers  # noqa: E402
 from segkit.pipeline.tables import customer_history  # noqa: E402
 from segkit.spark import session  # noqa: E402
-from segkit.spark.build import Outputs  # noqa: E402
+from segkit.spark.outputs import Outputs  # noqa: E402
 from tests.conftest import cdnow_config  # noqa: E402
 from tests.customers.old_history import (  # noqa: E402
     EXPECTED_SINCE,
