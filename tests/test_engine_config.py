@@ -98,10 +98,10 @@ DRIVER_READS = {
     ("model.py", "example_rows"): "five feature rows, MLflow's input example (limit 5)",
     ("build.py", "_profile_rows"): "one row per segment",
     ("build.py", "_empty"): "no rows (limit 0): the columns",
-    ("build.py", "swap"): "the catalog's table names",
+    ("outputs.py", "swap"): "the catalog's table names",
     ("build.py", "segment_kpis"): "one row per segment",
     ("build.py", "first_purchase_day"): "one row: the first purchase day",
-    ("build.py", "looking_back"): "one row: the previous build's run id",
+    ("outputs.py", "looking_back"): "one row: the previous build's run id",
     ("build.py", "backtest_outcomes"): "the backtest's per-customer outcomes (segment, bought "
                                         "again, spend, days): the bootstrap runs in Python on "
                                         "the same inputs on both engines",
