@@ -5,6 +5,8 @@ files and full disks said clearly."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import duckdb
 import polars as pl
@@ -13,6 +15,7 @@ import sqlglot
 
 import segkit
 from segkit import project, warehouse
+from segkit.config import load_config
 from segkit.errors import ProjectError, WarehouseError
 from segkit.warehouse import queries
 from tests.conftest import cdnow_config, cdnow_sample, query
@@ -211,3 +214,25 @@ def test_the_room_a_build_needs_is_the_next_file_and_its_log(tmp_path):
     (tmp_path / "segkit.duckdb.previous").unlink()
     (tmp_path / "segkit.duckdb.previous").hardlink_to(path)
     assert warehouse.faults.build_room(path)["previous"] == 0
+
+
+
+def test_no_connection_the_build_opens_draws_duckdbs_progress_bar(tmp_path):
+    # The build prints its own progress per stage; DuckDB draws a bar into the same
+    # terminal for any query over two seconds (the per-customer tables at 100M lines).
+    # In a child process: under pytest DuckDB starts with the bar off anyway.
+    code = f"""
+from pathlib import Path
+from segkit import warehouse
+from segkit.config import load_config
+cfg = load_config(None)
+tmp = Path({str(tmp_path)!r})
+for con in (warehouse.connect_memory(), warehouse.connect_memory(threads=1),
+            warehouse.connect_work(cfg.duckdb, tmp / "tmp"),
+            warehouse.connect(tmp / "segkit.duckdb", cfg.duckdb)):
+    print(con.execute("select current_setting('enable_progress_bar')").fetchall()[0][0])
+    con.close()
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False"] * 4

@@ -30,19 +30,24 @@ def _settings(duckdb_config) -> dict[str, Any]:
     return settings
 
 
+def _quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    # The CLI draws its own per-stage progress; DuckDB's bar (drawn for any query
+    # over two seconds: the per-customer tables at 100M lines) would interleave with it.
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
 def connect_memory(*, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB for a short query over frames (profiles, scoring)."""
-    return duckdb.connect(":memory:", config={"threads": threads} if threads else {})
+    return _quiet(duckdb.connect(":memory:", config={"threads": threads} if threads else {}))
 
 
 def connect_work(duckdb_config, temp_directory: Path) -> duckdb.DuckDBPyConnection:
     """The build's private in-memory database; it spills to ``temp_directory``."""
     temp_directory.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:", config=_settings(duckdb_config))
+    con = _quiet(duckdb.connect(":memory:", config=_settings(duckdb_config)))
     # Without this DuckDB spills to ./.tmp of whatever folder the user is in.
     con.execute("set temp_directory = ?", [str(temp_directory)])
-    # The CLI draws its own per-stage progress; DuckDB's bar would interleave with it.
-    con.execute("set enable_progress_bar = false")
     for schema in ("staging", "cleaning", "features", "segments", "meta"):
         con.execute(f"create schema if not exists {schema}")
     return con
@@ -131,7 +136,7 @@ def connect(path: Path, duckdb_config, *, read_only: bool = False,
         if problem:
             con.close()
             raise damaged_error(copy_of or path, problem)
-        return con
+        return _quiet(con)
 
 
 def _lock_path(path: Path) -> Path:
