@@ -28,13 +28,13 @@ per_customer as (
         customer_id,
         {% if transactions.order_id or transactions.categorical -%}
         -- a day is split by order or by the lines' categorical values: count it once
-        count(distinct purchase_date) as n_purchase_days,
+        {{ count_distinct_few('purchase_date') }} as n_purchase_days,
         {%- else -%}
         -- each row is one purchase day
         count(*) as n_purchase_days,
         {%- endif %}
         {% if transactions.order_id -%}
-        count(distinct order_id) as n_orders,
+        {{ count_distinct_few('order_id') }} as n_orders,
         {%- endif %}
         sum(amount) as revenue,
         min(purchase_date) as first_purchase_date,
