@@ -18,58 +18,35 @@ bounds as (
     select * from features.numeric_bounds
 ),
 
--- every count of every column in one pass over the customers (a select per
--- column read them once per column: on Spark, a job and a read each)
-counted as (
-    select
-        {% for column in numeric_features -%}
-        count(*) filter (where {{ column.name }} is null) as numeric_{{ loop.index }}_imputed,
-        {% if column.capped -%}
-        count(*) filter (
-            where coalesce({{ column.name }}, bounds.{{ column.impute }})
-                < bounds.{{ column.low }}
-        ) as numeric_{{ loop.index }}_below_low,
-        count(*) filter (
-            where coalesce({{ column.name }}, bounds.{{ column.impute }})
-                > bounds.{{ column.high }}
-        ) as numeric_{{ loop.index }}_above_high,
-        {% endif -%}
-        {% endfor -%}
-        {% for column in categorical_features -%}
-        count(*) filter (where {{ column.name }} is null) as categorical_{{ loop.index }}_imputed,
-        count(*) filter (
-            where {{ column.name }} is not null
-            {%- for level in column.levels %} and {{ column.name }} <> {{ level.value }}{% endfor %}
-        ) as categorical_{{ loop.index }}_folded,
-        {% endfor -%}
-        count(*) as n_customers
-    from features
-    cross join bounds
-),
-
 numeric_columns as (
     {% for column in numeric_features -%}
     select
         {{ column.label }} as column_name,
         'numeric' as column_kind,
-        counted.numeric_{{ loop.index }}_imputed as n_imputed,
+        count(*) filter (where {{ column.name }} is null) as n_imputed,
         {% if column.capped -%}
-        counted.numeric_{{ loop.index }}_below_low as n_below_low,
-        counted.numeric_{{ loop.index }}_above_high as n_above_high,
+        count(*) filter (
+            where coalesce({{ column.name }}, bounds.{{ column.impute }})
+                < bounds.{{ column.low }}
+        ) as n_below_low,
+        count(*) filter (
+            where coalesce({{ column.name }}, bounds.{{ column.impute }})
+                > bounds.{{ column.high }}
+        ) as n_above_high,
         {%- else -%}
         cast(0 as bigint) as n_below_low,
         cast(0 as bigint) as n_above_high,
         {%- endif %}
         cast(0 as bigint) as n_folded,
-        bounds.{{ column.impute }} as impute_value,
+        any_value(bounds.{{ column.impute }}) as impute_value,
         {% if column.capped -%}
-        bounds.{{ column.low }} as cap_low,
-        bounds.{{ column.high }} as cap_high
+        any_value(bounds.{{ column.low }}) as cap_low,
+        any_value(bounds.{{ column.high }}) as cap_high
         {%- else -%}
         cast(null as double) as cap_low,
         cast(null as double) as cap_high
         {%- endif %}
-    from counted
+    from features
     cross join bounds
     {% if not loop.last %}union all
     {% endif -%}
@@ -82,14 +59,17 @@ categorical_columns as (
     select
         {{ column.label }} as column_name,
         'categorical' as column_kind,
-        counted.categorical_{{ loop.index }}_imputed as n_imputed,
+        count(*) filter (where {{ column.name }} is null) as n_imputed,
         cast(0 as bigint) as n_below_low,
         cast(0 as bigint) as n_above_high,
-        counted.categorical_{{ loop.index }}_folded as n_folded,
+        count(*) filter (
+            where {{ column.name }} is not null
+            {%- for level in column.levels %} and {{ column.name }} <> {{ level.value }}{% endfor %}
+        ) as n_folded,
         cast(null as double) as impute_value,
         cast(null as double) as cap_low,
         cast(null as double) as cap_high
-    from counted
+    from features
     {% if not loop.last %}union all
     {% endif -%}
     {% endfor %}
