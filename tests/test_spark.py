@@ -129,9 +129,10 @@ def test_spark_build_matches_the_duckdb_build(spark, datasets, duckdb_builds, na
 
 
 def _assert_same_sql_stage(spark, duck, result, lake: Path, dirt: bool) -> None:
-    """Row accounting per reason, as-of date, warnings, column quality, every feature value
+    """Row accounting per reason, as-of date, warnings, column quality, the features'
+    histograms (Spark counts every bin in one query), every feature value
     (exact), the quarantined lines per (reason, customer), bin edges as scikit-learn's."""
-    for table in ("meta.row_accounting", "meta.column_quality"):
+    for table in ("meta.row_accounting", "meta.column_quality", "meta.feature_histograms"):
         sql = f"select * exclude (run_id) from {table} order by all"
         assert query(result.warehouse, sql) == query(duck.warehouse, sql), table
     sql = ("select as_of_date, rows_in, rows_used, rows_quarantined, customers, "

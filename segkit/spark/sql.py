@@ -34,9 +34,12 @@ from segkit.features import AS_OF, RAW_FEATURES, for_dialect, render_context, ru
 from segkit.spark.quality import _accounting, _histograms, _min_max, _small, _warnings
 
 SOURCE_VIEW = "segkit_source_{}"
-# Materialized beyond the models DuckDB materializes: the features are read by the
-# bin edges, the binning, the assignment and the outputs, so Spark computes them once.
-MATERIALIZED = {"features.customer_features"}
+# Materialized beyond the models DuckDB materializes, each computed once where Spark
+# would compute it again for every reader: the features, read by the bin edges, the
+# binning, the assignment and the outputs; the RFM columns (with the exact average
+# spend of every customer), read by the raw features and four times by the scores
+# (features.customer_scores counts each score's distinct values and the customers).
+MATERIALIZED = {"features.customer_features", "features.customer_rfm"}
 # A model reference outside a string literal: staging.transactions -> staging__transactions.
 # Comments are skipped whole: an apostrophe in one ("customer's") would otherwise
 # open a literal that swallows the references after it.

@@ -21,16 +21,59 @@ customer_rfm as (
     select * from features.customer_rfm
 ),
 
--- rank() gives tied values the same, lowest rank: the number of customers
--- strictly worse, plus one
-ranked as (
+-- A customer's rank is 1 + the customers strictly worse (what rank() gives
+-- tied values), counted per distinct value: a running total over a few
+-- thousand values, not a sort of every customer. Why it is shaped so: a
+-- rank() over all customers has no partition, so Spark sorts every customer
+-- on one task, once per score (most of its per-customer output writing at 1M
+-- customers); the running totals are the same numbers.
+recency_values as (
     select
-        customer_id,
-        rank() over (order by recency_days desc) as recency_rank,
-        rank() over (order by frequency) as frequency_rank,
-        rank() over (order by monetary) as monetary_rank,
-        count(*) over () as n_customers
+        recency_days,
+        cast(1 + coalesce(sum(count(*)) over (
+            order by recency_days desc rows between unbounded preceding and 1 preceding
+        ), 0) as bigint) as recency_rank
     from customer_rfm
+    group by recency_days
+),
+
+frequency_values as (
+    select
+        frequency,
+        cast(1 + coalesce(sum(count(*)) over (
+            order by frequency rows between unbounded preceding and 1 preceding
+        ), 0) as bigint) as frequency_rank
+    from customer_rfm
+    group by frequency
+),
+
+monetary_values as (
+    select
+        monetary,
+        cast(1 + coalesce(sum(count(*)) over (
+            order by monetary rows between unbounded preceding and 1 preceding
+        ), 0) as bigint) as monetary_rank
+    from customer_rfm
+    group by monetary
+),
+
+customer_count as (
+    select count(*) as n_customers
+    from customer_rfm
+),
+
+ranked as (
+    select {{ broadcast('recency_values, frequency_values, monetary_values') }}
+        customer_rfm.customer_id,
+        recency_values.recency_rank,
+        frequency_values.frequency_rank,
+        monetary_values.monetary_rank,
+        customer_count.n_customers
+    from customer_rfm
+    cross join customer_count
+    inner join recency_values on recency_values.recency_days = customer_rfm.recency_days
+    inner join frequency_values on frequency_values.frequency = customer_rfm.frequency
+    inner join monetary_values on monetary_values.monetary = customer_rfm.monetary
 ),
 
 scored as (
