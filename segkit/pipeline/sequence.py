@@ -109,8 +109,6 @@ def _build(cfg: Config, engine: Engine, run_id: str, started_at: dt.datetime, pr
         engine.assign(model, ids, stages)
         tsne, points = _draw_map(cfg, engine, feats, model, ids, stages)
         tables = build_tables(engine, run_id, feats, model, ids, tsne, points, previous)
-        if feats.scores is not None:  # in the history rows now: 0.4 GB at 10M customers
-            feats.scores = feats.scores.clear()
         tables["segments.kpi_history"] = segment_kpis(cfg, engine, run_id, feats, model, ids)
         backtest = run_backtest(cfg, engine, feats, run_id, stages)
         tables.update(backtest.tables(run_id))
