@@ -269,3 +269,16 @@ shiftleft(cast(1 as bigint), cast(shiftright({{ hash }}, {{ 6 * slice }}) & 63 a
 {% macro broadcast(relation) -%}
 {%- if dialect == 'spark' %}/*+ broadcast({{ relation }}) */{% endif -%}
 {%- endmacro %}
+
+{#- How many distinct non-null values a group holds, for groups of a few dozen
+    values (a customer's purchase days or orders). Spark plans two count(distinct)
+    of different columns in one aggregate as an Expand: every row once per distinct
+    column and once more for the other aggregates, shuffled twice; a set per group
+    is one partial aggregate and one shuffle. -#}
+{% macro count_distinct_few(expr) -%}
+{%- if dialect == 'spark' -%}
+size(collect_set({{ expr }}))
+{%- else -%}
+count(distinct {{ expr }})
+{%- endif -%}
+{%- endmacro %}
