@@ -22,8 +22,9 @@ customer_rfm as (
 ),
 
 -- A customer's rank is 1 + the customers strictly worse (what rank() gives
--- tied values), counted per distinct value: a running total over a few
--- thousand values, not a sort of every customer. Why it is shaped so: a
+-- tied values), counted per distinct value: a running total over the
+-- distinct values (at 10M lines 731 recencies, 19 frequencies and about 20,000
+-- spends for 990,653 customers), not a sort of every customer. Why it is shaped so: a
 -- rank() over all customers has no partition, so Spark sorts every customer
 -- on one task, once per score (most of its per-customer output writing at 1M
 -- customers); the running totals are the same numbers.
